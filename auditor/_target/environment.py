@@ -1,0 +1,205 @@
+"""Describe the target interpreter and find its extension modules; run BY THE TARGET.
+
+Standard library only, Python 3.8+ syntax.  Never imports an audited module.
+
+``environment.py describe``
+    One JSON object: version, ABI, build flags, the sysconfig values needed to compile
+    the C helper, and sys.path.
+``environment.py discover [ROOT ...]``
+    One JSON object listing every extension module file importable from sys.path (or,
+    when ROOTs are given, found under them), with its dotted name and the distribution
+    that installed it (importlib.metadata RECORD), or "stdlib".
+"""
+
+import importlib.machinery
+import json
+import os
+import platform
+import sys
+import sysconfig
+
+_HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def _search_path():
+    """sys.path as the audited programs see it: existing directories, this script's out."""
+    seen = []
+    for entry in sys.path:
+        if not entry:
+            continue
+        path = os.path.abspath(entry)
+        if path == _HERE or not os.path.isdir(path) or path in seen:
+            continue
+        seen.append(path)
+    return seen
+
+
+def describe():
+    config = sysconfig.get_config_var
+    return {
+        "executable": sys.executable,
+        "version": platform.python_version(),
+        "version_info": list(sys.version_info[:3]),
+        "build": sys.version,
+        "implementation": sys.implementation.name,
+        "soabi": config("SOABI"),
+        "ext_suffix": config("EXT_SUFFIX"),
+        "gil_disabled": bool(config("Py_GIL_DISABLED")),
+        "platform": sys.platform,
+        "prefix": sys.prefix,
+        "base_prefix": sys.base_prefix,
+        "sys_path": _search_path(),
+        "compiler": {
+            "cc": config("CC"),
+            "cflags": config("CFLAGS"),
+            "ccshared": config("CCSHARED"),
+            "ldshared": config("LDSHARED"),
+            "include": sysconfig.get_paths().get("include") or config("INCLUDEPY"),
+        },
+    }
+
+
+def _init_suffix(name):
+    """PyInit<suffix> for a module's last name component (PEP 489 for non-ASCII names)."""
+    last = name.rpartition(".")[2]
+    try:
+        last.encode("ascii")
+    except UnicodeEncodeError:
+        return "U_" + last.encode("punycode").decode("ascii").replace("-", "_")
+    return "_" + last
+
+
+def _stdlib_dirs():
+    paths = sysconfig.get_paths()
+    dirs = {os.path.realpath(paths[key]) for key in ("stdlib", "platstdlib") if key in paths}
+    dest = sysconfig.get_config_var("DESTSHARED")
+    if dest:
+        dirs.add(os.path.realpath(dest))
+    return dirs
+
+
+def _site_dirs():
+    paths = sysconfig.get_paths()
+    return {os.path.realpath(paths[key]) for key in ("purelib", "platlib") if key in paths}
+
+
+def _owner_map(roots):
+    """realpath of each installed extension file -> {"name", "version"} of its distribution."""
+    try:
+        import importlib.metadata as metadata
+    except ImportError:  # 3.7 and older: no mapping
+        return {}
+    suffixes = tuple(importlib.machinery.EXTENSION_SUFFIXES)
+    owners = {}
+    for dist in metadata.distributions(path=roots):
+        try:
+            files = dist.files or []
+            name = dist.metadata["Name"]
+            version = dist.version
+        except Exception:  # noqa: BLE001 - a broken RECORD must not stop discovery
+            continue
+        for record in files:
+            if str(record).endswith(suffixes):
+                real = os.path.realpath(str(dist.locate_file(record)))
+                owners.setdefault(real, {"name": name, "version": version})
+    return owners
+
+
+def _walk(root, start):
+    """Yield (dotted name, path) for extension files under `start`, named relative to `root`."""
+    suffixes = importlib.machinery.EXTENSION_SUFFIXES
+    for dirpath, dirnames, filenames in os.walk(start):
+        rel = os.path.relpath(dirpath, root)
+        parts = [] if rel == "." else rel.split(os.sep)
+        # Only directories with identifier names can be (namespace) packages.
+        dirnames[:] = sorted(d for d in dirnames if d.isidentifier())
+        for filename in sorted(filenames):
+            for suffix in suffixes:
+                if filename.endswith(suffix):
+                    stem = filename[: -len(suffix)]
+                    if stem.isidentifier():
+                        yield ".".join(parts + [stem]), os.path.join(dirpath, filename), suffix
+                    break
+
+
+def discover(requested):
+    search = _search_path()
+    suffixes = importlib.machinery.EXTENSION_SUFFIXES
+    plan = []  # (root, start) pairs to walk
+    extra_roots = []
+    if requested:
+        for item in requested:
+            item = os.path.abspath(item)
+            start = item if os.path.isdir(item) else os.path.dirname(item)
+            root = next((r for r in search if start == r or start.startswith(r + os.sep)), None)
+            if root is None:
+                root = start
+                extra_roots.append(root)
+            plan.append((root, item))
+    else:
+        plan = [(root, root) for root in search]
+    stdlib = _stdlib_dirs()
+    site = _site_dirs()
+    owners = _owner_map(search + extra_roots)
+    modules, shadowed = [], []
+    chosen = {}
+    for root, start in plan:
+        if os.path.isfile(start):
+            found = [
+                (name, path, suffix)
+                for name, path, suffix in _walk(root, os.path.dirname(start))
+                if os.path.samefile(path, start)
+            ]
+        else:
+            found = _walk(root, start)
+        for name, path, suffix in found:
+            real = os.path.realpath(path)
+            if name in chosen:
+                if chosen[name] != real:
+                    shadowed.append({"name": name, "path": path, "by": chosen[name]})
+                continue
+            package_dir = os.path.join(os.path.dirname(path), name.rpartition(".")[2])
+            if os.path.isfile(os.path.join(package_dir, "__init__.py")):
+                # FileFinder prefers a regular package of the same name.
+                shadowed.append({"name": name, "path": path, "by": package_dir})
+                continue
+            chosen[name] = real
+            owner = owners.get(real)
+            in_site = any(real.startswith(s + os.sep) for s in site)
+            if owner is not None:
+                origin = "distribution"
+            elif not in_site and any(real.startswith(s + os.sep) for s in stdlib):
+                origin = "stdlib"
+            else:
+                origin = "unowned"
+            modules.append({
+                "name": name,
+                "path": path,
+                "root": root,
+                "abi": "stable" if suffix == ".abi3.so" else "version",
+                "init_suffix": _init_suffix(name),
+                "origin": origin,
+                "distribution": owner,
+            })
+    return {
+        "modules": modules,
+        "shadowed": shadowed,
+        "extra_roots": extra_roots,
+        "suffixes": suffixes,
+    }
+
+
+def main(argv):
+    if sys.path and os.path.abspath(sys.path[0] or ".") == _HERE:
+        del sys.path[0]
+    if argv[:1] == ["describe"]:
+        data = describe()
+    elif argv[:1] == ["discover"]:
+        data = discover(argv[1:])
+    else:
+        sys.exit("usage: environment.py describe | discover [ROOT ...]")
+    sys.stdout.write(json.dumps(data) + "\n")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

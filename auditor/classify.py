@@ -1,0 +1,247 @@
+"""Pure: a module's init info and probe results -> its verdict and the reasons for it."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Collection, Mapping
+
+from auditor.configs import KINDS
+from auditor.model import (
+    ExtensionModule,
+    InitInfo,
+    Outcome,
+    ProbeResult,
+    Reason,
+    Verdict,
+)
+
+# CPython's only refusal text (Python/import.c, _PyImport_CheckSubinterpIncompatibleExtensionAllowed).
+_CPYTHON_REFUSAL = re.compile(r"module (\S+) does not support loading in subinterpreters")
+
+# Refusals raised by binding generators and libraries themselves, which fire when a *second*
+# interpreter loads the module (../shared/research/subinterp-tech.md, sections 4 and 5).
+_BINDING_REFUSALS: tuple[tuple[str, str], ...] = (
+    ("Interpreter change detected", "cython"),  # __Pyx_check_single_interpreter
+    ("has already been imported. Re-initialisation is not supported", "cython"),
+    ("has already been imported into this interpreter", "cython"),
+    ("PyO3 modules do not yet support subinterpreters", "pyo3"),  # PyO3/pyo3#576
+    ("PyO3 modules compiled for CPython 3.8 or older", "pyo3"),
+    ("cannot load module more than once per process", "numpy"),  # numpy/numpy#28271
+)
+
+
+def _refused_name(message: str | None) -> str | None:
+    match = _CPYTHON_REFUSAL.search(message or "")
+    return match.group(1) if match else None
+
+
+def resolve_module_name(reported: str, probed: str, known: Collection[str]) -> str:
+    """The full dotted name of the module CPython named in its message.
+
+    Single-phase modules refused on their first load are named by their last component
+    only (``_core`` for ``blockpkg._core``): pick the known module that ends so, preferring
+    one in the probed module's own package.
+    """
+    if reported in known:
+        return reported
+    candidates = sorted(n for n in known if n.rpartition(".")[2] == reported)
+    package = probed.rpartition(".")[0]
+    for name in candidates:
+        if name.rpartition(".")[0] == package:
+            return name
+    return candidates[0] if len(candidates) == 1 else reported
+
+
+def _is_self(reported: str, module: str) -> bool:
+    return reported in (module, module.rpartition(".")[2])
+
+
+def passes(probes: Mapping[str, ProbeResult], kind: str) -> bool:
+    """The kind works in both orders, and main still imports after a fresh load."""
+    fresh, after = probes.get(kind), probes.get(f"{kind}_after_main")
+    return bool(fresh) and bool(after)
+
+
+def verdict_of(probes: Mapping[str, ProbeResult]) -> Verdict:
+    """The verdict from the probe outcomes alone (see DESIGN.md, "Verdicts")."""
+    outcomes = {p.outcome for p in probes.values()}
+    if Outcome.CRASH in outcomes:
+        return Verdict.CRASHES
+    if Outcome.TIMEOUT in outcomes:
+        return Verdict.HANGS
+    if not probes.get("main"):
+        return Verdict.BROKEN
+    for kind, verdict in (
+        ("own_gil", Verdict.OWN_GIL),
+        ("isolated", Verdict.SHARED_GIL),
+        ("legacy", Verdict.LEGACY_ONLY),
+    ):
+        if passes(probes, kind):
+            return verdict
+    if any(probes[k].outcome is Outcome.OK for k in _sub_probes(probes)):
+        return Verdict.ONE_INTERPRETER
+    return Verdict.UNSUPPORTED
+
+
+def _sub_probes(probes: Mapping[str, ProbeResult]) -> list[str]:
+    return [name for name in probes if name.split("_after_main")[0] in KINDS]
+
+
+class _Reasons:
+    """Collects reasons, merging the probes of repeated (code, module) pairs."""
+
+    def __init__(self) -> None:
+        self._items: dict[tuple[str, str | None], Reason] = {}
+
+    def add(self, code: str, message: str, probe: str | None = None, module: str | None = None,
+            **details: object) -> None:
+        key = (code, module)
+        old = self._items.get(key)
+        probes = (probe,) if probe else ()
+        if old is not None:
+            merged = old.probes + tuple(p for p in probes if p not in old.probes)
+            self._items[key] = Reason(old.code, old.message, merged, old.module, old.details)
+        else:
+            self._items[key] = Reason(code, message, probes, module, tuple(sorted(details.items())))
+
+    def codes(self) -> set[str]:
+        return {code for code, _ in self._items}
+
+    def result(self) -> tuple[Reason, ...]:
+        return tuple(self._items.values())
+
+
+def _describe_crash(result: ProbeResult) -> str:
+    how = f"killed by {result.signal}" if result.signal else f"exited with code {result.exit_code}"
+    where = {
+        "import": "while importing",
+        "main_import": "while importing in the main interpreter",
+        "interpreter_end": "while ending the subinterpreter",
+        "process_exit": "at process exit",
+        "init": "in its init function",
+        "create": "while creating the subinterpreter",
+    }.get(result.stage or "", f"at stage {result.stage}")
+    return f"{how} {where} (probe {result.probe})"
+
+
+def _init_reasons(init: InitInfo, reasons: _Reasons) -> None:
+    if init.style == "single_phase":
+        reasons.add(
+            "single_phase_init",
+            "single-phase init (PyInit returns a module object): every isolated "
+            "subinterpreter refuses it; port it to multi-phase init (PEP 489)",
+            "init",
+        )
+    elif init.style == "multi_phase":
+        if init.multiple_interpreters is None:
+            reasons.add(
+                "no_multi_interp_slot",
+                "multi-phase init without a Py_mod_multiple_interpreters slot, which CPython "
+                "reads as 'supported with a shared GIL': own-GIL interpreters refuse it",
+                "init",
+            )
+        elif init.multiple_interpreters == "not_supported":
+            reasons.add(
+                "declares_not_supported",
+                "declares Py_MOD_MULTIPLE_INTERPRETERS_NOT_SUPPORTED: every isolated "
+                "subinterpreter refuses it",
+                "init",
+            )
+        elif init.multiple_interpreters == "supported":
+            reasons.add(
+                "declares_shared_gil",
+                "declares Py_MOD_MULTIPLE_INTERPRETERS_SUPPORTED: shared GIL only, own-GIL "
+                "interpreters refuse it",
+                "init",
+            )
+
+
+def _failure_reasons(
+    module: ExtensionModule, name: str, result: ProbeResult, known: Collection[str],
+    reasons: _Reasons,
+) -> None:
+    attempts = [(name, result.outcome, result.exception, result.message)]
+    if result.main_after is not None and not result.main_after:
+        attempts.append((f"{name}:main_after", result.main_after.outcome,
+                         result.main_after.exception, result.main_after.message))
+    for probe, outcome, exception, message in attempts:
+        if outcome not in (Outcome.IMPORT_ERROR, Outcome.ERROR):
+            continue
+        refused = _refused_name(message)
+        binding = next((b for text, b in _BINDING_REFUSALS if text in (message or "")), None)
+        if refused is not None and not _is_self(refused, module.name):
+            blocker = resolve_module_name(refused, module.name, known)
+            reasons.add(
+                "blocked_by",
+                f"refused because it imports {blocker}, which does not support "
+                f"subinterpreters",
+                probe,
+                module=blocker,
+            )
+        elif binding is not None:
+            reasons.add(
+                "binding_refusal",
+                f"its binding generator ({binding}) refuses a second interpreter in the "
+                f"same process: {message}",
+                probe,
+                binding=binding,
+            )
+        elif refused is not None:
+            reasons.add("refused_by_cpython", f"CPython refused it: {message}", probe)
+        elif probe.endswith(":main_after"):
+            reasons.add(
+                "main_import_after_subinterpreter",
+                f"after a subinterpreter loaded it, the main interpreter cannot import it: "
+                f"{exception}: {message}",
+                probe,
+            )
+        else:
+            reasons.add(
+                "subinterpreter_import_error",
+                f"import in a subinterpreter failed: {exception}: {message}",
+                probe,
+            )
+
+
+def classify(
+    module: ExtensionModule,
+    init: InitInfo,
+    probes: Mapping[str, ProbeResult],
+    known_modules: Collection[str] = (),
+) -> tuple[Verdict, tuple[Reason, ...]]:
+    """The verdict of one module and every reason behind it, from its probes alone."""
+    verdict = verdict_of(probes)
+    reasons = _Reasons()
+    for name, result in probes.items():
+        if result.outcome is Outcome.CRASH:
+            reasons.add("crash", _describe_crash(result), name, signal=result.signal,
+                        exit_code=result.exit_code, stage=result.stage)
+        elif result.outcome is Outcome.TIMEOUT:
+            reasons.add("timeout", f"still running after {result.seconds:.0f} s at stage "
+                        f"{result.stage} (probe {name})", name, stage=result.stage)
+    init_probe = probes.get("init")
+    if init_probe is not None and init_probe.outcome in (Outcome.IMPORT_ERROR, Outcome.ERROR):
+        reasons.add("init_unreadable", f"could not read its init function: "
+                    f"{init_probe.exception}: {init_probe.message}", "init")
+    main = probes.get("main")
+    if main is not None and main.outcome in (Outcome.IMPORT_ERROR, Outcome.ERROR):
+        reasons.add("main_import_failed", f"does not import in the main interpreter: "
+                    f"{main.exception}: {main.message}", "main")
+    if verdict is Verdict.BROKEN:
+        return verdict, reasons.result()
+    _init_reasons(init, reasons)
+    for name in _sub_probes(probes):
+        _failure_reasons(module, name, probes[name], known_modules, reasons)
+    # The slot promises more than the probes showed (and no dependency is to blame).
+    if "blocked_by" not in reasons.codes() and verdict not in (Verdict.CRASHES, Verdict.HANGS):
+        promised = {"per_interpreter_gil": "own_gil", "supported": "isolated"}.get(
+            init.multiple_interpreters or ("supported" if init.style == "multi_phase" else "")
+        )
+        if promised is not None and promised in probes and not passes(probes, promised):
+            reasons.add(
+                "declared_vs_observed",
+                f"declares {init.multiple_interpreters or 'supported (no slot)'} but the "
+                f"{promised} probes did not both pass",
+                promised,
+            )
+    return verdict, reasons.result()

@@ -1,0 +1,218 @@
+"""The data model, in one place: frozen dataclasses and enums shared by every stage."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class Verdict(str, enum.Enum):
+    """Per-module verdicts, best first (contract: the ``verdict`` values of the report)."""
+
+    OWN_GIL = "own_gil"
+    SHARED_GIL = "shared_gil"
+    LEGACY_ONLY = "legacy_only"
+    ONE_INTERPRETER = "one_interpreter"
+    UNSUPPORTED = "unsupported"
+    CRASHES = "crashes"
+    HANGS = "hangs"
+    BROKEN = "broken"
+
+    @property
+    def rank(self) -> int:
+        """0 for the best verdict; larger is worse."""
+        return list(Verdict).index(self)
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class Outcome(str, enum.Enum):
+    """What happened in one probe (contract: ``outcome``)."""
+
+    OK = "ok"
+    IMPORT_ERROR = "import_error"
+    ERROR = "error"
+    CRASH = "crash"
+    TIMEOUT = "timeout"
+    NOT_RUN = "not_run"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+# Values of Py_mod_multiple_interpreters and Py_mod_gil (Include/moduleobject.h).
+MULTIPLE_INTERPRETERS = {0: "not_supported", 1: "supported", 2: "per_interpreter_gil"}
+GIL = {0: "used", 1: "not_used"}
+
+
+@dataclass(frozen=True)
+class Interpreter:
+    """A target interpreter, as it described itself (auditor/_target/environment.py)."""
+
+    executable: str
+    version: str
+    version_info: tuple[int, int, int]
+    build: str
+    implementation: str
+    soabi: str | None
+    ext_suffix: str | None
+    gil_disabled: bool
+    platform: str
+    prefix: str
+    base_prefix: str
+    sys_path: tuple[str, ...]
+    compiler: dict[str, str | None] = field(hash=False, compare=False)
+
+    @property
+    def short_version(self) -> tuple[int, int]:
+        return (self.version_info[0], self.version_info[1])
+
+    @property
+    def has_interpreter_configs(self) -> bool:
+        """3.12+: isolated and own-GIL subinterpreters exist (PEP 684)."""
+        return self.short_version >= (3, 12)
+
+    @property
+    def label(self) -> str:
+        flavour = " free-threaded" if self.gil_disabled else ""
+        return f"{self.implementation} {self.version}{flavour} ({self.executable})"
+
+
+@dataclass(frozen=True)
+class Distribution:
+    name: str
+    version: str
+
+
+@dataclass(frozen=True)
+class ExtensionModule:
+    """One importable extension module file of the target."""
+
+    name: str
+    path: str
+    origin: str  # "distribution" | "stdlib" | "unowned"
+    distribution: Distribution | None
+    init_suffix: str  # PyInit<suffix>
+    root: str  # the sys.path entry (or PATH argument) it is named from
+    abi: str = "version"  # "version" or "stable" (abi3)
+
+    @property
+    def group(self) -> str:
+        """What the terminal groups it under."""
+        if self.distribution is not None:
+            return f"{self.distribution.name} {self.distribution.version}"
+        return "stdlib" if self.origin == "stdlib" else "(no distribution)"
+
+
+@dataclass(frozen=True)
+class NonExtension:
+    """A file with an extension-module suffix that exports no PyInit_ (nor PyModExport_)."""
+
+    name: str
+    path: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class InitInfo:
+    """How a module initialises, read by calling its init function (probe ``init``)."""
+
+    style: str  # "multi_phase" | "single_phase" | "unknown"
+    export: str | None = None  # "PyInit" | "PyModExport"
+    multiple_interpreters: str | None = None  # MULTIPLE_INTERPRETERS value, None if absent
+    gil: str | None = None  # GIL value, None if absent
+    m_size: int | None = None
+    slots: tuple[int, ...] = ()
+
+
+UNKNOWN_INIT = InitInfo(style="unknown")
+
+
+@dataclass(frozen=True)
+class ImportAttempt:
+    """An import in the main interpreter after a fresh subinterpreter probe."""
+
+    outcome: Outcome
+    exception: str | None = None
+    message: str | None = None
+
+    def __bool__(self) -> bool:
+        return self.outcome is Outcome.OK
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    """One probe, run in its own child process, with the evidence the worker saw."""
+
+    probe: str
+    outcome: Outcome
+    exception: str | None = None
+    message: str | None = None
+    signal: str | None = None
+    exit_code: int | None = None
+    stage: str | None = None  # last stage reached: init, create, import, interpreter_end, ...
+    stderr_tail: str = ""
+    stdout_bytes: int = 0
+    seconds: float = 0.0
+    main_after: ImportAttempt | None = None  # fresh probes: main's import afterwards
+    import_outcome: Outcome | None = None  # crash after the import had reported this
+    fresh_exec: bool = False  # run in a newly exec'd interpreter instead of a fork
+
+    def __bool__(self) -> bool:
+        """A probe passes when the import worked and, if fresh, main could import after."""
+        return self.outcome is Outcome.OK and (self.main_after is None or bool(self.main_after))
+
+
+@dataclass(frozen=True)
+class Reason:
+    """Why a module got its verdict: a stable code plus evidence (contract: ``reasons``)."""
+
+    code: str
+    message: str
+    probes: tuple[str, ...] = ()
+    module: str | None = None  # the blocking module, for code "blocked_by"
+    details: tuple[tuple[str, Any], ...] = ()
+
+
+@dataclass(frozen=True)
+class ModuleAudit:
+    """Everything known about one module: the probes, the verdict and the reasons."""
+
+    module: ExtensionModule
+    init: InitInfo
+    probes: dict[str, ProbeResult] = field(hash=False)
+    verdict: Verdict
+    reasons: tuple[Reason, ...]
+
+    def __bool__(self) -> bool:
+        return self.verdict is Verdict.OWN_GIL
+
+
+@dataclass(frozen=True)
+class TargetAudit:
+    """The scan of one target interpreter."""
+
+    python: Interpreter
+    modules: tuple[ModuleAudit, ...]
+    non_extensions: tuple[NonExtension, ...] = ()
+    shadowed: tuple[dict[str, str], ...] = ()
+    notes: tuple[str, ...] = ()  # said once per target, e.g. "3.11: legacy probes only"
+    incomplete: tuple[str, ...] = ()  # modules the tool itself failed on
+
+    def counts(self) -> dict[str, int]:
+        counts = {v.value: 0 for v in Verdict}
+        for audit in self.modules:
+            counts[audit.verdict.value] += 1
+        return counts
+
+
+@dataclass(frozen=True)
+class AuditReport:
+    """A whole run: one or more targets."""
+
+    targets: tuple[TargetAudit, ...]
+    started: str
+    finished: str
+    argv: tuple[str, ...] = ()
