@@ -128,16 +128,15 @@ def _init_reasons(init: InitInfo, reasons: _Reasons) -> None:
     if init.style == "single_phase":
         reasons.add(
             "single_phase_init",
-            "single-phase init (PyInit returns a module object): every isolated "
-            "subinterpreter refuses it; port it to multi-phase init (PEP 489)",
+            "single-phase init: every isolated subinterpreter refuses it",
             "init",
         )
     elif init.style == "multi_phase":
         if init.multiple_interpreters is None:
             reasons.add(
                 "no_multi_interp_slot",
-                "multi-phase init without a Py_mod_multiple_interpreters slot, which CPython "
-                "reads as 'supported with a shared GIL': own-GIL interpreters refuse it",
+                    "no Py_mod_multiple_interpreters slot, which means shared GIL only: "
+                "own-GIL interpreters refuse it",
                 "init",
             )
         elif init.multiple_interpreters == "not_supported":
@@ -150,8 +149,8 @@ def _init_reasons(init: InitInfo, reasons: _Reasons) -> None:
         elif init.multiple_interpreters == "supported":
             reasons.add(
                 "declares_shared_gil",
-                "declares Py_MOD_MULTIPLE_INTERPRETERS_SUPPORTED: shared GIL only, own-GIL "
-                "interpreters refuse it",
+                "declares Py_MOD_MULTIPLE_INTERPRETERS_SUPPORTED, which means shared GIL "
+                "only: own-GIL interpreters refuse it",
                 "init",
             )
 

@@ -1,0 +1,185 @@
+"""The command line: click commands, wiring and exit codes only."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import NoReturn
+
+import click
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from auditor import __version__
+from auditor.console import console, err_console
+from auditor.errors import AuditorError
+from auditor.model import AuditReport, TargetAudit
+from auditor.report import terminal
+from auditor.report.json import write_json
+from auditor.scan import scan_target
+from auditor.target import describe, resolve
+
+# Exit codes (documented in the README).
+EXIT_OK = 0  # the scan finished
+EXIT_POLICY = 1  # reserved: the CI policy failed (--fail-on/--require, coming)
+EXIT_USAGE = 2  # bad usage, or an unusable target interpreter
+EXIT_INCOMPLETE = 3  # the scan finished, but the tool itself failed on some module
+
+DEFAULT_REPORT_DIR = Path("reports")
+DEFAULT_JSON = DEFAULT_REPORT_DIR / "subinterp-audit.json"
+
+
+def _error(message: str, code: int = EXIT_USAGE) -> NoReturn:
+    """The one exit point for errors: one line on stderr, no traceback."""
+    err_console.print(f"[bold red]subinterp-audit: error:[/] {message}", soft_wrap=True)
+    raise SystemExit(code)
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _default_report_dir() -> None:
+    """reports/ under the current directory, ignored by git (we drop a .gitignore)."""
+    if not DEFAULT_REPORT_DIR.exists():
+        DEFAULT_REPORT_DIR.mkdir(parents=True)
+        (DEFAULT_REPORT_DIR / ".gitignore").write_text("*\n")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="subinterp-audit")
+def cli() -> None:
+    """Does your CPython extension module work in subinterpreters?
+
+    subinterp-audit imports every extension module of a Python environment in
+    subinterpreters of each kind (legacy, isolated with a shared GIL, isolated with its
+    own GIL), each attempt in a sacrificial process, and tells you what happened, what it
+    means, and which modules are ready for concurrent.interpreters.
+    """
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--python", "pythons", multiple=True, metavar="PYTHON",
+              help="Interpreter to audit: a path, a venv directory, a version such as 3.13 "
+                   "(found on PATH, in the active venv or under pyenv), or a command. "
+                   "Repeat for several targets. Default: the active venv, else this Python.")
+@click.option("--package", "packages", multiple=True, metavar="NAME",
+              help="Only the extension modules installed by this distribution (repeatable).")
+@click.option("--module", "modules", multiple=True, metavar="NAME",
+              help="Only this module, or the extension modules of this package (repeatable).")
+@click.option("--json", "json_path", type=click.Path(path_type=Path, dir_okay=False),
+              help=f"Write the JSON report here. Default, when no output option is given: "
+                   f"{DEFAULT_JSON}.")
+@click.option("--jobs", "-j", type=click.IntRange(min=1), default=None,
+              help="Probes to run in parallel. Default: the number of CPUs.")
+@click.option("--timeout", type=click.FloatRange(min=0.1), default=60.0, show_default=True,
+              help="Seconds one probe may take before it counts as a hang.")
+def scan(
+    paths: tuple[Path, ...],
+    pythons: tuple[str, ...],
+    packages: tuple[str, ...],
+    modules: tuple[str, ...],
+    json_path: Path | None,
+    jobs: int | None,
+    timeout: float,
+) -> None:
+    """Probe extension modules in subinterpreters and report a verdict for each.
+
+    \b
+    With no PATHS, every extension module importable by the target is audited
+    (site-packages, user site, lib-dynload, .pth paths). PATHS narrow that to a
+    directory (e.g. a build tree) or single .so files.
+
+    \b
+    Examples:
+      subinterp-audit scan                          # this environment
+      subinterp-audit scan --python 3.13 --package numpy
+      subinterp-audit scan --python .venv ./build/lib --json out.json
+    \b
+    Exit codes: 0 scan done, 2 usage error or unusable target,
+    3 the tool itself failed on some module (the report says which).
+    """
+    jobs = jobs or os.cpu_count() or 1
+    started = _now()
+    targets: list[TargetAudit] = []
+    for spec in pythons or (None,):
+        interp = describe(resolve(spec))
+        targets.append(_scan_one(interp, paths, packages, modules, jobs, timeout))
+    report = AuditReport(tuple(targets), started, _now(), tuple(sys.argv[1:]))
+    written = []
+    if json_path is None:
+        _default_report_dir()
+        json_path = DEFAULT_JSON
+    write_json(report, json_path)
+    written.append(json_path)
+    terminal.render(targets, console, written)
+    if any(t.incomplete for t in targets):
+        raise SystemExit(EXIT_INCOMPLETE)
+
+
+def _scan_one(interp, paths, packages, modules, jobs, timeout) -> TargetAudit:  # type: ignore[no-untyped-def]
+    progress = Progress(
+        TextColumn("[bold]probing[/] {task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.fields[current]}", style="dim"),
+        console=err_console,
+        transient=True,
+    )
+    err_console.print(f"[dim]target: {interp.label}[/]")
+    with progress:
+        task = progress.add_task(f"Python {interp.version}", total=None, current="discovering")
+
+        def discovered(found, total):  # type: ignore[no-untyped-def]
+            progress.update(task, total=total, current="")
+            err_console.print(f"[dim]found {len(found.modules)} extension modules"
+                              f"{f', {len(found.non_extensions)} non-extension files' if found.non_extensions else ''}[/]")
+
+        def advanced(done: int, total: int, name: str) -> None:
+            progress.update(task, completed=done, total=total, current=name)
+
+        return scan_target(interp, paths=paths, packages=packages, module_names=modules,
+                           jobs=jobs, timeout=timeout, on_discovered=discovered,
+                           on_progress=advanced)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit code (testable without exiting)."""
+    try:
+        cli.main(args=list(argv) if argv is not None else None, prog_name="subinterp-audit",
+                 standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except click.Abort:
+        err_console.print("subinterp-audit: interrupted")
+        return 130
+    except click.UsageError as exc:
+        hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx else ""
+        err_console.print(f"[bold red]subinterp-audit: error:[/] {exc.format_message()}{hint}",
+                          soft_wrap=True)
+        return EXIT_USAGE
+    except click.ClickException as exc:
+        err_console.print(f"[bold red]subinterp-audit: error:[/] {exc.format_message()}",
+                          soft_wrap=True)
+        return exc.exit_code
+    except AuditorError as exc:
+        first, _, rest = str(exc).partition("\n")
+        err_console.print(f"[bold red]subinterp-audit: error:[/] {first}", soft_wrap=True)
+        if rest:
+            err_console.print(f"[dim]{rest}[/]", soft_wrap=True)
+        return EXIT_USAGE
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+    except KeyboardInterrupt:
+        err_console.print("subinterp-audit: interrupted")
+        return 130
+    return EXIT_OK
+
+
+def entrypoint() -> NoReturn:
+    """The console script."""
+    sys.exit(main())

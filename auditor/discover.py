@@ -1,0 +1,111 @@
+"""Find the extension modules of a target: every importable file, or those asked for."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from packaging.utils import canonicalize_name
+
+from auditor.elf import exported_init_symbols
+from auditor.errors import SelectionError, TargetError
+from auditor.model import Distribution, ExtensionModule, Interpreter, NonExtension
+from auditor.target import target_script
+
+
+@dataclass(frozen=True)
+class Discovery:
+    modules: tuple[ExtensionModule, ...]
+    non_extensions: tuple[NonExtension, ...]
+    shadowed: tuple[dict[str, str], ...]
+
+
+def _run_discovery(interp: Interpreter, paths: Sequence[Path]) -> dict:
+    command = [interp.executable, str(target_script("environment.py")), "discover"]
+    command += [str(p.resolve()) for p in paths]
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=600,
+                              stdin=subprocess.DEVNULL)
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise TargetError(f"discovery failed in {interp.executable}: {exc}") from exc
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        raise TargetError(f"discovery failed in {interp.executable}: {last}")
+    return json.loads(done.stdout)
+
+
+def _module(data: dict) -> ExtensionModule:
+    dist = data.get("distribution")
+    return ExtensionModule(
+        name=data["name"],
+        path=data["path"],
+        origin=data["origin"],
+        distribution=Distribution(dist["name"], dist["version"]) if dist else None,
+        init_suffix=data["init_suffix"],
+        root=data["root"],
+        abi=data.get("abi", "version"),
+    )
+
+
+def _selected(module: ExtensionModule, packages: set[str], names: Sequence[str]) -> bool:
+    if packages and not (
+        module.distribution and canonicalize_name(module.distribution.name) in packages
+    ):
+        return False
+    if names and not any(module.name == n or module.name.startswith(n + ".") for n in names):
+        return False
+    return True
+
+
+def discover(
+    interp: Interpreter,
+    *,
+    paths: Sequence[Path] = (),
+    packages: Sequence[str] = (),
+    module_names: Sequence[str] = (),
+) -> Discovery:
+    """Extension modules importable by `interp`, narrowed by distribution, name or path.
+
+    A file whose name says "extension" but that exports no init function is listed as a
+    NonExtension, never probed.
+    """
+    for path in paths:
+        if not path.exists():
+            raise SelectionError(f"{path}: no such file or directory")
+    data = _run_discovery(interp, paths)
+    wanted = {canonicalize_name(p) for p in packages}
+    modules: list[ExtensionModule] = []
+    others: list[NonExtension] = []
+    for item in data["modules"]:
+        module = _module(item)
+        if not _selected(module, wanted, module_names):
+            continue
+        exports = exported_init_symbols(module.path)
+        expected = {f"PyInit{module.init_suffix}", f"PyModExport{module.init_suffix}"}
+        if exports is not None and not exports & expected:
+            found = ", ".join(sorted(exports)) or "none"
+            others.append(NonExtension(
+                module.name, module.path,
+                f"exports no PyInit{module.init_suffix} (init symbols found: {found}): "
+                f"not a Python extension module",
+            ))
+            continue
+        modules.append(module)
+    if not modules and not others:
+        what = []
+        if packages:
+            what.append("--package " + ", ".join(packages))
+        if module_names:
+            what.append("--module " + ", ".join(module_names))
+        if paths:
+            what.append(", ".join(str(p) for p in paths))
+        where = " and ".join(what) or "the environment"
+        hint = ""
+        if packages:
+            hint = " (is the distribution installed in this interpreter, with compiled modules?)"
+        raise SelectionError(f"no extension modules found for {where} in "
+                             f"{interp.executable}{hint}")
+    return Discovery(tuple(modules), tuple(others), tuple(data.get("shadowed", ())))

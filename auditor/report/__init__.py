@@ -1,0 +1,1 @@
+"""Renderers: JSON (the contract), terminal; all from the same model."""

@@ -1,0 +1,120 @@
+"""The JSON report (contract): model -> dict, validated by schema.json, written atomically."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from auditor import __version__
+from auditor.errors import ReportError
+from auditor.model import AuditReport, ModuleAudit, ProbeResult, TargetAudit
+
+# Report format history (bump on any incompatible change; adding fields is compatible):
+# 1: first version.
+FORMAT_VERSION = 1
+
+
+def _probe(result: ProbeResult) -> dict[str, Any]:
+    data = asdict(result)
+    del data["probe"]
+    data["outcome"] = result.outcome.value
+    if result.import_outcome is not None:
+        data["import_outcome"] = result.import_outcome.value
+    if result.main_after is not None:
+        data["main_after"]["outcome"] = result.main_after.outcome.value
+    return data
+
+
+def _module(audit: ModuleAudit) -> dict[str, Any]:
+    module = audit.module
+    return {
+        "name": module.name,
+        "path": module.path,
+        "origin": module.origin,
+        "distribution": asdict(module.distribution) if module.distribution else None,
+        "abi": module.abi,
+        "init": {**asdict(audit.init), "slots": list(audit.init.slots)},
+        "probes": {name: _probe(result) for name, result in audit.probes.items()},
+        "verdict": audit.verdict.value,
+        "reasons": [
+            {
+                "code": r.code,
+                "message": r.message,
+                "probes": list(r.probes),
+                "module": r.module,
+                "details": dict(r.details),
+            }
+            for r in audit.reasons
+        ],
+    }
+
+
+def _target(target: TargetAudit) -> dict[str, Any]:
+    py = target.python
+    return {
+        "python": {
+            "executable": py.executable,
+            "version": py.version,
+            "implementation": py.implementation,
+            "soabi": py.soabi,
+            "gil_disabled": py.gil_disabled,
+            "build": py.build,
+            "platform": py.platform,
+            "prefix": py.prefix,
+        },
+        "notes": list(target.notes),
+        "modules": [_module(m) for m in target.modules],
+        "non_extensions": [asdict(n) for n in target.non_extensions],
+        "shadowed": [dict(s) for s in target.shadowed],
+        "incomplete": list(target.incomplete),
+        "summary": {
+            "modules": len(target.modules),
+            "verdicts": target.counts(),
+            "non_extensions": len(target.non_extensions),
+        },
+    }
+
+
+def report_dict(report: AuditReport) -> dict[str, Any]:
+    """The report as plain data; the same dict feeds every renderer."""
+    return {
+        "version": FORMAT_VERSION,
+        "tool": {"name": "subinterp-audit", "version": __version__},
+        "meta": {"started": report.started, "finished": report.finished,
+                 "argv": list(report.argv)},
+        "targets": [_target(t) for t in report.targets],
+    }
+
+
+def schema() -> dict[str, Any]:
+    """The JSON Schema of the report, shipped beside this module."""
+    data: dict[str, Any] = json.loads((Path(__file__).parent / "schema.json").read_text())
+    return data
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write `text` to `path` through a temporary file and a rename: all or nothing."""
+    path = path.expanduser()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise ReportError(f"cannot write {path}: {exc.strerror or exc}") from exc
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as stream:
+            stream.write(text)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise ReportError(f"cannot write {path}: {exc.strerror or exc}") from exc
+
+
+def write_json(report: AuditReport, path: Path) -> None:
+    write_atomic(path, json.dumps(report_dict(report), indent=2, sort_keys=False) + "\n")
