@@ -88,14 +88,17 @@ def _sub_probes(probes: Mapping[str, ProbeResult]) -> list[str]:
 
 
 class _Reasons:
-    """Collects reasons, merging the probes of repeated (code, module) pairs."""
+    """Collects reasons; the same (code, module, variant) seen in several probes is one reason.
+
+    A message may contain ``{probes}``: it is filled in with the probes that showed it.
+    """
 
     def __init__(self) -> None:
-        self._items: dict[tuple[str, str | None], Reason] = {}
+        self._items: dict[tuple[str, str | None, str], Reason] = {}
 
     def add(self, code: str, message: str, probe: str | None = None, module: str | None = None,
-            **details: object) -> None:
-        key = (code, module)
+            variant: str = "", **details: object) -> None:
+        key = (code, module, variant)
         old = self._items.get(key)
         probes = (probe,) if probe else ()
         if old is not None:
@@ -105,10 +108,14 @@ class _Reasons:
             self._items[key] = Reason(code, message, probes, module, tuple(sorted(details.items())))
 
     def codes(self) -> set[str]:
-        return {code for code, _ in self._items}
+        return {code for code, _, _ in self._items}
 
     def result(self) -> tuple[Reason, ...]:
-        return tuple(self._items.values())
+        return tuple(
+            Reason(r.code, r.message.replace("{probes}", ", ".join(r.probes)), r.probes,
+                   r.module, r.details)
+            for r in self._items.values()
+        )
 
 
 def _describe_crash(result: ProbeResult) -> str:
@@ -121,7 +128,7 @@ def _describe_crash(result: ProbeResult) -> str:
         "init": "in its init function",
         "create": "while creating the subinterpreter",
     }.get(result.stage or "", f"at stage {result.stage}")
-    return f"{how} {where} (probe {result.probe})"
+    return f"{how} {where} (probes: {{probes}})"
 
 
 def _init_reasons(init: InitInfo, reasons: _Reasons) -> None:
@@ -213,11 +220,13 @@ def classify(
     reasons = _Reasons()
     for name, result in probes.items():
         if result.outcome is Outcome.CRASH:
-            reasons.add("crash", _describe_crash(result), name, signal=result.signal,
-                        exit_code=result.exit_code, stage=result.stage)
+            reasons.add("crash", _describe_crash(result), name,
+                        variant=f"{result.signal}/{result.exit_code}/{result.stage}",
+                        signal=result.signal, exit_code=result.exit_code, stage=result.stage)
         elif result.outcome is Outcome.TIMEOUT:
             reasons.add("timeout", f"still running after {result.seconds:.0f} s at stage "
-                        f"{result.stage} (probe {name})", name, stage=result.stage)
+                        f"{result.stage} (probes: {{probes}})", name, variant=str(result.stage),
+                        stage=result.stage)
     init_probe = probes.get("init")
     if init_probe is not None and init_probe.outcome in (Outcome.IMPORT_ERROR, Outcome.ERROR):
         reasons.add("init_unreadable", f"could not read its init function: "

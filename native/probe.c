@@ -48,13 +48,14 @@
 
 /* ---- small helpers ---------------------------------------------------- */
 
-/* The process that asked for the probe.  A module under audit may fork()
- * during its import: the copy must not report stages of its own. */
+/* The process that runs the probe (given by the caller).  A module under
+ * audit may fork() during an import: the copy must not report any stage. */
 static pid_t owner_pid = 0;
 
-/* Write "stage <name>\n" to fd; best effort, never fails the probe. */
+/* Write "<key> <value>\n" to fd, e.g. "stage import"; best effort, never
+ * fails the probe.  Parsed by auditor/_target/worker.py (Worker._reply). */
 static void
-write_stage(int fd, const char *name)
+write_line(int fd, const char *key, const char *value)
 {
     char line[128];
     int n;
@@ -63,7 +64,7 @@ write_stage(int fd, const char *name)
     if (fd < 0 || getpid() != owner_pid) {
         return;
     }
-    n = snprintf(line, sizeof(line), "stage %s\n", name);
+    n = snprintf(line, sizeof(line), "%s %s\n", key, value);
     if (n <= 0 || (size_t)n >= sizeof(line)) {
         return;
     }
@@ -423,9 +424,10 @@ error:
 }
 
 PyDoc_STRVAR(run_in_subinterpreter_doc,
-"run_in_subinterpreter(kind, module, paths, stage_fd)\n\n"
+"run_in_subinterpreter(kind, module, paths, stage_fd, owner_pid)\n\n"
 "Create a subinterpreter of `kind` (\"legacy\", \"isolated\" or \"own_gil\"),\n"
 "prepend `paths` to its sys.path, import `module`, end the interpreter.\n"
+"Stages are written to `stage_fd` only by the process `owner_pid`.\n"
 "Return (\"ok\", None, None), (\"exception\", type_name, message) or\n"
 "(\"create_failed\", function, message).  After \"create_failed\" on 3.12\n"
 "the process must _exit() without finalizing (its GIL state is broken).");
@@ -436,16 +438,18 @@ run_in_subinterpreter(PyObject *self, PyObject *args)
     const char *kind, *module;
     PyObject *paths, *result = NULL;
     int stage_fd;
+    long owner;
     char **path_copy;
     Py_ssize_t path_count = 0;
     char *exc_type = NULL, *exc_message = NULL;
     const char *status = "ok";
     PyThreadState *main_state, *sub_state = NULL;
 
-    if (!PyArg_ParseTuple(args, "ssOi:run_in_subinterpreter",
-                          &kind, &module, &paths, &stage_fd)) {
+    if (!PyArg_ParseTuple(args, "ssOil:run_in_subinterpreter",
+                          &kind, &module, &paths, &stage_fd, &owner)) {
         return NULL;
     }
+    owner_pid = (pid_t)owner;
     path_copy = copy_paths(paths, &path_count);
     if (path_copy == NULL) {
         return NULL;
@@ -453,9 +457,8 @@ run_in_subinterpreter(PyObject *self, PyObject *args)
     /* `module` points into a str owned by the main interpreter, which stays
      * alive (args holds it) while we are away: reading it is safe. */
 
-    owner_pid = getpid();
     main_state = PyThreadState_Get();
-    write_stage(stage_fd, "create");
+    write_line(stage_fd, "stage", "create");
 #ifdef HAVE_INTERPRETER_CONFIG
     PyInterpreterConfig config;
     if (fill_config(kind, &config) < 0) {
@@ -492,7 +495,7 @@ run_in_subinterpreter(PyObject *self, PyObject *args)
 #endif
 
     /* Now running in the new interpreter. */
-    write_stage(stage_fd, "import");
+    write_line(stage_fd, "stage", "import");
     if (prepend_paths(path_copy, path_count) < 0) {
         status = "exception";
         take_exception(&exc_type, &exc_message);
@@ -505,10 +508,17 @@ run_in_subinterpreter(PyObject *self, PyObject *args)
         }
         Py_XDECREF(mod);
     }
-    write_stage(stage_fd, "interpreter_end");
+    /* If ending the interpreter kills the process, the import's own outcome
+     * is still known. */
+    write_line(stage_fd, "import_outcome",
+               strcmp(status, "ok") == 0 ? "ok"
+               : (exc_type != NULL && (strcmp(exc_type, "ImportError") == 0
+                                       || strcmp(exc_type, "ModuleNotFoundError") == 0))
+                 ? "import_error" : "error");
+    write_line(stage_fd, "stage", "interpreter_end");
     Py_EndInterpreter(sub_state);
     PyThreadState_Swap(main_state);
-    write_stage(stage_fd, "returned");
+    write_line(stage_fd, "stage", "returned");
 
     /* Back in the main interpreter. */
     free_strings(path_copy, path_count);

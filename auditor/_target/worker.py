@@ -108,7 +108,8 @@ def _import_in_main(name):
 
 
 def _import_in_sub(helper, kind, name, paths, reporter):
-    status, first, second = helper.run_in_subinterpreter(kind, name, paths, reporter.fd)
+    status, first, second = helper.run_in_subinterpreter(kind, name, paths, reporter.fd,
+                                                         reporter.pid)
     if status == "ok":
         return {"outcome": "ok", "exception": None, "message": None}
     if status == "create_failed":
@@ -371,11 +372,15 @@ class Worker:
     def _reply(self, request, res, out, err, status, timed_out, seconds, fresh_exec):
         stage = None
         result = None
+        imported = None  # what the import in a subinterpreter reported, before its end
         for line in bytes(res.data).decode("ascii", "replace").splitlines():
-            if line.startswith("stage "):
-                stage = line[6:]
-            elif line.startswith("result "):
-                result = self.json.loads(line[7:])
+            key, _, value = line.partition(" ")
+            if key == "stage":
+                stage = value
+            elif key == "import_outcome":
+                imported = value
+            elif key == "result":
+                result = self.json.loads(value)
         reply = {
             "probe": request["probe"],
             "stage": stage,
@@ -398,7 +403,7 @@ class Worker:
         elif reply["signal"] is not None or reply["exit_code"] not in (0, None):
             # Died, or left through os._exit() with a failure code: a crash at `stage`,
             # even when the import itself had already reported.
-            reply["import_outcome"] = reply.get("outcome")
+            reply["import_outcome"] = reply.get("outcome", imported)
             reply["outcome"] = "crash"
         elif result is None:
             # Exited 0 without a result: os._exit(0) during the probe.

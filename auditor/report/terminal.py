@@ -69,14 +69,17 @@ def _why(audit: ModuleAudit) -> str:
 
 def render_target(target: TargetAudit, console: Console) -> None:
     py = target.python
+    wide = console.width >= 100  # narrow terminals (and 80-column CI logs) lose the init column
     table = Table(title=f"Python {py.version} · {py.executable}", title_justify="left",
                   box=box.SIMPLE_HEAD, pad_edge=False, header_style="bold")
-    table.add_column("module", overflow="fold", min_width=12)
-    table.add_column("init", no_wrap=True)
+    longest = max((len(a.module.name) for a in target.modules), default=10)
+    table.add_column("module", overflow="fold", min_width=min(longest + 2, 40 if wide else 26))
+    if wide:
+        table.add_column("init", no_wrap=True)
     table.add_column("main", justify="center", no_wrap=True)
     for title, _, _ in _COLUMNS:
         table.add_column(title, justify="center", no_wrap=True)
-    table.add_column("verdict", no_wrap=True)
+    table.add_column("verdict", no_wrap=True, min_width=15)
     group = None
     for audit in target.modules:
         if audit.module.group != group:
@@ -87,7 +90,7 @@ def render_target(target: TargetAudit, console: Console) -> None:
                  for _, fresh, after in _COLUMNS]
         table.add_row(
             "  " + audit.module.name,
-            _init_text(audit),
+            *([_init_text(audit)] if wide else []),
             _mark(probes.get("main")),
             *cells,
             Text(audit.verdict.value, style=VERDICT_STYLE[audit.verdict]),

@@ -1,0 +1,23 @@
+"""Shared test configuration: the target interpreters the integration tests exercise."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+# The versions every integration test runs against.  On a machine without one of them the
+# tests skip with the reason; set SUBINTERP_AUDIT_REQUIRE_TARGETS=1 (CI does) to fail instead.
+TARGET_VERSIONS = ("3.12", "3.13")
+
+
+def find_target(version: str) -> str:
+    from auditor.errors import TargetError
+    from auditor.target import resolve
+
+    try:
+        return str(resolve(version))
+    except TargetError as exc:
+        if os.environ.get("SUBINTERP_AUDIT_REQUIRE_TARGETS"):
+            pytest.fail(f"required target missing: {exc}")
+        pytest.skip(f"Python {version} is not installed here ({exc})")

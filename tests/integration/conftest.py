@@ -1,0 +1,64 @@
+"""Build the fixture zoo for each target and scan it once, through the real CLI."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import TARGET_VERSIONS, find_target
+from tests.fixtures.build import build_fixtures
+
+# Long enough for any honest probe on a loaded 2-core machine, short enough for the hang fixture.
+PROBE_TIMEOUT = "4"
+
+
+@dataclass
+class Scan:
+    python: str
+    fixtures: Path
+    report: dict[str, Any]
+    stdout: str
+    stderr: str
+    returncode: int
+
+    def module(self, name: str) -> dict[str, Any]:
+        (target,) = self.report["targets"]
+        for module in target["modules"]:
+            if module["name"] == name:
+                return module
+        raise AssertionError(f"{name} missing from the report")
+
+
+def run_cli(*args: str, cwd: Path | None = None, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    """The real command line, in a subprocess, as a user runs it."""
+    return subprocess.run([sys.executable, "-m", "auditor", *args], capture_output=True,
+                          text=True, cwd=cwd, timeout=timeout,
+                          env={**__import__("os").environ, "COLUMNS": "120"})
+
+
+@pytest.fixture(scope="session", params=TARGET_VERSIONS)
+def python(request: pytest.FixtureRequest) -> str:
+    return find_target(request.param)
+
+
+@pytest.fixture(scope="session")
+def fixtures_dir(python: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    dest = tmp_path_factory.mktemp("zoo")
+    build_fixtures(python, dest)
+    return dest
+
+
+@pytest.fixture(scope="session")
+def zoo_scan(python: str, fixtures_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Scan:
+    out = tmp_path_factory.mktemp("report") / "zoo.json"
+    done = run_cli("scan", "--python", python, "--timeout", PROBE_TIMEOUT, "--jobs", "2",
+                   "--json", str(out), str(fixtures_dir))
+    assert done.returncode == 0, done.stderr
+    return Scan(python, fixtures_dir, json.loads(out.read_text()), done.stdout, done.stderr,
+                done.returncode)

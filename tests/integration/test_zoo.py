@@ -1,0 +1,156 @@
+"""The fixture zoo, scanned through the real CLI and C helper, on 3.12 and 3.13."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from auditor.report.json import schema
+from tests.integration.conftest import Scan
+from tests.integration.expected import CATALOGUE, FRESH, NON_EXTENSIONS, SUB_PROBES
+
+ORACLE = Path(__file__).resolve().parents[1] / "fixtures" / "oracle.py"
+MODULES = sorted(CATALOGUE)
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_verdict(zoo_scan: Scan, name: str) -> None:
+    assert zoo_scan.module(name)["verdict"] == CATALOGUE[name].verdict
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_init_style_and_slots(zoo_scan: Scan, name: str) -> None:
+    expect, init = CATALOGUE[name], zoo_scan.module(name)["init"]
+    assert init["style"] == expect.style
+    assert init["multiple_interpreters"] == expect.multiple_interpreters
+    assert init["export"] == "PyInit"
+    if expect.m_size is not None:
+        assert init["m_size"] == expect.m_size
+    assert zoo_scan.module(name)["probes"]["init"]["outcome"] == "ok"
+
+
+@pytest.mark.parametrize("name", MODULES)
+@pytest.mark.parametrize("probe", SUB_PROBES)
+def test_probe_outcome(zoo_scan: Scan, name: str, probe: str) -> None:
+    want = CATALOGUE[name].probes[probe]
+    got = zoo_scan.module(name)["probes"][probe]
+    assert got["outcome"] == want.outcome, got
+    if want.message is not None:
+        assert got["message"] == want.message
+    elif want.outcome == "ok":
+        assert got["message"] is None and got["exception"] is None
+    if want.main_after is not None:
+        assert got["main_after"]["outcome"] == want.main_after
+    if want.main_after_message is not None:
+        assert got["main_after"]["message"] == want.main_after_message
+    if probe in FRESH and want.outcome not in ("crash", "timeout", "not_run"):
+        assert got["main_after"] is not None
+    for key in ("signal", "exit_code", "stage"):
+        if getattr(want, key) is not None:
+            assert got[key] == getattr(want, key), (key, got)
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_main_probe(zoo_scan: Scan, name: str) -> None:
+    main = zoo_scan.module(name)["probes"]["main"]
+    if name == "exec_raises":
+        assert (main["outcome"], main["exception"], main["message"]) == (
+            "error", "RuntimeError", "exec_raises: refusing to initialise")
+    else:
+        assert main["outcome"] == "ok", main
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_reason_codes(zoo_scan: Scan, name: str) -> None:
+    codes = {r["code"] for r in zoo_scan.module(name)["reasons"]}
+    assert codes == CATALOGUE[name].reasons
+
+
+def test_blocked_by_names_the_dependency(zoo_scan: Scan) -> None:
+    (reason,) = [r for r in zoo_scan.module("blockpkg._accel")["reasons"]
+                 if r["code"] == "blocked_by"]
+    assert reason["module"] == "blockpkg._core"
+    assert sorted(reason["probes"]) == sorted(
+        ["isolated", "own_gil", "isolated_after_main", "own_gil_after_main"])
+
+
+def test_crash_evidence(zoo_scan: Scan) -> None:
+    segv = zoo_scan.module("segv_in_subinterp")["probes"]["own_gil"]
+    assert "Fatal Python error: Segmentation fault" in segv["stderr_tail"]
+    abort = zoo_scan.module("abort_at_end")["probes"]["isolated_after_main"]
+    # The import itself had worked; the interpreter's end killed the process.
+    assert abort["import_outcome"] == "ok"
+    assert "Fatal Python error: Aborted" in abort["stderr_tail"]
+    (crash,) = [r for r in zoo_scan.module("abort_at_end")["reasons"] if r["code"] == "crash"]
+    assert crash["message"].startswith("killed by SIGABRT while ending the subinterpreter")
+    assert crash["details"] == {"exit_code": None, "signal": "SIGABRT",
+                                "stage": "interpreter_end"}
+
+
+def test_hang_costs_only_its_probe(zoo_scan: Scan) -> None:
+    probes = zoo_scan.module("hangs_in_subinterp")["probes"]
+    assert probes["main"]["outcome"] == "ok"
+    assert all(3.9 < probes[p]["seconds"] < 15 for p in SUB_PROBES)
+
+
+def test_stdout_flood_is_counted_not_kept(zoo_scan: Scan) -> None:
+    probes = zoo_scan.module("stdout_flood")["probes"]
+    mib8 = 8 * 1024 * 1024
+    assert probes["main"]["stdout_bytes"] == mib8
+    # Fresh and after-main probes import twice: once per interpreter.
+    assert all(probes[p]["stdout_bytes"] == 2 * mib8 for p in SUB_PROBES)
+    assert len(json.dumps(probes)) < 64 * 1024
+
+
+def test_forked_copy_does_not_report(zoo_scan: Scan) -> None:
+    for probe, result in zoo_scan.module("forks_on_import")["probes"].items():
+        assert result["stage"] == "process_exit", (probe, result)
+        assert result["exit_code"] == 0
+
+
+def test_non_extension_listed_not_probed(zoo_scan: Scan) -> None:
+    (target,) = zoo_scan.report["targets"]
+    assert [n["name"] for n in target["non_extensions"]] == list(NON_EXTENSIONS)
+    assert "not a Python extension module" in target["non_extensions"][0]["reason"]
+    assert NON_EXTENSIONS[0] not in {m["name"] for m in target["modules"]}
+
+
+def test_report_validates_against_schema(zoo_scan: Scan) -> None:
+    jsonschema.validate(zoo_scan.report, schema())
+    assert zoo_scan.report["version"] == 1
+
+
+def test_terminal_summary(zoo_scan: Scan) -> None:
+    assert ("16 modules: 3 own_gil, 2 shared_gil, 5 legacy_only, 1 one_interpreter, "
+            "3 crashes, 1 hangs, 1 broken") in zoo_scan.stdout
+    assert "blockpkg._accel (legacy_only): refused because it imports blockpkg._core" \
+        in zoo_scan.stdout
+    assert "Traceback" not in zoo_scan.stderr
+
+
+# Fixtures whose every probe ends without a crash or hang: CPython's own API can judge them.
+ORACLE_MODULES = [n for n in MODULES
+                  if CATALOGUE[n].verdict not in ("crashes", "hangs", "broken")]
+
+
+def test_matches_cpython_oracle(zoo_scan: Scan) -> None:
+    """Every probe agrees with what CPython's own _interpreters API reports by hand."""
+    done = subprocess.run(
+        [zoo_scan.python, str(ORACLE), "--path", str(zoo_scan.fixtures), *ORACLE_MODULES],
+        capture_output=True, text=True, timeout=600, check=True,
+    )
+    lines = [json.loads(line) for line in done.stdout.splitlines() if line.strip()]
+    assert len(lines) == len(ORACLE_MODULES) * 6
+    for line in lines:
+        probe = line["config"] + ("_after_main" if line["order"] == "after_main" else "")
+        got = zoo_scan.module(line["module"])["probes"][probe]
+        where = (line["module"], probe)
+        assert got["outcome"] == line["outcome"], where
+        assert got["message"] == line["message"], where
+        if line["order"] == "fresh":
+            assert got["main_after"]["outcome"] == line["main_after"]["outcome"], where
+            assert got["main_after"]["message"] == line["main_after"]["message"], where
