@@ -61,7 +61,7 @@ def cli() -> None:
 
 
 @cli.command()
-@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
 @click.option("--python", "pythons", multiple=True, metavar="PYTHON",
               help="Interpreter to audit: a path, a venv directory, a version such as 3.13 "
                    "(found on PATH, in the active venv or under pyenv), or a command. "

@@ -1,0 +1,227 @@
+#!/usr/bin/env python3
+"""Compare a subinterp-audit JSON report with the independent oracle (tests/fixtures/oracle.py).
+
+Stdlib only; run by any python3 (3.8+).  The oracle itself is run by the *target* interpreter.
+
+    python3 compare.py REPORT.json [--python TARGET] [--path DIR] [MODULE ...]
+
+With no MODULE, every module of the report whose probes contain no crash/timeout is compared.
+For each module and each subinterpreter probe -- ``<config>`` (oracle order "fresh") and
+``<config>_after_main`` (order "after_main") -- it compares the tool's ``outcome`` and
+``message`` (and exception type name) with the oracle's, and for fresh probes also
+``main_after.outcome`` / ``main_after.message`` (/ ``.exception``).  When either side crashed or
+timed out only ``outcome`` and ``signal`` are compared.
+
+Known, documented convention differences that are mapped rather than reported:
+  * tool ``not_run`` for an after_main probe (main's import failed first, so the tool never ran
+    the subinterpreter): matched against the oracle's ``main_before`` failure (same exception,
+    and message "the import in the main interpreter failed first: <main_before.message>").
+  * a probe absent from the tool report (the tool queues subinterpreter probes only when the
+    ``main`` probe worked) is counted as "not comparable", not as a mismatch.
+Tool messages are capped at 8192 characters; oracle messages are cut to the same length first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from typing import Any, Dict, List, Optional, Tuple
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+DEFAULT_ORACLE = os.path.normpath(os.path.join(HERE, "..", "..", "tests", "fixtures", "oracle.py"))
+CONFIGS = ("legacy", "isolated", "own_gil")
+ORDERS = ("fresh", "after_main")
+BAD = ("crash", "timeout")
+MAX_MESSAGE = 8192  # native/probe.c MAX_MESSAGE and worker.py _exception_fields
+
+
+def probe_name(config: str, order: str) -> str:
+    return config if order == "fresh" else config + "_after_main"
+
+
+def load_target(report_path: str, index: int) -> Dict[str, Any]:
+    with open(report_path, encoding="utf-8") as stream:
+        report = json.load(stream)
+    return report["targets"][index]
+
+
+def default_modules(target: Dict[str, Any]) -> List[str]:
+    names = []
+    for module in target["modules"]:
+        outcomes = {p.get("outcome") for p in module["probes"].values()}
+        outcomes |= {
+            (p.get("main_after") or {}).get("outcome") for p in module["probes"].values()
+        }
+        if not outcomes & set(BAD):
+            names.append(module["name"])
+    return names
+
+
+def target_purelib(python: str) -> str:
+    code = "import sysconfig; print(sysconfig.get_path('purelib'))"
+    return subprocess.run([python, "-c", code], check=True, capture_output=True,
+                          text=True).stdout.strip()
+
+
+def run_oracle(python: str, oracle: str, path: str, modules: List[str], jobs: int,
+               timeout: float, raw_out: Optional[str]) -> List[Dict[str, Any]]:
+    cmd = [python, oracle, "--path", path, "--jobs", str(jobs), "--timeout", str(timeout)]
+    cmd += modules
+    print("oracle:", " ".join(cmd[:8]), "... (%d modules)" % len(modules), file=sys.stderr,
+          flush=True)
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        sys.stderr.write(proc.stderr)
+        raise SystemExit("oracle failed with exit code %d" % proc.returncode)
+    lines = [json.loads(line) for line in proc.stdout.splitlines() if line.strip()]
+    if raw_out:
+        with open(raw_out, "w", encoding="utf-8") as stream:
+            for line in lines:
+                stream.write(json.dumps(line) + "\n")
+    return lines
+
+
+def _cut(message: Optional[str]) -> Optional[str]:
+    return message[:MAX_MESSAGE] if isinstance(message, str) else message
+
+
+def compare_probe(tool: Dict[str, Any], oracle: Dict[str, Any]) -> Tuple[List[str], str]:
+    """Return (differences, how) for one probe; no differences means a match."""
+    diffs: List[str] = []
+    t_out, o_out = tool.get("outcome"), oracle.get("outcome")
+    if t_out in BAD or o_out in BAD:
+        for key in ("outcome", "signal"):
+            if tool.get(key) != oracle.get(key):
+                diffs.append("%s: tool=%r oracle=%r" % (key, tool.get(key), oracle.get(key)))
+        return diffs, "crash"
+    if t_out == "not_run" and oracle.get("order") == "after_main":
+        before = oracle.get("main_before") or {}
+        expected = "the import in the main interpreter failed first: %s" % (before.get("message"),)
+        if before.get("outcome") == "ok":
+            diffs.append("outcome: tool='not_run' but oracle main_before was ok "
+                         "(oracle sub outcome=%r)" % (o_out,))
+        if tool.get("exception") != before.get("exception"):
+            diffs.append("exception: tool=%r oracle main_before=%r"
+                         % (tool.get("exception"), before.get("exception")))
+        if _cut(tool.get("message")) != _cut(expected):
+            diffs.append("message: tool=%r oracle main_before=%r"
+                         % (tool.get("message"), before.get("message")))
+        return diffs, "not_run"
+    for key in ("outcome", "message", "exception"):
+        t_val, o_val = tool.get(key), oracle.get(key)
+        if key == "message":
+            t_val, o_val = _cut(t_val), _cut(o_val)
+        if t_val != o_val:
+            diffs.append("%s: tool=%r oracle=%r" % (key, t_val, o_val))
+    if oracle.get("order") == "fresh":
+        t_main = tool.get("main_after") or {}
+        o_main = oracle.get("main_after") or {}
+        for key in ("outcome", "message", "exception"):
+            t_val, o_val = t_main.get(key), o_main.get(key)
+            if key == "message":
+                t_val, o_val = _cut(t_val), _cut(o_val)
+            if t_val != o_val:
+                diffs.append("main_after.%s: tool=%r oracle=%r" % (key, t_val, o_val))
+    return diffs, "full"
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("report", help="subinterp-audit JSON report")
+    parser.add_argument("modules", nargs="*", metavar="MODULE",
+                        help="modules to compare (default: all without crash/timeout)")
+    parser.add_argument("--python", help="target interpreter (default: the report's)")
+    parser.add_argument("--target-index", type=int, default=0,
+                        help="which target of the report (default 0)")
+    parser.add_argument("--path", help="--path for the oracle (default: target's purelib)")
+    parser.add_argument("--oracle", default=DEFAULT_ORACLE)
+    parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--timeout", type=float, default=60.0,
+                        help="oracle per-probe timeout (default 60, like the tool)")
+    parser.add_argument("--modules-file", help="read module names from this file too")
+    parser.add_argument("--save-oracle", metavar="FILE", help="write the oracle's JSON lines")
+    parser.add_argument("--oracle-lines", metavar="FILE",
+                        help="reuse saved oracle JSON lines instead of running the oracle")
+    parser.add_argument("--json", metavar="FILE", help="write the comparison as JSON")
+    args = parser.parse_args(argv)
+
+    target = load_target(args.report, args.target_index)
+    by_name = {m["name"]: m for m in target["modules"]}
+    modules = list(args.modules)
+    if args.modules_file:
+        with open(args.modules_file, encoding="utf-8") as stream:
+            modules += [line.strip() for line in stream
+                        if line.strip() and not line.startswith("#")]
+    if not modules:
+        modules = default_modules(target)
+    unknown = [m for m in modules if m not in by_name]
+    if unknown:
+        parser.error("not in the report: %s" % ", ".join(unknown))
+    python = args.python or target["python"]["executable"]
+
+    if args.oracle_lines:
+        with open(args.oracle_lines, encoding="utf-8") as stream:
+            lines = [json.loads(line) for line in stream if line.strip()]
+    else:
+        path = args.path or target_purelib(python)
+        lines = run_oracle(python, args.oracle, path, modules, args.jobs, args.timeout,
+                           args.save_oracle)
+    oracle = {(r["module"], r["config"], r["order"]): r for r in lines}
+
+    compared = matched = 0
+    not_comparable: List[str] = []
+    mismatches: List[Dict[str, Any]] = []
+    hows: Dict[str, int] = {}
+    for name in modules:
+        probes = by_name[name]["probes"]
+        for config in CONFIGS:
+            for order in ORDERS:
+                pname = probe_name(config, order)
+                o_rec = oracle.get((name, config, order))
+                t_rec = probes.get(pname)
+                if o_rec is None or t_rec is None:
+                    main = probes.get("main", {})
+                    not_comparable.append("%s %s: %s (tool main: %s)" % (
+                        name, pname,
+                        "no oracle line" if o_rec is None else "probe absent from tool report",
+                        main.get("outcome")))
+                    continue
+                compared += 1
+                diffs, how = compare_probe(t_rec, o_rec)
+                hows[how] = hows.get(how, 0) + 1
+                if diffs:
+                    mismatches.append({"module": name, "probe": pname, "diffs": diffs,
+                                       "tool": t_rec, "oracle": o_rec})
+                else:
+                    matched += 1
+
+    print("report: %s  target: %s" % (args.report, python))
+    print("modules: %d  (module, probe) pairs compared: %d  matched: %d  mismatched: %d"
+          % (len(modules), compared, matched, len(mismatches)))
+    print("compared as: %s" % ", ".join("%s=%d" % kv for kv in sorted(hows.items())))
+    if not_comparable:
+        print("not comparable: %d" % len(not_comparable))
+        for line in not_comparable:
+            print("  " + line)
+    for mm in mismatches:
+        print("MISMATCH %s %s" % (mm["module"], mm["probe"]))
+        for diff in mm["diffs"]:
+            print("    " + diff)
+        tool, orc = mm["tool"], mm["oracle"]
+        print("    tool:   outcome=%r stage=%r signal=%r exit=%r import_outcome=%r"
+              % (tool.get("outcome"), tool.get("stage"), tool.get("signal"),
+                 tool.get("exit_code"), tool.get("import_outcome")))
+        print("    oracle: outcome=%r phase=%r signal=%r exit=%r"
+              % (orc.get("outcome"), orc.get("phase"), orc.get("signal"), orc.get("exit_code")))
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as stream:
+            json.dump({"compared": compared, "matched": matched, "mismatches": mismatches,
+                       "not_comparable": not_comparable, "modules": modules}, stream, indent=1)
+    return 1 if mismatches else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,131 @@
+"""The scan command's selection, targets and outputs, through the real CLI."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import find_target
+from tests.fixtures.build import build_fixtures
+from tests.integration.conftest import run_cli
+
+
+def _names(report: dict) -> list[str]:
+    return [m["name"] for t in report["targets"] for m in t["modules"]]
+
+
+def test_module_filter_and_default_report_location(
+    python: str, fixtures_dir: Path, tmp_path: Path
+) -> None:
+    done = run_cli("scan", "--python", python, "--module", "multiphase_own_gil",
+                   "--module", "blockpkg", str(fixtures_dir), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    report = json.loads((tmp_path / "reports" / "subinterp-audit.json").read_text())
+    assert sorted(_names(report)) == ["blockpkg._accel", "blockpkg._core", "multiphase_own_gil"]
+    assert (tmp_path / "reports" / ".gitignore").read_text() == "*\n"
+    assert "report written to reports/subinterp-audit.json" in done.stdout
+
+
+def test_single_file_path(python: str, fixtures_dir: Path, tmp_path: Path) -> None:
+    (so,) = fixtures_dir.glob("multiphase_no_slot.*so")
+    out = tmp_path / "one.json"
+    done = run_cli("scan", "--python", python, "--json", str(out), str(so))
+    assert done.returncode == 0, done.stderr
+    report = json.loads(out.read_text())
+    assert _names(report) == ["multiphase_no_slot"]
+    assert report["targets"][0]["modules"][0]["verdict"] == "shared_gil"
+
+
+def test_unknown_module_is_a_clear_error(python: str, fixtures_dir: Path, tmp_path: Path) -> None:
+    done = run_cli("scan", "--python", python, "--module", "nope", str(fixtures_dir), cwd=tmp_path)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines()[-1].startswith(
+        "subinterp-audit: error: no extension modules found for --module nope")
+    assert "Traceback" not in done.stderr
+    assert not (tmp_path / "reports").exists()
+
+
+def test_two_targets_in_one_run(tmp_path: Path) -> None:
+    pythons = [find_target("3.12"), find_target("3.13")]
+    out = tmp_path / "two.json"
+    done = run_cli("scan", "--python", pythons[0], "--python", pythons[1], "--module",
+                   "xxlimited_35", "--json", str(out))
+    assert done.returncode == 0, done.stderr
+    report = json.loads(out.read_text())
+    assert [t["python"]["version"][:4] for t in report["targets"]] == ["3.12", "3.13"]
+    for target in report["targets"]:
+        (module,) = target["modules"]
+        # xxlimited_35 has only an exec slot: CPython reads that as "shared GIL only".
+        assert (module["verdict"], module["init"]["multiple_interpreters"]) == ("shared_gil",
+                                                                                None)
+        assert module["distribution"] is None and module["origin"] == "stdlib"
+
+
+def test_stock_313_stdlib_classification(tmp_path: Path) -> None:
+    """The research notes' stdlib facts (../shared/research/subinterp-tech.md, 2.6)."""
+    out = tmp_path / "stdlib.json"
+    done = run_cli("scan", "--python", find_target("3.13"), "--json", str(out),
+                   *[arg for name in ("readline", "_curses", "_curses_panel", "xxlimited_35",
+                                      "_json") for arg in ("--module", name)])
+    assert done.returncode == 0, done.stderr
+    modules = {m["name"]: m for m in json.loads(out.read_text())["targets"][0]["modules"]}
+    assert {n: (m["init"]["style"], m["init"]["multiple_interpreters"], m["verdict"])
+            for n, m in modules.items()} == {
+        "readline": ("single_phase", None, "legacy_only"),
+        "_curses": ("single_phase", None, "legacy_only"),
+        "_curses_panel": ("multi_phase", "not_supported", "legacy_only"),
+        "xxlimited_35": ("multi_phase", None, "shared_gil"),
+        "_json": ("multi_phase", "per_interpreter_gil", "own_gil"),
+    }
+    # _json is imported by the probe worker itself: it is probed in a fresh interpreter.
+    assert modules["_json"]["probes"]["own_gil"]["fresh_exec"] is True
+    assert modules["readline"]["probes"]["own_gil"]["message"] == (
+        "module readline does not support loading in subinterpreters")
+
+
+def test_pre_312_target_is_degraded_and_says_so(tmp_path: Path) -> None:
+    out = tmp_path / "311.json"
+    done = run_cli("scan", "--python", find_target("3.11"), "--module", "_json",
+                   "--json", str(out))
+    assert done.returncode == 0, done.stderr
+    (target,) = json.loads(out.read_text())["targets"]
+    assert target["notes"] and "predates PEP 684" in target["notes"][0]
+    (module,) = target["modules"]
+    assert sorted(module["probes"]) == ["init", "legacy", "legacy_after_main", "main"]
+    assert module["verdict"] == "legacy_only"
+    assert done.stdout.count("predates PEP 684") == 1
+
+
+@pytest.fixture()
+def venv_with_distribution(tmp_path: Path) -> Path:
+    """A real venv of the 3.13 target holding one installed distribution (RECORD and all)."""
+    python = find_target("3.13")
+    venv = tmp_path / "venv"
+    subprocess.run([python, "-m", "venv", "--without-pip", str(venv)], check=True)
+    (site,) = venv.glob("lib/python3.*/site-packages")
+    build_fixtures(python, tmp_path / "zoo")
+    (so,) = (tmp_path / "zoo").glob("multiphase_shared_gil.*so")
+    shutil.copy2(so, site / so.name)
+    info = site / "demo_dist-2.5.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: demo-dist\nVersion: 2.5\n")
+    (info / "RECORD").write_text(f"{so.name},,\ndemo_dist-2.5.dist-info/METADATA,,\n"
+                                 f"demo_dist-2.5.dist-info/RECORD,,\n")
+    return venv
+
+
+def test_package_filter_in_a_venv(venv_with_distribution: Path, tmp_path: Path) -> None:
+    out = tmp_path / "pkg.json"
+    # --python takes the venv directory; --package matches the normalized distribution name.
+    done = run_cli("scan", "--python", str(venv_with_distribution), "--package", "Demo_Dist",
+                   "--json", str(out))
+    assert done.returncode == 0, done.stderr
+    (target,) = json.loads(out.read_text())["targets"]
+    (module,) = target["modules"]
+    assert module["name"] == "multiphase_shared_gil"
+    assert module["distribution"] == {"name": "demo-dist", "version": "2.5"}
+    assert "demo-dist 2.5" in done.stdout
