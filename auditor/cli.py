@@ -73,9 +73,10 @@ def cli() -> None:
 @click.option("--json", "json_path", type=click.Path(path_type=Path, dir_okay=False),
               help=f"Write the JSON report here. Default, when no output option is given: "
                    f"{DEFAULT_JSON}.")
-@click.option("--jobs", "-j", type=click.IntRange(min=1), default=None,
+@click.option("--jobs", "-j", type=click.IntRange(min=1), default=None, metavar="N",
               help="Probes to run in parallel. Default: the number of CPUs.")
 @click.option("--timeout", type=click.FloatRange(min=0.1), default=60.0, show_default=True,
+              metavar="SECONDS",
               help="Seconds one probe may take before it counts as a hang.")
 def scan(
     paths: tuple[Path, ...],
@@ -98,6 +99,7 @@ def scan(
       subinterp-audit scan                          # this environment
       subinterp-audit scan --python 3.13 --package numpy
       subinterp-audit scan --python .venv ./build/lib --json out.json
+
     \b
     Exit codes: 0 scan done, 2 usage error or unusable target,
     3 the tool itself failed on some module (the report says which).

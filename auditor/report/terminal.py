@@ -69,7 +69,7 @@ def _why(audit: ModuleAudit) -> str:
 
 def render_target(target: TargetAudit, console: Console) -> None:
     py = target.python
-    wide = console.width >= 100  # narrow terminals (and 80-column CI logs) lose the init column
+    wide = console.width >= 110  # narrow terminals (and 80-column CI logs) lose the init column
     table = Table(title=f"Python {py.version} · {py.executable}", title_justify="left",
                   box=box.SIMPLE_HEAD, pad_edge=False, header_style="bold")
     longest = max((len(a.module.name) for a in target.modules), default=10)
