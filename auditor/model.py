@@ -216,3 +216,63 @@ class AuditReport:
     started: str
     finished: str
     argv: tuple[str, ...] = ()
+
+
+# --- Static analysis of an extension's shared object (auditor/binding.py) ---------------------
+# Hints only: nothing here is executed, and the probes decide the verdict.
+
+# The values of Binding.toolkit.  "pyo3-ffi" is Rust calling the C API through raw bindings
+# (the pyo3-ffi crate or its own), without PyO3's #[pymodule] machinery and its guard.
+TOOLKITS = (
+    "c",
+    "c++",
+    "cython",
+    "pybind11",
+    "nanobind",
+    "pyo3",
+    "pyo3-ffi",
+    "mypyc",
+    "swig",
+    "cffi",
+    "f2py",
+    "hpy",
+    "unknown",
+)
+
+
+@dataclass(frozen=True)
+class Binding:
+    """Which tool generated a module's glue to the C API, and what showed it."""
+
+    toolkit: str  # one of TOOLKITS
+    version: str | None = None  # when the binary says, e.g. "3.2.9" (Cython), "3.x (internals v11)"
+    evidence: tuple[str, ...] = ()  # e.g. "string 'Interpreter change detected'"
+
+
+@dataclass(frozen=True)
+class StaticHint:
+    """A C-API symbol the module imports that bears on subinterpreter support."""
+
+    symbol: str
+    kind: str  # "red_flag" | "good_sign"
+    meaning: str  # one line for a maintainer
+
+
+@dataclass(frozen=True)
+class StaticInfo:
+    """What the shared object says about itself without being loaded."""
+
+    binding: Binding
+    hints: tuple[StaticHint, ...]
+    imports_python_api: bool  # it imports Py*/_Py* symbols (the interpreter provides them)
+
+    @property
+    def red_flags(self) -> tuple[StaticHint, ...]:
+        return tuple(hint for hint in self.hints if hint.kind == "red_flag")
+
+    @property
+    def good_signs(self) -> tuple[StaticHint, ...]:
+        return tuple(hint for hint in self.hints if hint.kind == "good_sign")
+
+
+# --- end of static analysis -----------------------------------------------------------------

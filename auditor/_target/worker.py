@@ -397,17 +397,15 @@ class Worker:
             reply["exit_code"] = os.WEXITSTATUS(status)
         if result is not None:
             reply.update(result)
-        if timed_out:
-            reply["outcome"] = "timeout"
-            reply["signal"] = None  # we sent the SIGKILL
-        elif reply["signal"] is not None or reply["exit_code"] not in (0, None):
-            # Died, or left through os._exit() with a failure code: a crash at `stage`,
-            # even when the import itself had already reported.
+        died = reply["signal"] is not None or reply["exit_code"] not in (0, None)
+        if timed_out or died or result is None:
+            # A hang or a crash at `stage`, even when the import itself had already
+            # reported (then import_outcome says what it did).  Exiting 0 without a
+            # result is os._exit(0) during the probe: a crash too.
             reply["import_outcome"] = reply.get("outcome", imported)
-            reply["outcome"] = "crash"
-        elif result is None:
-            # Exited 0 without a result: os._exit(0) during the probe.
-            reply["outcome"] = "crash"
+            reply["outcome"] = "timeout" if timed_out else "crash"
+            if timed_out:
+                reply["signal"] = None  # the SIGKILL was ours
         return reply
 
 

@@ -30,6 +30,7 @@ class P:
     signal: str | None = None
     exit_code: int | None = None
     stage: str | None = None
+    import_outcome: str | None = None  # for a crash or hang after the import had returned
 
 
 OK_FRESH = P("ok", main_after="ok")
@@ -117,7 +118,8 @@ CATALOGUE: dict[str, Expect] = {
     ),
     "abort_at_end": Expect(
         "crashes", "multi_phase", "per_interpreter_gil", 0,
-        crashing(signal="SIGABRT", stage="interpreter_end"), frozenset({"crash"}),
+        crashing(signal="SIGABRT", stage="interpreter_end", import_outcome="ok"),
+        frozenset({"crash"}),
     ),
     "exits_in_subinterp": Expect(
         "crashes", "multi_phase", "per_interpreter_gil", 0,
@@ -126,6 +128,11 @@ CATALOGUE: dict[str, Expect] = {
     "hangs_in_subinterp": Expect(
         "hangs", "multi_phase", "per_interpreter_gil", 0,
         {p: P("timeout", stage="import") for p in SUB_PROBES}, frozenset({"timeout"}),
+    ),
+    "leaves_thread": Expect(
+        "hangs", "multi_phase", "per_interpreter_gil", 0,
+        {p: P("timeout", stage="interpreter_end", import_outcome="ok") for p in SUB_PROBES},
+        frozenset({"timeout"}),
     ),
     "forks_on_import": Expect(
         "own_gil", "multi_phase", "per_interpreter_gil", 0, ok_everywhere(),

@@ -49,7 +49,7 @@ def test_probe_outcome(zoo_scan: Scan, name: str, probe: str) -> None:
         assert got["main_after"]["message"] == want.main_after_message
     if probe in FRESH and want.outcome not in ("crash", "timeout", "not_run"):
         assert got["main_after"] is not None
-    for key in ("signal", "exit_code", "stage"):
+    for key in ("signal", "exit_code", "stage", "import_outcome"):
         if getattr(want, key) is not None:
             assert got[key] == getattr(want, key), (key, got)
 
@@ -125,8 +125,8 @@ def test_report_validates_against_schema(zoo_scan: Scan) -> None:
 
 
 def test_terminal_summary(zoo_scan: Scan) -> None:
-    assert ("16 modules: 3 own_gil, 2 shared_gil, 5 legacy_only, 1 one_interpreter, "
-            "3 crashes, 1 hangs, 1 broken") in zoo_scan.stdout
+    assert ("17 modules: 3 own_gil, 2 shared_gil, 5 legacy_only, 1 one_interpreter, "
+            "3 crashes, 2 hangs, 1 broken") in zoo_scan.stdout
     assert "blockpkg._accel (legacy_only): refused because it imports blockpkg._core" \
         in zoo_scan.stdout
     assert "Traceback" not in zoo_scan.stderr
