@@ -177,12 +177,18 @@ def _failure_reasons(
         binding = next((b for text, b in _BINDING_REFUSALS if text in (message or "")), None)
         if refused is not None and not _is_self(refused, module.name):
             blocker = resolve_module_name(refused, module.name, known)
+            same: bool | None = None
+            if isinstance(known, Mapping) and known.get(blocker) and known.get(module.name):
+                same = known[blocker] == known[module.name]
+            where = {True: " (same distribution)", False: " (another distribution)",
+                     None: ""}[same]
             reasons.add(
                 "blocked_by",
-                f"refused because it imports {blocker}, which does not support "
+                f"refused because it imports {blocker}{where}, which does not support "
                 f"subinterpreters",
                 probe,
                 module=blocker,
+                same_distribution=same,
             )
         elif binding is not None:
             reasons.add(
@@ -213,9 +219,13 @@ def classify(
     module: ExtensionModule,
     init: InitInfo,
     probes: Mapping[str, ProbeResult],
-    known_modules: Collection[str] = (),
+    known_modules: Collection[str] | Mapping[str, str | None] = (),
 ) -> tuple[Verdict, tuple[Reason, ...]]:
-    """The verdict of one module and every reason behind it, from its probes alone."""
+    """The verdict of one module and every reason behind it, from its probes alone.
+
+    `known_modules` names the scanned modules (to resolve the module CPython blames); as a
+    mapping to distribution names it also tells whether a blocker is in the same distribution.
+    """
     verdict = verdict_of(probes)
     reasons = _Reasons()
     for name, result in probes.items():

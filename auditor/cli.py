@@ -17,7 +17,8 @@ from auditor.console import console, err_console
 from auditor.errors import AuditorError
 from auditor.model import AuditReport, TargetAudit
 from auditor.report import terminal
-from auditor.report.json import write_json
+from auditor.report.html import render_html
+from auditor.report.json import dump_json, report_dict, write_atomic
 from auditor.scan import scan_target
 from auditor.target import describe, resolve
 
@@ -29,6 +30,7 @@ EXIT_INCOMPLETE = 3  # the scan finished, but the tool itself failed on some mod
 
 DEFAULT_REPORT_DIR = Path("reports")
 DEFAULT_JSON = DEFAULT_REPORT_DIR / "subinterp-audit.json"
+DEFAULT_HTML = DEFAULT_REPORT_DIR / "subinterp-audit.html"
 
 
 def _error(message: str, code: int = EXIT_USAGE) -> NoReturn:
@@ -73,6 +75,9 @@ def cli() -> None:
 @click.option("--json", "json_path", type=click.Path(path_type=Path, dir_okay=False),
               help=f"Write the JSON report here. Default, when no output option is given: "
                    f"{DEFAULT_JSON}.")
+@click.option("--html", "html_path", type=click.Path(path_type=Path, dir_okay=False),
+              help=f"Write the HTML report for maintainers here (one self-contained file). "
+                   f"Default, when no output option is given: {DEFAULT_HTML}.")
 @click.option("--jobs", "-j", type=click.IntRange(min=1), default=None, metavar="N",
               help="Probes to run in parallel. Default: the number of CPUs.")
 @click.option("--timeout", type=click.FloatRange(min=0.1), default=60.0, show_default=True,
@@ -84,6 +89,7 @@ def scan(
     packages: tuple[str, ...],
     modules: tuple[str, ...],
     json_path: Path | None,
+    html_path: Path | None,
     jobs: int | None,
     timeout: float,
 ) -> None:
@@ -111,13 +117,16 @@ def scan(
         interp = describe(resolve(spec))
         targets.append(_scan_one(interp, paths, packages, modules, jobs, timeout))
     report = AuditReport(tuple(targets), started, _now(), tuple(sys.argv[1:]))
-    written = []
-    if json_path is None:
+    if json_path is None and html_path is None:
         _default_report_dir()
-        json_path = DEFAULT_JSON
-    write_json(report, json_path)
-    written.append(json_path)
-    terminal.render(targets, console, written)
+        json_path, html_path = DEFAULT_JSON, DEFAULT_HTML
+    data = report_dict(report)
+    # Render everything before writing anything: a failure leaves every old report intact.
+    outputs = [(path, render(data)) for path, render in ((json_path, dump_json),
+                                                          (html_path, render_html)) if path]
+    for path, text in outputs:
+        write_atomic(path, text)
+    terminal.render(targets, console, [path for path, _ in outputs])
     if any(t.incomplete for t in targets):
         raise SystemExit(EXIT_INCOMPLETE)
 

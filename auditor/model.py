@@ -166,6 +166,18 @@ class ProbeResult:
 
 
 @dataclass(frozen=True)
+class Advice:
+    """What a reason means and how to fix it, from the knowledge base (auditor/knowledge.toml)."""
+
+    topic: str  # the knowledge-base entry used, e.g. "crash.interpreter_end"
+    title: str
+    explanation: str
+    fix: str
+    links: tuple[tuple[str, str], ...] = ()  # (title, url)
+    toolkit: str | None = None  # set when the fix is written for this module's toolkit
+
+
+@dataclass(frozen=True)
 class Reason:
     """Why a module got its verdict: a stable code plus evidence (contract: ``reasons``)."""
 
@@ -174,6 +186,7 @@ class Reason:
     probes: tuple[str, ...] = ()
     module: str | None = None  # the blocking module, for code "blocked_by"
     details: tuple[tuple[str, Any], ...] = ()
+    advice: Advice | None = None  # added after classification (auditor/advice.py)
 
 
 @dataclass(frozen=True)
@@ -185,6 +198,7 @@ class ModuleAudit:
     probes: dict[str, ProbeResult] = field(hash=False)
     verdict: Verdict
     reasons: tuple[Reason, ...]
+    static: StaticInfo | None = None  # binding toolkit and C-API hints, read from the file
 
     def __bool__(self) -> bool:
         return self.verdict is Verdict.OWN_GIL

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from auditor.advice import annotate
+from auditor.binding import inspect_binary
 from auditor.classify import classify
 from auditor.configs import probes_for
 from auditor.discover import Discovery, discover
@@ -55,7 +57,8 @@ def scan_target(
     on_discovered(found, len(found.modules) * len(probes))
     runs = run_probes(interp, helper, found.modules, probes, jobs=jobs, timeout=timeout,
                       on_progress=on_progress)
-    known = {m.name for m in found.modules}
+    known = {m.name: (m.distribution.name if m.distribution else
+                      "stdlib" if m.origin == "stdlib" else None) for m in found.modules}
     audits = []
     incomplete = []
     for module in sorted(found.modules, key=lambda m: (m.group.lower(), m.name)):
@@ -74,7 +77,9 @@ def scan_target(
         if run.failure is not None:
             incomplete.append(module.name)
             reasons = (*reasons, Reason("tool_failure", f"subinterp-audit failed: {run.failure}"))
-        audits.append(ModuleAudit(module, init, results, verdict, reasons))
+        static = inspect_binary(module.path)
+        reasons = annotate(reasons, static.binding.toolkit if static else None)
+        audits.append(ModuleAudit(module, init, results, verdict, reasons, static))
     return TargetAudit(
         python=interp,
         modules=tuple(audits),

@@ -11,10 +11,11 @@ from typing import Any
 
 from auditor import __version__
 from auditor.errors import ReportError
-from auditor.model import AuditReport, ModuleAudit, ProbeResult, TargetAudit
+from auditor.model import Advice, AuditReport, ModuleAudit, ProbeResult, TargetAudit
 
 # Report format history (bump on any incompatible change; adding fields is compatible):
-# 1: first version.
+# 1: first version.  Later additions within 1: modules' "binding" and "static", reasons'
+#    "advice".
 FORMAT_VERSION = 1
 
 
@@ -30,7 +31,7 @@ def _probe(result: ProbeResult) -> dict[str, Any]:
 
 
 def _module(audit: ModuleAudit) -> dict[str, Any]:
-    module = audit.module
+    module, static = audit.module, audit.static
     return {
         "name": module.name,
         "path": module.path,
@@ -47,10 +48,24 @@ def _module(audit: ModuleAudit) -> dict[str, Any]:
                 "probes": list(r.probes),
                 "module": r.module,
                 "details": dict(r.details),
+                "advice": _advice(r.advice),
             }
             for r in audit.reasons
         ],
+        "binding": asdict(static.binding) if static else None,
+        "static": {
+            "imports_python_api": static.imports_python_api,
+            "hints": [asdict(h) for h in static.hints],
+        } if static else None,
     }
+
+
+def _advice(advice: Advice | None) -> dict[str, Any] | None:
+    if advice is None:
+        return None
+    data = asdict(advice)
+    data["links"] = [list(link) for link in advice.links]
+    return data
 
 
 def _target(target: TargetAudit) -> dict[str, Any]:
@@ -116,5 +131,10 @@ def write_atomic(path: Path, text: str) -> None:
         raise ReportError(f"cannot write {path}: {exc.strerror or exc}") from exc
 
 
+def dump_json(data: dict[str, Any]) -> str:
+    """The report dict as the text of a report file."""
+    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+
+
 def write_json(report: AuditReport, path: Path) -> None:
-    write_atomic(path, json.dumps(report_dict(report), indent=2, sort_keys=False) + "\n")
+    write_atomic(path, dump_json(report_dict(report)))

@@ -40,7 +40,7 @@ def _mark(result: ProbeResult | None) -> Text:
         Outcome.IMPORT_ERROR: Text("✗", style="magenta"),
         Outcome.ERROR: Text("!", style="red"),
         Outcome.CRASH: Text("☠", style="bold red"),
-        Outcome.TIMEOUT: Text("⧖", style="bold red"),
+        Outcome.TIMEOUT: Text("∞", style="bold red"),
         Outcome.NOT_RUN: Text("·", style="dim"),
     }[result.outcome]
 
@@ -128,7 +128,7 @@ def summary_line(target: TargetAudit) -> Text:
 
 
 def render(targets: list[TargetAudit], console: Console, written: list[Path]) -> None:
-    legend = ("✓ imports  ✗ ImportError  ! other error  ☠ crash  ⧖ hang  · not run;  "
+    legend = ("✓ imports  ✗ ImportError  ! other error  ☠ crash  ∞ hang  · not run;  "
               "each kind: fresh, then after main")
     for target in targets:
         render_target(target, console)

@@ -74,6 +74,7 @@ def test_blocked_by_names_the_dependency(zoo_scan: Scan) -> None:
     (reason,) = [r for r in zoo_scan.module("blockpkg._accel")["reasons"]
                  if r["code"] == "blocked_by"]
     assert reason["module"] == "blockpkg._core"
+    assert reason["details"] == {"same_distribution": None}  # built in place: no distribution
     assert sorted(reason["probes"]) == sorted(
         ["isolated", "own_gil", "isolated_after_main", "own_gil_after_main"])
 

@@ -128,6 +128,23 @@ def test_broken_stops_at_main() -> None:
         "No module named 'objgraph'"]
 
 
+@pytest.mark.parametrize(("blocker_dist", "same", "wording"), [
+    ("pkg", True, "pkg._core (same distribution)"),
+    ("numpy", False, "pkg._core (another distribution)"),
+    (None, None, "pkg._core,"),
+])
+def test_blocked_by_tells_whether_the_blocker_is_ours(
+    blocker_dist: str | None, same: bool | None, wording: str
+) -> None:
+    msgs = {k: refusal("pkg._core") for k in ("isolated", "own_gil", "isolated_after_main",
+                                              "own_gil_after_main")}
+    _, reasons = classify(_module("pkg.m"), InitInfo("multi_phase"), probes("oiioii", **msgs),
+                          {"pkg.m": "pkg", "pkg._core": blocker_dist})
+    (reason,) = [r for r in reasons if r.code == "blocked_by"]
+    assert dict(reason.details) == {"same_distribution": same}
+    assert wording in reason.message
+
+
 @pytest.mark.parametrize(("reported", "expected"), [
     ("pkg._core", "pkg._core"),
     ("_core", "pkg._core"),      # same package preferred
