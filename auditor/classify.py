@@ -15,6 +15,15 @@ from auditor.model import (
     Verdict,
 )
 
+# Every reason code this tool produces (contract: documented in the README; each has an entry in
+# auditor/knowledge.toml).  "tool_failure" is added by auditor/scan.py.
+REASON_CODES = (
+    "single_phase_init", "no_multi_interp_slot", "declares_not_supported", "declares_shared_gil",
+    "refused_by_cpython", "blocked_by", "binding_refusal", "declared_vs_observed", "crash",
+    "timeout", "main_import_failed", "main_import_after_subinterpreter",
+    "subinterpreter_import_error", "init_unreadable", "tool_failure",
+)
+
 # CPython's only refusal text (Python/import.c, _PyImport_CheckSubinterpIncompatibleExtensionAllowed).
 _CPYTHON_REFUSAL = re.compile(r"module (\S+) does not support loading in subinterpreters")
 
@@ -98,6 +107,7 @@ class _Reasons:
 
     def add(self, code: str, message: str, probe: str | None = None, module: str | None = None,
             variant: str = "", **details: object) -> None:
+        assert code in REASON_CODES, code
         key = (code, module, variant)
         old = self._items.get(key)
         probes = (probe,) if probe else ()
@@ -248,8 +258,14 @@ def classify(
     if verdict is Verdict.BROKEN:
         return verdict, reasons.result()
     _init_reasons(init, reasons)
+    # CPython names a single-phase blocker by its last component on a first load and in full
+    # afterwards: the full names seen in this module's own messages resolve the short ones.
+    seen = {n for p in probes.values() for m in (p.message, p.main_after and p.main_after.message)
+            if (n := _refused_name(m)) and "." in n}
+    known = {**dict.fromkeys(seen), **known_modules} if isinstance(known_modules, Mapping) \
+        else set(known_modules) | seen
     for name in _sub_probes(probes):
-        _failure_reasons(module, name, probes[name], known_modules, reasons)
+        _failure_reasons(module, name, probes[name], known, reasons)
     # The slot promises more than the probes showed (and no dependency is to blame).
     if "blocked_by" not in reasons.codes() and verdict not in (Verdict.CRASHES, Verdict.HANGS):
         promised = {"per_interpreter_gil": "own_gil", "supported": "isolated"}.get(

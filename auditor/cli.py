@@ -18,7 +18,7 @@ from auditor.errors import AuditorError
 from auditor.model import AuditReport, TargetAudit
 from auditor.report import terminal
 from auditor.report.html import render_html
-from auditor.report.json import dump_json, report_dict, write_atomic
+from auditor.report.json import dump_json, load_report, report_dict, write_atomic
 from auditor.scan import scan_target
 from auditor.target import describe, resolve
 
@@ -129,6 +129,61 @@ def scan(
     terminal.render(targets, console, [path for path, _ in outputs])
     if any(t.incomplete for t in targets):
         raise SystemExit(EXIT_INCOMPLETE)
+
+
+@cli.command()
+@click.argument("module")
+@click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
+@click.option("--python", "python_spec", metavar="PYTHON",
+              help="Interpreter to probe the module in (as for scan). Default: the active venv, "
+                   "else this Python.")
+@click.option("--report", "report_path", metavar="REPORT",
+              type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Explain from this JSON report instead of probing again.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print the module's entry of the JSON report instead of text.")
+@click.option("--timeout", type=click.FloatRange(min=0.1), default=60.0, show_default=True,
+              metavar="SECONDS", help="Seconds one probe may take before it counts as a hang.")
+def explain(
+    module: str,
+    paths: tuple[Path, ...],
+    python_spec: str | None,
+    report_path: Path | None,
+    as_json: bool,
+    timeout: float,
+) -> None:
+    """Explain one module: every probe with its evidence, the reasons and how to fix them.
+
+    \b
+    Examples:
+      subinterp-audit explain lxml.etree --python .venv
+      subinterp-audit explain mypkg._speedups ./build/lib --python 3.13
+      subinterp-audit explain numpy._core._multiarray_umath --report reports/subinterp-audit.json
+    """
+    if report_path is not None:
+        data = load_report(report_path)
+        source = str(report_path)
+    else:
+        interp = describe(resolve(python_spec))
+        target = _scan_one(interp, paths, (), (module,), os.cpu_count() or 1, timeout)
+        data = report_dict(AuditReport((target,), _now(), _now(), tuple(sys.argv[1:])))
+        source = interp.executable
+    found = [(t["python"], m) for t in data["targets"] for m in t["modules"]
+             if m["name"] == module]
+    if not found:
+        inside = sorted(m["name"] for t in data["targets"] for m in t["modules"]
+                        if m["name"].startswith(module + "."))
+        if inside:
+            listed = ", ".join(inside[:6]) + (", …" if len(inside) > 6 else "")
+            _error(f"{module} is a package; explain one of its extension modules: {listed}")
+        _error(f"no extension module named {module} in {source}")
+    if as_json:
+        console.print_json(data=found[0][1] if len(found) == 1 else [m for _, m in found])
+        return
+    for index, (python, entry) in enumerate(found):
+        if index:
+            console.rule()
+        terminal.render_explain(entry, python, console)
 
 
 def _scan_one(interp, paths, packages, modules, jobs, timeout) -> TargetAudit:  # type: ignore[no-untyped-def]

@@ -138,3 +138,19 @@ def dump_json(data: dict[str, Any]) -> str:
 
 def write_json(report: AuditReport, path: Path) -> None:
     write_atomic(path, dump_json(report_dict(report)))
+
+
+def load_report(path: Path) -> dict[str, Any]:
+    """A report written by subinterp-audit (any tool version, report version 1)."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ReportError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ReportError(f"{path} is not a JSON report: {exc}") from exc
+    if not isinstance(data, dict) or not isinstance(data.get("targets"), list):
+        raise ReportError(f"{path} is not a subinterp-audit report (no targets)")
+    if data.get("version") != FORMAT_VERSION:
+        raise ReportError(f"{path} has report version {data.get('version')!r}; this "
+                          f"subinterp-audit reads version {FORMAT_VERSION}")
+    return data

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 from rich import box
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from auditor.model import ModuleAudit, Outcome, ProbeResult, TargetAudit, Verdict
+from auditor.model import ImportAttempt, ModuleAudit, Outcome, ProbeResult, TargetAudit, Verdict
 
 VERDICT_STYLE = {
     Verdict.OWN_GIL: "bold green",
@@ -136,3 +137,103 @@ def render(targets: list[TargetAudit], console: Console, written: list[Path]) ->
     console.print(Text(legend, style="dim"))
     for path in written:
         console.print(f"report written to [bold]{path}[/]")
+
+
+def _probe_detail(probe: dict[str, Any]) -> Text:
+    text = Text()
+    if probe.get("exception") or probe.get("message"):
+        text.append(f"{probe.get('exception') or ''}: ", style="bold")
+        text.append(probe.get("message") or "")
+    if probe.get("signal"):
+        text.append(f" {probe['signal']}", style="bold red")
+    elif probe.get("exit_code") not in (0, None):
+        text.append(f" exit code {probe['exit_code']}", style="bold red")
+    if probe["outcome"] in ("crash", "timeout") and probe.get("stage"):
+        text.append(f" at stage {probe['stage']}")
+        if probe.get("import_outcome"):
+            text.append(f" (the import itself: {probe['import_outcome']})", style="dim")
+    after = probe.get("main_after")
+    if after:
+        style = "green" if after["outcome"] == "ok" else "yellow"
+        text.append(f"{'; ' if text else ''}then main: {after['outcome']}", style=style)
+        if after.get("message"):
+            text.append(f": {after['message']}")
+    if probe.get("stdout_bytes"):
+        text.append(f" [{probe['stdout_bytes']:,} bytes on stdout]", style="dim")
+    return text
+
+
+def render_explain(module: dict[str, Any], python: dict[str, Any], console: Console) -> None:
+    """Everything about one module (its entry of the JSON report), for `explain`."""
+    verdict = Verdict(module["verdict"])
+    dist = module.get("distribution")
+    head = Text(module["name"], style="bold")
+    if dist:
+        head.append(f"  ({dist['name']} {dist['version']})", style="cyan")
+    head.append("  verdict: ")
+    head.append(verdict.value, style=VERDICT_STYLE[verdict])
+    console.print(head)
+    console.print(f"[dim]Python {python['version']} · {python['executable']}[/]")
+    console.print(f"[dim]path:[/] {module['path']}", soft_wrap=True)
+    init = module["init"]
+    console.print(f"[dim]init:[/] {init['style']}, Py_mod_multiple_interpreters "
+                  f"{init.get('multiple_interpreters') or 'absent'}, Py_mod_gil "
+                  f"{init.get('gil') or 'absent'}, m_size {init.get('m_size')}")
+    binding = module.get("binding")
+    if binding:
+        version = f" {binding['version']}" if binding.get("version") else ""
+        evidence = "; ".join(binding.get("evidence", [])[:3])
+        console.print(f"[dim]toolkit:[/] {binding['toolkit']}{version} [dim]({evidence})[/]")
+
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, header_style="bold", title="Probes",
+                  title_justify="left", title_style="bold")
+    table.add_column("probe", no_wrap=True)
+    table.add_column("outcome", no_wrap=True)
+    table.add_column("evidence", overflow="fold")
+    for name, probe in module["probes"].items():
+        mark = _mark(_result_stub(probe))
+        table.add_row(name, Text.assemble(mark, " ", probe["outcome"]), _probe_detail(probe))
+    console.print(table)
+
+    if module["reasons"]:
+        console.print(Text("Why, and what to do", style="bold"))
+    for number, reason in enumerate(module["reasons"], 1):
+        advice = reason.get("advice") or {}
+        console.print(Text.assemble((f"{number}. {advice.get('title', reason['code'])}", "bold"),
+                                    (f"  [{reason['code']}]", "dim")))
+        console.print(Text("   " + reason["message"]))
+        if advice.get("explanation"):
+            console.print(Text("   " + advice["explanation"], style="dim"))
+        if advice.get("fix"):
+            label = f"   Fix ({advice['toolkit']}): " if advice.get("toolkit") else "   Fix: "
+            console.print(Text.assemble((label, "bold green"), advice["fix"]))
+        for title, url in advice.get("links", []):
+            console.print(Text(f"   → {title}: {url}", style="blue"))
+    if not module["reasons"] and verdict is Verdict.OWN_GIL:
+        console.print("[green]Every probe passed: usable with concurrent.interpreters.[/]")
+
+    hints = (module.get("static") or {}).get("hints", [])
+    if hints:
+        console.print(Text("Static hints (imported C-API symbols; hints, not the verdict)",
+                           style="bold"))
+        for hint in sorted(hints, key=lambda h: (h["kind"] != "red_flag", h["symbol"])):
+            style = "red" if hint["kind"] == "red_flag" else "green"
+            label = "red flag " if hint["kind"] == "red_flag" else "good sign"
+            console.print(Text.assemble(("   " + label + " ", style), (hint["symbol"], "bold"),
+                                        f": {hint['meaning']}"))
+    for name, probe in module["probes"].items():
+        if probe["outcome"] in ("crash", "timeout") and probe.get("stderr_tail"):
+            lines = probe["stderr_tail"].rstrip().splitlines()
+            fatal = [i for i, line in enumerate(lines) if line.startswith("Fatal Python error")]
+            lines = lines[fatal[-1]:fatal[-1] + 12] if fatal else lines[-12:]
+            console.print(Text(f"stderr of {name}", style="bold"))
+            console.print(Text("\n".join("   " + line for line in lines), style="dim"))
+            break  # one is enough on a terminal; the JSON and HTML reports keep them all
+
+
+def _result_stub(probe: dict[str, Any]) -> ProbeResult:
+    after = probe.get("main_after")
+    return ProbeResult(
+        "", Outcome(probe["outcome"]),
+        main_after=ImportAttempt(Outcome(after["outcome"])) if after else None,
+    )

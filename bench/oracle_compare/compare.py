@@ -16,7 +16,8 @@ Known convention difference that is mapped rather than reported: the tool report
 for every subinterpreter probe of a module that main cannot import (it queues those probes only
 after its ``main`` probe worked; an after_main probe whose main import fails first says so in
 its message).  The oracle always runs the subinterpreter.  Such a pair is compared as: the
-oracle's main import (``main_before`` / ``main_after``) must fail too, with the same outcome,
+oracle's clean main import (``main_before`` of the after_main record of the same config; the
+fresh record's ``main_after`` only if that is missing) must fail too, with the same outcome,
 exception and message as the tool's ``main`` probe.  A probe missing on either side is listed
 as "not comparable".
 Tool messages are capped at 8192 characters; oracle messages are cut to the same length first.
@@ -90,7 +91,8 @@ def _cut(message: Optional[str]) -> Optional[str]:
 
 
 def compare_probe(tool: Dict[str, Any], oracle: Dict[str, Any],
-                  main_probe: Optional[Dict[str, Any]] = None) -> Tuple[List[str], str]:
+                  main_probe: Optional[Dict[str, Any]] = None,
+                  clean_main: Optional[Dict[str, Any]] = None) -> Tuple[List[str], str]:
     """Return (differences, how) for one probe; no differences means a match."""
     diffs: List[str] = []
     t_out, o_out = tool.get("outcome"), oracle.get("outcome")
@@ -103,11 +105,14 @@ def compare_probe(tool: Dict[str, Any], oracle: Dict[str, Any],
         # The tool did not run the subinterpreter because main could not import the module:
         # either the scheduler skipped the probe (main probe failed), or, inside an after_main
         # probe, main's import failed first.  Check the oracle's main import failed the same way.
-        o_main = oracle.get("main_before" if oracle.get("order") == "after_main" else "main_after")
-        o_main = o_main or {}
-        if (tool.get("message") or "").startswith("the import in the main interpreter failed first: "):
+        # Compare with a main import nothing ran before: the oracle's main_before (of the
+        # after_main record of this config), not main_after, which the subinterpreter's
+        # attempt may have changed (e.g. numpy's "cannot load module more than once").
+        o_main = clean_main or oracle.get("main_before") or oracle.get("main_after") or {}
+        prefix = "the import in the main interpreter failed first: "
+        if (tool.get("message") or "").startswith(prefix):
             t_main = {"outcome": None, "exception": tool.get("exception"),
-                      "message": tool["message"].split(": ", 1)[1]}
+                      "message": tool["message"][len(prefix):]}
         else:
             t_main = dict(main_probe or {})
         if o_main.get("outcome") == "ok":
@@ -200,7 +205,8 @@ def main(argv: Optional[List[str]] = None) -> int:
                         main.get("outcome")))
                     continue
                 compared += 1
-                diffs, how = compare_probe(t_rec, o_rec, probes.get("main"))
+                clean = (oracle.get((name, config, "after_main")) or {}).get("main_before")
+                diffs, how = compare_probe(t_rec, o_rec, probes.get("main"), clean)
                 hows[how] = hows.get(how, 0) + 1
                 if diffs:
                     mismatches.append({"module": name, "probe": pname, "diffs": diffs,

@@ -129,3 +129,60 @@ def test_package_filter_in_a_venv(venv_with_distribution: Path, tmp_path: Path) 
     assert module["name"] == "multiphase_shared_gil"
     assert module["distribution"] == {"name": "demo-dist", "version": "2.5"}
     assert "demo-dist 2.5" in done.stdout
+
+
+def test_default_outputs_are_json_and_html(python: str, fixtures_dir: Path, tmp_path: Path) -> None:
+    done = run_cli("scan", "--python", python, "--module", "singlephase_basic", str(fixtures_dir),
+                   cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    html = (tmp_path / "reports" / "subinterp-audit.html").read_text()
+    assert html.startswith("<!DOCTYPE html>") and "singlephase_basic" in html
+    assert "report written to reports/subinterp-audit.html" in done.stdout
+
+
+def test_explain_probes_and_prints_fixes(python: str, fixtures_dir: Path) -> None:
+    done = run_cli("explain", "blockpkg._accel", str(fixtures_dir), "--python", python,
+                   "--timeout", "10")
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    assert "blockpkg._accel" in out and "verdict: legacy_only" in out
+    for probe in ("init", "main", "own_gil_after_main"):
+        assert probe in out
+    assert "module _core does not support loading in subinterpreters" in out
+    assert "Blocked by another module" in out and "Fix:" in out
+    assert "refused because it imports blockpkg._core" in out
+
+
+def test_explain_from_a_report_as_json(zoo_scan: object, tmp_path: Path) -> None:
+    from tests.integration.conftest import Scan
+
+    assert isinstance(zoo_scan, Scan)
+    report = tmp_path / "zoo.json"
+    report.write_text(json.dumps(zoo_scan.report))
+    done = run_cli("explain", "segv_in_subinterp", "--report", str(report), "--json")
+    assert done.returncode == 0, done.stderr
+    entry = json.loads(done.stdout)
+    assert entry["verdict"] == "crashes"
+    assert entry["reasons"][0]["advice"]["topic"] == "crash.import"
+    text = run_cli("explain", "segv_in_subinterp", "--report", str(report)).stdout
+    assert "Crash while importing in a subinterpreter" in text
+    assert "Fatal Python error: Segmentation fault" in text
+
+
+def test_explain_errors(zoo_scan: object, tmp_path: Path) -> None:
+    from tests.integration.conftest import Scan
+
+    assert isinstance(zoo_scan, Scan)
+    report = tmp_path / "zoo.json"
+    report.write_text(json.dumps(zoo_scan.report))
+    done = run_cli("explain", "blockpkg", "--report", str(report))
+    assert done.returncode == 2
+    assert "blockpkg is a package; explain one of its extension modules: blockpkg._accel, " \
+           "blockpkg._core" in done.stderr
+    done = run_cli("explain", "nope", "--report", str(report))
+    assert done.returncode == 2 and "no extension module named nope" in done.stderr
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    done = run_cli("explain", "x", "--report", str(bad))
+    assert done.returncode == 2 and "is not a JSON report" in done.stderr
+    assert "Traceback" not in done.stderr

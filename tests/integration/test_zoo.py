@@ -155,3 +155,32 @@ def test_matches_cpython_oracle(zoo_scan: Scan) -> None:
         if line["order"] == "fresh":
             assert got["main_after"]["outcome"] == line["main_after"]["outcome"], where
             assert got["main_after"]["message"] == line["main_after"]["message"], where
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_every_finding_comes_with_a_fix(zoo_scan: Scan, name: str) -> None:
+    module = zoo_scan.module(name)
+    if module["verdict"] == "own_gil":
+        assert module["reasons"] == []
+        return
+    assert module["reasons"]
+    for reason in module["reasons"]:
+        advice = reason["advice"]
+        assert advice["title"] and advice["explanation"] and advice["fix"], reason
+    if module["verdict"] != "broken":  # a module that main cannot import needs no PEP
+        assert any(r["advice"]["links"] for r in module["reasons"])
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_binding_detected(zoo_scan: Scan, name: str) -> None:
+    binding = zoo_scan.module(name)["binding"]
+    # interp_guard carries Cython's guard text on purpose: it is fingerprinted as Cython.
+    assert binding["toolkit"] == ("cython" if name == "interp_guard" else "c")
+    assert binding["evidence"]
+
+
+def test_static_hints_single_phase(zoo_scan: Scan) -> None:
+    hints = {h["symbol"]: h["kind"] for h in zoo_scan.module("singlephase_basic")["static"]["hints"]}
+    assert hints.get("PyModule_Create2") == "red_flag"
+    good = {h["symbol"]: h["kind"] for h in zoo_scan.module("multiphase_own_gil")["static"]["hints"]}
+    assert good.get("PyModuleDef_Init") == "good_sign"

@@ -154,3 +154,12 @@ def test_blocked_by_tells_whether_the_blocker_is_ours(
 def test_resolve_module_name(reported: str, expected: str) -> None:
     known = {"pkg.m", "pkg._core", "other._core", "far._only"}
     assert resolve_module_name(reported, "pkg.m", known) == expected
+
+
+def test_short_blocker_name_resolved_from_the_modules_own_messages() -> None:
+    """`explain` scans one module: the sibling is unknown, but the after-main message names it."""
+    msgs = {"isolated": refusal("_core"), "own_gil": refusal("_core"),
+            "isolated_after_main": refusal("pkg._core"), "own_gil_after_main": refusal("pkg._core")}
+    _, reasons = classify(_module("pkg.m"), InitInfo("multi_phase", multiple_interpreters=
+                          "per_interpreter_gil"), probes("oiioii", **msgs), {"pkg.m": "pkg"})
+    assert [(r.code, r.module) for r in reasons] == [("blocked_by", "pkg._core")]

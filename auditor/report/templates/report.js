@@ -78,4 +78,5 @@
       });
     });
   });
+  document.documentElement.setAttribute("data-ready", "1");
 })();
