@@ -17,11 +17,12 @@ from auditor.model import (
 
 # Every reason code this tool produces (contract: documented in the README; each has an entry in
 # auditor/knowledge.toml).  "tool_failure" is added by auditor/scan.py.
+# Listed most important first: reasons are reported in this order.
 REASON_CODES = (
-    "single_phase_init", "no_multi_interp_slot", "declares_not_supported", "declares_shared_gil",
-    "refused_by_cpython", "blocked_by", "binding_refusal", "declared_vs_observed", "crash",
-    "timeout", "main_import_failed", "main_import_after_subinterpreter",
-    "subinterpreter_import_error", "init_unreadable", "tool_failure",
+    "crash", "timeout", "main_import_failed", "tool_failure", "blocked_by", "binding_refusal",
+    "main_import_after_subinterpreter", "subinterpreter_import_error", "single_phase_init",
+    "declares_not_supported", "no_multi_interp_slot", "declares_shared_gil",
+    "declared_vs_observed", "refused_by_cpython", "init_unreadable",
 )
 
 # CPython's only refusal text (Python/import.c, _PyImport_CheckSubinterpIncompatibleExtensionAllowed).
@@ -121,10 +122,12 @@ class _Reasons:
         return {code for code, _, _ in self._items}
 
     def result(self) -> tuple[Reason, ...]:
+        """The reasons, most important first (the order of REASON_CODES)."""
+        items = sorted(self._items.values(), key=lambda r: REASON_CODES.index(r.code))
         return tuple(
             Reason(r.code, r.message.replace("{probes}", ", ".join(r.probes)), r.probes,
                    r.module, r.details)
-            for r in self._items.values()
+            for r in items
         )
 
 

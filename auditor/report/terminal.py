@@ -61,11 +61,7 @@ def _init_text(audit: ModuleAudit) -> str:
 def _why(audit: ModuleAudit) -> str:
     if audit.verdict is Verdict.OWN_GIL or not audit.reasons:
         return ""
-    order = ("crash", "timeout", "main_import_failed", "blocked_by", "binding_refusal",
-             "single_phase_init", "declares_not_supported", "no_multi_interp_slot",
-             "declares_shared_gil")
-    reasons = sorted(audit.reasons, key=lambda r: order.index(r.code) if r.code in order else 99)
-    return reasons[0].message
+    return audit.reasons[0].message  # the most important one (see classify.REASON_CODES)
 
 
 def render_target(target: TargetAudit, console: Console) -> None:

@@ -102,9 +102,9 @@ def test_binding_refusal_and_declared_vs_observed() -> None:
     )
     assert verdict is Verdict.ONE_INTERPRETER
     codes = [r.code for r in reasons]
-    assert codes == ["no_multi_interp_slot", "binding_refusal", "refused_by_cpython",
-                     "declared_vs_observed"]
-    binding = reasons[1]
+    assert codes == ["binding_refusal", "no_multi_interp_slot", "declared_vs_observed",
+                     "refused_by_cpython"]
+    binding = reasons[0]
     assert dict(binding.details) == {"binding": "cython"}
     assert set(binding.probes) == {"legacy:main_after", "isolated:main_after",
                                    "legacy_after_main", "isolated_after_main"}
