@@ -94,3 +94,11 @@ def test_write_into_a_file_path_is_a_clear_error(tmp_path: Path) -> None:
     (tmp_path / "file").write_text("x")
     with pytest.raises(ReportError, match="cannot write"):
         write_atomic(tmp_path / "file" / "r.json", "x")
+
+
+def test_schema_lists_every_reason_code() -> None:
+    from auditor.classify import REASON_CODES
+
+    module = schema()["properties"]["targets"]["items"]["properties"]["modules"]["items"]
+    assert module["properties"]["reasons"]["items"]["properties"]["code"]["enum"] == \
+        list(REASON_CODES)
