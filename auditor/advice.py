@@ -1,4 +1,4 @@
-"""Match each reason with the knowledge base (auditor/knowledge.toml): what it means, how to fix it."""
+"""Match each reason with the knowledge base (auditor/knowledge.toml): meaning and fix."""
 
 from __future__ import annotations
 
@@ -30,10 +30,10 @@ def variant(reason: Reason) -> str | None:
     """The refinement of a reason's entry: a crash's stage, the library that refused."""
     details = dict(reason.details)
     if reason.code in ("crash", "timeout"):
-        stage = details.get("stage")
+        stage = str(details.get("stage"))
         return {"returned": "interpreter_end"}.get(stage, stage)
     if reason.code == "binding_refusal":
-        return details.get("binding")
+        return str(details.get("binding"))
     return None
 
 
@@ -59,8 +59,7 @@ def advise(reason: Reason, toolkit: str | None) -> Advice:
     for layer in layers:  # later layers are more specific
         merged.update({k: layer[k] for k in _FIELDS if k in layer})
     links = tuple(tuple(data["links"][name]) for name in merged.get("links", ()))
-    return Advice(topic, merged["title"], merged["explanation"], merged["fix"],
-                  links, used_toolkit)  # type: ignore[arg-type]
+    return Advice(topic, merged["title"], merged["explanation"], merged["fix"], links, used_toolkit)
 
 
 def annotate(reasons: tuple[Reason, ...], toolkit: str | None) -> tuple[Reason, ...]:

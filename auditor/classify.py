@@ -19,13 +19,25 @@ from auditor.model import (
 # auditor/knowledge.toml).  "tool_failure" is added by auditor/scan.py.
 # Listed most important first: reasons are reported in this order.
 REASON_CODES = (
-    "crash", "timeout", "main_import_failed", "tool_failure", "blocked_by", "binding_refusal",
-    "main_import_after_subinterpreter", "subinterpreter_import_error", "single_phase_init",
-    "declares_not_supported", "no_multi_interp_slot", "declares_shared_gil",
-    "declared_vs_observed", "refused_by_cpython", "init_unreadable",
+    "crash",
+    "timeout",
+    "main_import_failed",
+    "tool_failure",
+    "blocked_by",
+    "binding_refusal",
+    "main_import_after_subinterpreter",
+    "subinterpreter_import_error",
+    "single_phase_init",
+    "declares_not_supported",
+    "no_multi_interp_slot",
+    "declares_shared_gil",
+    "declared_vs_observed",
+    "refused_by_cpython",
+    "init_unreadable",
 )
 
-# CPython's only refusal text (Python/import.c, _PyImport_CheckSubinterpIncompatibleExtensionAllowed).
+# CPython's only refusal text (Python/import.c,
+# _PyImport_CheckSubinterpIncompatibleExtensionAllowed).
 _CPYTHON_REFUSAL = re.compile(r"module (\S+) does not support loading in subinterpreters")
 
 # Refusals raised by binding generators and libraries themselves, which fire when a *second*
@@ -106,8 +118,15 @@ class _Reasons:
     def __init__(self) -> None:
         self._items: dict[tuple[str, str | None, str], Reason] = {}
 
-    def add(self, code: str, message: str, probe: str | None = None, module: str | None = None,
-            variant: str = "", **details: object) -> None:
+    def add(
+        self,
+        code: str,
+        message: str,
+        probe: str | None = None,
+        module: str | None = None,
+        variant: str = "",
+        **details: object,
+    ) -> None:
         assert code in REASON_CODES, code
         key = (code, module, variant)
         old = self._items.get(key)
@@ -125,8 +144,13 @@ class _Reasons:
         """The reasons, most important first (the order of REASON_CODES)."""
         items = sorted(self._items.values(), key=lambda r: REASON_CODES.index(r.code))
         return tuple(
-            Reason(r.code, r.message.replace("{probes}", ", ".join(r.probes)), r.probes,
-                   r.module, r.details)
+            Reason(
+                r.code,
+                r.message.replace("{probes}", ", ".join(r.probes)),
+                r.probes,
+                r.module,
+                r.details,
+            )
             for r in items
         )
 
@@ -155,7 +179,7 @@ def _init_reasons(init: InitInfo, reasons: _Reasons) -> None:
         if init.multiple_interpreters is None:
             reasons.add(
                 "no_multi_interp_slot",
-                    "no Py_mod_multiple_interpreters slot, which means shared GIL only: "
+                "no Py_mod_multiple_interpreters slot, which means shared GIL only: "
                 "own-GIL interpreters refuse it",
                 "init",
             )
@@ -176,13 +200,22 @@ def _init_reasons(init: InitInfo, reasons: _Reasons) -> None:
 
 
 def _failure_reasons(
-    module: ExtensionModule, name: str, result: ProbeResult, known: Collection[str],
+    module: ExtensionModule,
+    name: str,
+    result: ProbeResult,
+    known: Collection[str],
     reasons: _Reasons,
 ) -> None:
     attempts = [(name, result.outcome, result.exception, result.message)]
     if result.main_after is not None and not result.main_after:
-        attempts.append((f"{name}:main_after", result.main_after.outcome,
-                         result.main_after.exception, result.main_after.message))
+        attempts.append(
+            (
+                f"{name}:main_after",
+                result.main_after.outcome,
+                result.main_after.exception,
+                result.main_after.message,
+            )
+        )
     for probe, outcome, exception, message in attempts:
         if outcome not in (Outcome.IMPORT_ERROR, Outcome.ERROR):
             continue
@@ -193,8 +226,7 @@ def _failure_reasons(
             same: bool | None = None
             if isinstance(known, Mapping) and known.get(blocker) and known.get(module.name):
                 same = known[blocker] == known[module.name]
-            where = {True: " (same distribution)", False: " (another distribution)",
-                     None: ""}[same]
+            where = {True: " (same distribution)", False: " (another distribution)", None: ""}[same]
             reasons.add(
                 "blocked_by",
                 f"refused because it imports {blocker}{where}, which does not support "
@@ -243,30 +275,54 @@ def classify(
     reasons = _Reasons()
     for name, result in probes.items():
         if result.outcome is Outcome.CRASH:
-            reasons.add("crash", _describe_crash(result), name,
-                        variant=f"{result.signal}/{result.exit_code}/{result.stage}",
-                        signal=result.signal, exit_code=result.exit_code, stage=result.stage)
+            reasons.add(
+                "crash",
+                _describe_crash(result),
+                name,
+                variant=f"{result.signal}/{result.exit_code}/{result.stage}",
+                signal=result.signal,
+                exit_code=result.exit_code,
+                stage=result.stage,
+            )
         elif result.outcome is Outcome.TIMEOUT:
-            reasons.add("timeout", f"still running after {result.seconds:.0f} s at stage "
-                        f"{result.stage} (probes: {{probes}})", name, variant=str(result.stage),
-                        stage=result.stage)
+            reasons.add(
+                "timeout",
+                f"still running after {result.seconds:.0f} s at stage "
+                f"{result.stage} (probes: {{probes}})",
+                name,
+                variant=str(result.stage),
+                stage=result.stage,
+            )
     init_probe = probes.get("init")
     if init_probe is not None and init_probe.outcome in (Outcome.IMPORT_ERROR, Outcome.ERROR):
-        reasons.add("init_unreadable", f"could not read its init function: "
-                    f"{init_probe.exception}: {init_probe.message}", "init")
+        reasons.add(
+            "init_unreadable",
+            f"could not read its init function: {init_probe.exception}: {init_probe.message}",
+            "init",
+        )
     main = probes.get("main")
     if main is not None and main.outcome in (Outcome.IMPORT_ERROR, Outcome.ERROR):
-        reasons.add("main_import_failed", f"does not import in the main interpreter: "
-                    f"{main.exception}: {main.message}", "main")
+        reasons.add(
+            "main_import_failed",
+            f"does not import in the main interpreter: {main.exception}: {main.message}",
+            "main",
+        )
     if verdict is Verdict.BROKEN:
         return verdict, reasons.result()
     _init_reasons(init, reasons)
     # CPython names a single-phase blocker by its last component on a first load and in full
     # afterwards: the full names seen in this module's own messages resolve the short ones.
-    seen = {n for p in probes.values() for m in (p.message, p.main_after and p.main_after.message)
-            if (n := _refused_name(m)) and "." in n}
-    known = {**dict.fromkeys(seen), **known_modules} if isinstance(known_modules, Mapping) \
+    seen = {
+        n
+        for p in probes.values()
+        for m in (p.message, p.main_after.message if p.main_after else None)
+        if (n := _refused_name(m)) and "." in n
+    }
+    known = (
+        {**dict.fromkeys(seen), **known_modules}
+        if isinstance(known_modules, Mapping)
         else set(known_modules) | seen
+    )
     for name in _sub_probes(probes):
         _failure_reasons(module, name, probes[name], known, reasons)
     # The slot promises more than the probes showed (and no dependency is to blame).

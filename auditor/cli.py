@@ -64,25 +64,58 @@ def cli() -> None:
 
 @cli.command()
 @click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
-@click.option("--python", "pythons", multiple=True, metavar="PYTHON",
-              help="Interpreter to audit: a path, a venv directory, a version such as 3.13 "
-                   "(found on PATH, in the active venv or under pyenv), or a command. "
-                   "Repeat for several targets. Default: the active venv, else this Python.")
-@click.option("--package", "packages", multiple=True, metavar="NAME",
-              help="Only the extension modules installed by this distribution (repeatable).")
-@click.option("--module", "modules", multiple=True, metavar="NAME",
-              help="Only this module, or the extension modules of this package (repeatable).")
-@click.option("--json", "json_path", type=click.Path(path_type=Path, dir_okay=False),
-              help=f"Write the JSON report here. Default, when no output option is given: "
-                   f"{DEFAULT_JSON}.")
-@click.option("--html", "html_path", type=click.Path(path_type=Path, dir_okay=False),
-              help=f"Write the HTML report for maintainers here (one self-contained file). "
-                   f"Default, when no output option is given: {DEFAULT_HTML}.")
-@click.option("--jobs", "-j", type=click.IntRange(min=1), default=None, metavar="N",
-              help="Probes to run in parallel. Default: the number of CPUs.")
-@click.option("--timeout", type=click.FloatRange(min=0.1), default=60.0, show_default=True,
-              metavar="SECONDS",
-              help="Seconds one probe may take before it counts as a hang.")
+@click.option(
+    "--python",
+    "pythons",
+    multiple=True,
+    metavar="PYTHON",
+    help="Interpreter to audit: a path, a venv directory, a version such as 3.13 "
+    "(found on PATH, in the active venv or under pyenv), or a command. "
+    "Repeat for several targets. Default: the active venv, else this Python.",
+)
+@click.option(
+    "--package",
+    "packages",
+    multiple=True,
+    metavar="NAME",
+    help="Only the extension modules installed by this distribution (repeatable).",
+)
+@click.option(
+    "--module",
+    "modules",
+    multiple=True,
+    metavar="NAME",
+    help="Only this module, or the extension modules of this package (repeatable).",
+)
+@click.option(
+    "--json",
+    "json_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help=f"Write the JSON report here. Default, when no output option is given: {DEFAULT_JSON}.",
+)
+@click.option(
+    "--html",
+    "html_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help=f"Write the HTML report for maintainers here (one self-contained file). "
+    f"Default, when no output option is given: {DEFAULT_HTML}.",
+)
+@click.option(
+    "--jobs",
+    "-j",
+    type=click.IntRange(min=1),
+    default=None,
+    metavar="N",
+    help="Probes to run in parallel. Default: the number of CPUs.",
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0.1),
+    default=60.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="Seconds one probe may take before it counts as a hang.",
+)
 def scan(
     paths: tuple[Path, ...],
     pythons: tuple[str, ...],
@@ -122,8 +155,11 @@ def scan(
         json_path, html_path = DEFAULT_JSON, DEFAULT_HTML
     data = report_dict(report)
     # Render everything before writing anything: a failure leaves every old report intact.
-    outputs = [(path, render(data)) for path, render in ((json_path, dump_json),
-                                                          (html_path, render_html)) if path]
+    outputs = [
+        (path, render(data))
+        for path, render in ((json_path, dump_json), (html_path, render_html))
+        if path
+    ]
     for path, text in outputs:
         write_atomic(path, text)
     terminal.render(targets, console, [path for path, _ in outputs])
@@ -134,16 +170,34 @@ def scan(
 @cli.command()
 @click.argument("module")
 @click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
-@click.option("--python", "python_spec", metavar="PYTHON",
-              help="Interpreter to probe the module in (as for scan). Default: the active venv, "
-                   "else this Python.")
-@click.option("--report", "report_path", metavar="REPORT",
-              type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Explain from this JSON report instead of probing again.")
-@click.option("--json", "as_json", is_flag=True,
-              help="Print the module's entry of the JSON report instead of text.")
-@click.option("--timeout", type=click.FloatRange(min=0.1), default=60.0, show_default=True,
-              metavar="SECONDS", help="Seconds one probe may take before it counts as a hang.")
+@click.option(
+    "--python",
+    "python_spec",
+    metavar="PYTHON",
+    help="Interpreter to probe the module in (as for scan). Default: the active venv, "
+    "else this Python.",
+)
+@click.option(
+    "--report",
+    "report_path",
+    metavar="REPORT",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Explain from this JSON report instead of probing again.",
+)
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print the module's entry of the JSON report instead of text.",
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0.1),
+    default=60.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="Seconds one probe may take before it counts as a hang.",
+)
 def explain(
     module: str,
     paths: tuple[Path, ...],
@@ -168,11 +222,14 @@ def explain(
         target = _scan_one(interp, paths, (), (module,), os.cpu_count() or 1, timeout)
         data = report_dict(AuditReport((target,), _now(), _now(), tuple(sys.argv[1:])))
         source = interp.executable
-    found = [(t["python"], m) for t in data["targets"] for m in t["modules"]
-             if m["name"] == module]
+    found = [(t["python"], m) for t in data["targets"] for m in t["modules"] if m["name"] == module]
     if not found:
-        inside = sorted(m["name"] for t in data["targets"] for m in t["modules"]
-                        if m["name"].startswith(module + "."))
+        inside = sorted(
+            m["name"]
+            for t in data["targets"]
+            for m in t["modules"]
+            if m["name"].startswith(module + ".")
+        )
         if inside:
             listed = ", ".join(inside[:6]) + (", …" if len(inside) > 6 else "")
             _error(f"{module} is a package; explain one of its extension modules: {listed}")
@@ -202,22 +259,33 @@ def _scan_one(interp, paths, packages, modules, jobs, timeout) -> TargetAudit:  
 
         def discovered(found, total):  # type: ignore[no-untyped-def]
             progress.update(task, total=total, current="")
-            err_console.print(f"[dim]found {len(found.modules)} extension modules"
-                              f"{f', {len(found.non_extensions)} non-extension files' if found.non_extensions else ''}[/]")
+            others = len(found.non_extensions)
+            suffix = f", {others} non-extension files" if others else ""
+            err_console.print(f"[dim]found {len(found.modules)} extension modules{suffix}[/]")
 
         def advanced(done: int, total: int, name: str) -> None:
             progress.update(task, completed=done, total=total, current=name)
 
-        return scan_target(interp, paths=paths, packages=packages, module_names=modules,
-                           jobs=jobs, timeout=timeout, on_discovered=discovered,
-                           on_progress=advanced)
+        return scan_target(
+            interp,
+            paths=paths,
+            packages=packages,
+            module_names=modules,
+            jobs=jobs,
+            timeout=timeout,
+            on_discovered=discovered,
+            on_progress=advanced,
+        )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code (testable without exiting)."""
     try:
-        cli.main(args=list(argv) if argv is not None else None, prog_name="subinterp-audit",
-                 standalone_mode=False)
+        cli.main(
+            args=list(argv) if argv is not None else None,
+            prog_name="subinterp-audit",
+            standalone_mode=False,
+        )
     except click.exceptions.Exit as exc:
         return exc.exit_code
     except click.Abort:
@@ -225,12 +293,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except click.UsageError as exc:
         hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx else ""
-        err_console.print(f"[bold red]subinterp-audit: error:[/] {exc.format_message()}{hint}",
-                          soft_wrap=True)
+        err_console.print(
+            f"[bold red]subinterp-audit: error:[/] {exc.format_message()}{hint}", soft_wrap=True
+        )
         return EXIT_USAGE
     except click.ClickException as exc:
-        err_console.print(f"[bold red]subinterp-audit: error:[/] {exc.format_message()}",
-                          soft_wrap=True)
+        err_console.print(
+            f"[bold red]subinterp-audit: error:[/] {exc.format_message()}", soft_wrap=True
+        )
         return exc.exit_code
     except AuditorError as exc:
         first, _, rest = str(exc).partition("\n")

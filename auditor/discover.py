@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from packaging.utils import canonicalize_name
+from packaging.utils import NormalizedName, canonicalize_name
 
 from auditor.elf import exported_init_symbols
 from auditor.errors import SelectionError, TargetError
@@ -27,8 +27,9 @@ def _run_discovery(interp: Interpreter, paths: Sequence[Path]) -> dict:
     command = [interp.executable, str(target_script("environment.py")), "discover"]
     command += [str(p.resolve()) for p in paths]
     try:
-        done = subprocess.run(command, capture_output=True, text=True, timeout=600,
-                              stdin=subprocess.DEVNULL)
+        done = subprocess.run(
+            command, capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL
+        )
     except (OSError, subprocess.SubprocessError) as exc:
         raise TargetError(f"discovery failed in {interp.executable}: {exc}") from exc
     if done.returncode != 0:
@@ -50,14 +51,12 @@ def _module(data: dict) -> ExtensionModule:
     )
 
 
-def _selected(module: ExtensionModule, packages: set[str], names: Sequence[str]) -> bool:
+def _selected(module: ExtensionModule, packages: set[NormalizedName], names: Sequence[str]) -> bool:
     if packages and not (
         module.distribution and canonicalize_name(module.distribution.name) in packages
     ):
         return False
-    if names and not any(module.name == n or module.name.startswith(n + ".") for n in names):
-        return False
-    return True
+    return not names or any(module.name == n or module.name.startswith(n + ".") for n in names)
 
 
 def discover(
@@ -87,11 +86,14 @@ def discover(
         expected = {f"PyInit{module.init_suffix}", f"PyModExport{module.init_suffix}"}
         if exports is not None and not exports & expected:
             found = ", ".join(sorted(exports)) or "none"
-            others.append(NonExtension(
-                module.name, module.path,
-                f"exports no PyInit{module.init_suffix} (init symbols found: {found}): "
-                f"not a Python extension module",
-            ))
+            others.append(
+                NonExtension(
+                    module.name,
+                    module.path,
+                    f"exports no PyInit{module.init_suffix} (init symbols found: {found}): "
+                    f"not a Python extension module",
+                )
+            )
             continue
         modules.append(module)
     if not modules and not others:
@@ -106,6 +108,5 @@ def discover(
         hint = ""
         if packages:
             hint = " (is the distribution installed in this interpreter, with compiled modules?)"
-        raise SelectionError(f"no extension modules found for {where} in "
-                             f"{interp.executable}{hint}")
+        raise SelectionError(f"no extension modules found for {where} in {interp.executable}{hint}")
     return Discovery(tuple(modules), tuple(others), tuple(data.get("shadowed", ())))

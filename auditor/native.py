@@ -106,10 +106,14 @@ def build_helper(interp: Interpreter) -> Helper:
         obj = work / "probe.o"
         flags = shlex.split(interp.compiler.get("cflags") or "")
         ccshared = shlex.split(interp.compiler.get("ccshared") or "-fPIC")
-        _run([*cc, *flags, *ccshared, f"-I{include}", "-c", str(source), "-o", str(obj)],
-             f"compiling the C helper for Python {interp.version}")
-        _run([*ldshared, str(obj), "-o", str(work / f"{HELPER_MODULE}{suffix}")],
-             f"linking the C helper for Python {interp.version}")
+        _run(
+            [*cc, *flags, *ccshared, f"-I{include}", "-c", str(source), "-o", str(obj)],
+            f"compiling the C helper for Python {interp.version}",
+        )
+        _run(
+            [*ldshared, str(obj), "-o", str(work / f"{HELPER_MODULE}{suffix}")],
+            f"linking the C helper for Python {interp.version}",
+        )
         obj.unlink()
         shutil.copy2(worker, work / "worker.py")
         try:

@@ -51,10 +51,14 @@ class WorkerProcess:
         self._stderr: IO[bytes] | None = None
 
     def _start(self) -> subprocess.Popen[str]:
-        self._stderr = tempfile.TemporaryFile()
+        self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 - closed in close()
         proc = subprocess.Popen(
-            self._command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            stderr=self._stderr, text=True, bufsize=1,
+            self._command,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self._stderr,
+            text=True,
+            bufsize=1,
         )
         assert proc.stdout is not None
         first = proc.stdout.readline()
@@ -136,7 +140,8 @@ def init_from_reply(reply: dict[str, Any] | None) -> InitInfo:
     return InitInfo(
         style=data.get("style", "unknown"),
         export=data.get("export"),
-        multiple_interpreters=MULTIPLE_INTERPRETERS.get(multi, str(multi)) if multi is not None
+        multiple_interpreters=MULTIPLE_INTERPRETERS.get(multi, str(multi))
+        if multi is not None
         else None,
         gil=GIL.get(gil, str(gil)) if gil is not None else None,
         m_size=data.get("m_size"),

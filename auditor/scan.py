@@ -55,10 +55,15 @@ def scan_target(
     found = discover(interp, paths=paths, packages=packages, module_names=module_names)
     probes = probes_for(interp.short_version)
     on_discovered(found, len(found.modules) * len(probes))
-    runs = run_probes(interp, helper, found.modules, probes, jobs=jobs, timeout=timeout,
-                      on_progress=on_progress)
-    known = {m.name: (m.distribution.name if m.distribution else
-                      "stdlib" if m.origin == "stdlib" else None) for m in found.modules}
+    runs = run_probes(
+        interp, helper, found.modules, probes, jobs=jobs, timeout=timeout, on_progress=on_progress
+    )
+    known = {
+        m.name: (
+            m.distribution.name if m.distribution else "stdlib" if m.origin == "stdlib" else None
+        )
+        for m in found.modules
+    }
     audits = []
     incomplete = []
     for module in sorted(found.modules, key=lambda m: (m.group.lower(), m.name)):
@@ -69,8 +74,11 @@ def scan_target(
             if reply is not None:
                 results[probe] = result_from_reply(reply)
             else:
-                reason = "the main interpreter could not import it" if run.failure is None \
+                reason = (
+                    "the main interpreter could not import it"
+                    if run.failure is None
                     else run.failure
+                )
                 results[probe] = ProbeResult(probe, Outcome.NOT_RUN, message=f"not run: {reason}")
         init: InitInfo = init_from_reply(run.replies.get("init"))
         verdict, reasons = classify(module, init, results, known)

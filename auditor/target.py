@@ -36,8 +36,9 @@ def _pyenv_versions() -> list[Path]:
     root = os.environ.get("PYENV_ROOT")
     if not root and shutil.which("pyenv"):
         try:
-            root = subprocess.run(["pyenv", "root"], capture_output=True, text=True,
-                                  timeout=10, check=True).stdout.strip()
+            root = subprocess.run(
+                ["pyenv", "root"], capture_output=True, text=True, timeout=10, check=True
+            ).stdout.strip()
         except (OSError, subprocess.SubprocessError):
             root = None
     if not root:
@@ -123,8 +124,13 @@ def describe(executable: Path) -> Interpreter:
     """Run the target once to learn its version, ABI, build flags and compiler settings."""
     script = target_script("environment.py")
     try:
-        done = subprocess.run([str(executable), str(script), "describe"], capture_output=True,
-                              text=True, timeout=120, stdin=subprocess.DEVNULL)
+        done = subprocess.run(
+            [str(executable), str(script), "describe"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            stdin=subprocess.DEVNULL,
+        )
     except (OSError, subprocess.SubprocessError) as exc:
         raise TargetError(f"cannot run {executable}: {exc}") from exc
     if done.returncode != 0:
@@ -133,11 +139,15 @@ def describe(executable: Path) -> Interpreter:
     try:
         data = json.loads(done.stdout)
     except json.JSONDecodeError as exc:
-        raise TargetError(f"{executable} printed something unexpected while describing "
-                          f"itself (is it a Python interpreter?)") from exc
+        raise TargetError(
+            f"{executable} printed something unexpected while describing "
+            f"itself (is it a Python interpreter?)"
+        ) from exc
     if data["implementation"] != "cpython":
-        raise TargetError(f"{executable} is {data['implementation']}: subinterpreters are a "
-                          f"CPython feature; audit with a CPython interpreter")
+        raise TargetError(
+            f"{executable} is {data['implementation']}: subinterpreters are a "
+            f"CPython feature; audit with a CPython interpreter"
+        )
     return Interpreter(
         executable=data["executable"] or str(executable),
         version=data["version"],

@@ -96,7 +96,7 @@ def _owner_map(roots):
             files = dist.files or []
             name = dist.metadata["Name"]
             version = dist.version
-        except Exception:  # noqa: BLE001 - a broken RECORD must not stop discovery
+        except Exception:
             continue
         for record in files:
             if str(record).endswith(suffixes):
@@ -172,15 +172,17 @@ def discover(requested):
                 origin = "stdlib"
             else:
                 origin = "unowned"
-            modules.append({
-                "name": name,
-                "path": path,
-                "root": root,
-                "abi": "stable" if suffix == ".abi3.so" else "version",
-                "init_suffix": _init_suffix(name),
-                "origin": origin,
-                "distribution": owner,
-            })
+            modules.append(
+                {
+                    "name": name,
+                    "path": path,
+                    "root": root,
+                    "abi": "stable" if suffix == ".abi3.so" else "version",
+                    "init_suffix": _init_suffix(name),
+                    "origin": origin,
+                    "distribution": owner,
+                }
+            )
     return {
         "modules": modules,
         "shadowed": shadowed,

@@ -90,7 +90,7 @@ class _Reporter:
 def _exception_fields(exc):
     try:
         message = str(exc)
-    except BaseException:  # noqa: BLE001 - a hostile __str__ must not lose the probe
+    except BaseException:
         message = "<exception message could not be converted to str>"
     return {"exception": type(exc).__name__, "message": message[:8192]}
 
@@ -99,17 +99,18 @@ def _import_in_main(name):
     """Import ``name`` in the main interpreter: {"outcome", "exception", "message"}."""
     try:
         __import__(name)
-        sys.modules[name]  # noqa: B018 - __import__ of a dotted name returns the top package
+        sys.modules[name]
     except ImportError as exc:
         return dict(outcome="import_error", **_exception_fields(exc))
-    except BaseException as exc:  # noqa: BLE001 - SystemExit and friends are evidence too
+    except BaseException as exc:
         return dict(outcome="error", **_exception_fields(exc))
     return {"outcome": "ok", "exception": None, "message": None}
 
 
 def _import_in_sub(helper, kind, name, paths, reporter):
-    status, first, second = helper.run_in_subinterpreter(kind, name, paths, reporter.fd,
-                                                         reporter.pid)
+    status, first, second = helper.run_in_subinterpreter(
+        kind, name, paths, reporter.fd, reporter.pid
+    )
     if status == "ok":
         return {"outcome": "ok", "exception": None, "message": None}
     if status == "create_failed":
@@ -127,7 +128,7 @@ def run_probe(helper, probe, module, path, init_name, paths, reporter):
         try:
             result["init"] = helper.read_init(path, init_name)
             result["outcome"] = "ok"
-        except BaseException as exc:  # noqa: BLE001
+        except BaseException as exc:
             result["outcome"] = "import_error" if isinstance(exc, ImportError) else "error"
             result.update(_exception_fields(exc))
     elif probe == "main":
@@ -163,7 +164,7 @@ def run_probe(helper, probe, module, path, init_name, paths, reporter):
 def load_helper(helper_dir):
     sys.path.insert(0, helper_dir)
     try:
-        import _subinterp_probe
+        import _subinterp_probe  # type: ignore[import-not-found]  # built by auditor/native.py
     finally:
         del sys.path[0]
     return _subinterp_probe
@@ -303,7 +304,7 @@ class Worker:
                 run_probe(self.helper, args[1], name, args[3], args[4], args[5:], reporter)
             except SystemExit:
                 raise
-            except BaseException:  # noqa: BLE001 - a bug of ours: show it in stderr
+            except BaseException:
                 import traceback
 
                 traceback.print_exc()
@@ -366,8 +367,16 @@ class Worker:
                     open_fds.discard(fd)
         for fd in streams:
             os.close(fd)
-        return self._reply(request, streams[res_r], streams[out_r], streams[err_r], status,
-                           timed_out, seconds, fresh_exec)
+        return self._reply(
+            request,
+            streams[res_r],
+            streams[out_r],
+            streams[err_r],
+            status,
+            timed_out,
+            seconds,
+            fresh_exec,
+        )
 
     def _reply(self, request, res, out, err, status, timed_out, seconds, fresh_exec):
         stage = None

@@ -24,10 +24,12 @@ VERDICT_MEANING = {
     "hangs": "some probe ran past the deadline",
     "broken": "does not import even in the main interpreter",
 }
-_MARK = {"ok": "✓", "import_error": "✗", "error": "!", "crash": "☠", "timeout": "∞",
-         "not_run": "·"}
-_COLUMNS = (("legacy", "legacy_after_main"), ("isolated", "isolated_after_main"),
-            ("own_gil", "own_gil_after_main"))
+_MARK = {"ok": "✓", "import_error": "✗", "error": "!", "crash": "☠", "timeout": "∞", "not_run": "·"}
+_COLUMNS = (
+    ("legacy", "legacy_after_main"),
+    ("isolated", "isolated_after_main"),
+    ("own_gil", "own_gil_after_main"),
+)
 _BAD = {"crash", "timeout", "blocked_by", "main_import_failed", "tool_failure"}
 
 
@@ -47,7 +49,7 @@ def _environment() -> Environment:
 
 def _cell(name: str, probe: dict[str, Any] | None) -> dict[str, str]:
     if probe is None:
-        return {"css": "none", "mark": "–", "title": f"{name}: not applicable"}
+        return {"css": "none", "mark": "-", "title": f"{name}: not applicable"}
     outcome = probe["outcome"]
     css = outcome
     title = f"{name}: {outcome}"
@@ -68,12 +70,18 @@ def _init_text(init: dict[str, Any]) -> tuple[str, str]:
         return "single", f"single-phase (m_size {init.get('m_size')})"
     if style == "multi_phase":
         slot = init.get("multiple_interpreters")
-        label = {None: "no slot", "not_supported": "not supported", "supported": "shared GIL",
-                 "per_interpreter_gil": "own GIL"}.get(slot, str(slot))
+        label = {
+            None: "no slot",
+            "not_supported": "not supported",
+            "supported": "shared GIL",
+            "per_interpreter_gil": "own GIL",
+        }.get(slot, str(slot))
         gil = f", Py_mod_gil {init['gil']}" if init.get("gil") else ""
-        return (f"multi, {label}",
-                f"multi-phase, Py_mod_multiple_interpreters: {slot or 'absent'}{gil}, "
-                f"m_size {init.get('m_size')}, slots {init.get('slots')}")
+        return (
+            f"multi, {label}",
+            f"multi-phase, Py_mod_multiple_interpreters: {slot or 'absent'}{gil}, "
+            f"m_size {init.get('m_size')}, slots {init.get('slots')}",
+        )
     return "?", "unknown (the init function could not be read)"
 
 
@@ -89,9 +97,15 @@ def _probe_row(name: str, probe: dict[str, Any]) -> dict[str, Any]:
         main_after = after["outcome"] + (f": {after['message']}" if after.get("message") else "")
     mark = _cell(name, probe)
     return {
-        "name": name, "outcome": probe["outcome"], "css": mark["css"], "mark": mark["mark"],
-        "exception": probe.get("exception"), "message": probe.get("message"),
-        "main_after": main_after, "end": end, "stage": probe.get("stage"),
+        "name": name,
+        "outcome": probe["outcome"],
+        "css": mark["css"],
+        "mark": mark["mark"],
+        "exception": probe.get("exception"),
+        "message": probe.get("message"),
+        "main_after": main_after,
+        "end": end,
+        "stage": probe.get("stage"),
         "seconds": f"{probe.get('seconds', 0):.2f}",
         "stdout": f"{probe['stdout_bytes']:,} B" if probe.get("stdout_bytes") else "",
         "stderr_tail": probe.get("stderr_tail") or "",
@@ -100,8 +114,11 @@ def _probe_row(name: str, probe: dict[str, Any]) -> dict[str, Any]:
 
 def _module_view(module: dict[str, Any]) -> dict[str, Any]:
     dist = module.get("distribution")
-    dist_label = f"{dist['name']} {dist['version']}" if dist else (
-        "stdlib" if module.get("origin") == "stdlib" else "(none)")
+    dist_label = (
+        f"{dist['name']} {dist['version']}"
+        if dist
+        else ("stdlib" if module.get("origin") == "stdlib" else "(none)")
+    )
     binding = module.get("binding") or {}
     toolkit = binding.get("toolkit") or "unknown"
     init_label, init_text = _init_text(module["init"])
@@ -109,26 +126,49 @@ def _module_view(module: dict[str, Any]) -> dict[str, Any]:
     reasons = []
     for reason in module["reasons"]:
         advice = reason.get("advice") or {}
-        reasons.append({
-            "code": reason["code"], "module": reason.get("module"), "message": reason["message"],
-            "probes": reason.get("probes", []), "title": advice.get("title", reason["code"]),
-            "explanation": advice.get("explanation"), "fix": advice.get("fix"),
-            "toolkit": advice.get("toolkit"), "links": advice.get("links", []),
-            "severity": "bad" if reason["code"] in _BAD else "warn",
-        })
-    search = " ".join([module["name"], dist_label, toolkit, module["verdict"],
-                       *(r["code"] for r in module["reasons"])]).lower()
+        reasons.append(
+            {
+                "code": reason["code"],
+                "module": reason.get("module"),
+                "message": reason["message"],
+                "probes": reason.get("probes", []),
+                "title": advice.get("title", reason["code"]),
+                "explanation": advice.get("explanation"),
+                "fix": advice.get("fix"),
+                "toolkit": advice.get("toolkit"),
+                "links": advice.get("links", []),
+                "severity": "bad" if reason["code"] in _BAD else "warn",
+            }
+        )
+    search = " ".join(
+        [
+            module["name"],
+            dist_label,
+            toolkit,
+            module["verdict"],
+            *(r["code"] for r in module["reasons"]),
+        ]
+    ).lower()
     return {
-        "name": module["name"], "path": module["path"], "dist": dist_label, "toolkit": toolkit,
-        "toolkit_version": binding.get("version"), "toolkit_evidence": binding.get("evidence", []),
-        "init_label": init_label, "init_text": init_text,
+        "name": module["name"],
+        "path": module["path"],
+        "dist": dist_label,
+        "toolkit": toolkit,
+        "toolkit_version": binding.get("version"),
+        "toolkit_evidence": binding.get("evidence", []),
+        "init_label": init_label,
+        "init_text": init_text,
         "cells": [[_cell(p, probes.get(p)) for p in (fresh, after)] for fresh, after in _COLUMNS],
-        "verdict": module["verdict"], "rank": Verdict(module["verdict"]).rank,
-        "reasons": reasons, "search": search,
+        "verdict": module["verdict"],
+        "rank": Verdict(module["verdict"]).rank,
+        "reasons": reasons,
+        "search": search,
         "probes": [_probe_row(name, probe) for name, probe in probes.items()],
         # Red flags first: they are what a maintainer should look at.
-        "hints": sorted((module.get("static") or {}).get("hints", []),
-                        key=lambda h: (h["kind"] != "red_flag", h["symbol"])),
+        "hints": sorted(
+            (module.get("static") or {}).get("hints", []),
+            key=lambda h: (h["kind"] != "red_flag", h["symbol"]),
+        ),
     }
 
 
@@ -148,8 +188,7 @@ def _target_view(target: dict[str, Any]) -> dict[str, Any]:
         "toolkits": sorted({m["toolkit"] for m in modules}),
         "names": {m["name"] for m in modules},
         "groups": [
-            {"label": label, "total": sum(c.values()),
-             "counts": [(v, c[v]) for v in order if c[v]]}
+            {"label": label, "total": sum(c.values()), "counts": [(v, c[v]) for v in order if c[v]]}
             for label, c in sorted(groups.items(), key=lambda kv: kv[0].lower())
         ],
     }
@@ -160,7 +199,7 @@ def _json_for_script(data: dict[str, Any]) -> Markup:
     text = json.dumps(data, ensure_ascii=False)
     text = text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
     text = text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
-    return Markup(text)  # noqa: S704 - escaped above for the script context
+    return Markup(text)
 
 
 def render_html(data: dict[str, Any]) -> str:
@@ -172,7 +211,7 @@ def render_html(data: dict[str, Any]) -> str:
         meta=data["meta"],
         targets=[_target_view(t) for t in data["targets"]],
         verdicts=[{"name": v.value, "meaning": VERDICT_MEANING[v.value]} for v in Verdict],
-        css=Markup(_load("report.css")),  # noqa: S704 - our own file
-        js=Markup(_load("report.js")),  # noqa: S704 - our own file
+        css=Markup(_load("report.css")),
+        js=Markup(_load("report.js")),
         data_json=_json_for_script(data),
     )

@@ -56,7 +56,9 @@ def _module(audit: ModuleAudit) -> dict[str, Any]:
         "static": {
             "imports_python_api": static.imports_python_api,
             "hints": [asdict(h) for h in static.hints],
-        } if static else None,
+        }
+        if static
+        else None,
     }
 
 
@@ -99,8 +101,7 @@ def report_dict(report: AuditReport) -> dict[str, Any]:
     return {
         "version": FORMAT_VERSION,
         "tool": {"name": "subinterp-audit", "version": __version__},
-        "meta": {"started": report.started, "finished": report.finished,
-                 "argv": list(report.argv)},
+        "meta": {"started": report.started, "finished": report.finished, "argv": list(report.argv)},
         "targets": [_target(t) for t in report.targets],
     }
 
@@ -151,6 +152,8 @@ def load_report(path: Path) -> dict[str, Any]:
     if not isinstance(data, dict) or not isinstance(data.get("targets"), list):
         raise ReportError(f"{path} is not a subinterp-audit report (no targets)")
     if data.get("version") != FORMAT_VERSION:
-        raise ReportError(f"{path} has report version {data.get('version')!r}; this "
-                          f"subinterp-audit reads version {FORMAT_VERSION}")
+        raise ReportError(
+            f"{path} has report version {data.get('version')!r}; this "
+            f"subinterp-audit reads version {FORMAT_VERSION}"
+        )
     return data

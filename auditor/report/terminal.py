@@ -25,9 +25,11 @@ VERDICT_STYLE = {
 }
 
 # (column title, fresh probe, after-main probe)
-_COLUMNS = (("legacy", "legacy", "legacy_after_main"),
-            ("isolated", "isolated", "isolated_after_main"),
-            ("own GIL", "own_gil", "own_gil_after_main"))
+_COLUMNS = (
+    ("legacy", "legacy", "legacy_after_main"),
+    ("isolated", "isolated", "isolated_after_main"),
+    ("own GIL", "own_gil", "own_gil_after_main"),
+)
 
 
 def _mark(result: ProbeResult | None) -> Text:
@@ -51,9 +53,12 @@ def _init_text(audit: ModuleAudit) -> str:
     if init.style == "single_phase":
         return "single"
     if init.style == "multi_phase":
-        slot = {None: "no slot", "not_supported": "not supp.", "supported": "shared",
-                "per_interpreter_gil": "own GIL"}.get(init.multiple_interpreters,
-                                                     str(init.multiple_interpreters))
+        slot = {
+            None: "no slot",
+            "not_supported": "not supp.",
+            "supported": "shared",
+            "per_interpreter_gil": "own GIL",
+        }.get(init.multiple_interpreters, str(init.multiple_interpreters))
         return f"multi, {slot}"
     return "?"
 
@@ -67,8 +72,13 @@ def _why(audit: ModuleAudit) -> str:
 def render_target(target: TargetAudit, console: Console) -> None:
     py = target.python
     wide = console.width >= 110  # narrow terminals (and 80-column CI logs) lose the init column
-    table = Table(title=f"Python {py.version} · {py.executable}", title_justify="left",
-                  box=box.SIMPLE_HEAD, pad_edge=False, header_style="bold")
+    table = Table(
+        title=f"Python {py.version} · {py.executable}",
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        header_style="bold",
+    )
     longest = max((len(a.module.name) for a in target.modules), default=10)
     table.add_column("module", overflow="fold", min_width=min(longest + 2, 40 if wide else 26))
     if wide:
@@ -83,8 +93,10 @@ def render_target(target: TargetAudit, console: Console) -> None:
             group = audit.module.group
             table.add_row(Text(group, style="bold cyan"))
         probes = audit.probes
-        cells = [Text.assemble(_mark(probes.get(fresh)), " ", _mark(probes.get(after)))
-                 for _, fresh, after in _COLUMNS]
+        cells = [
+            Text.assemble(_mark(probes.get(fresh)), " ", _mark(probes.get(after)))
+            for _, fresh, after in _COLUMNS
+        ]
         table.add_row(
             "  " + audit.module.name,
             *([_init_text(audit)] if wide else []),
@@ -107,8 +119,10 @@ def render_target(target: TargetAudit, console: Console) -> None:
     if target.non_extensions:
         names = ", ".join(n.name for n in target.non_extensions[:5])
         more = " …" if len(target.non_extensions) > 5 else ""
-        console.print(f"[dim]{len(target.non_extensions)} file(s) with an extension suffix are "
-                      f"not Python extensions (no PyInit_): {names}{more}[/]")
+        console.print(
+            f"[dim]{len(target.non_extensions)} file(s) with an extension suffix are "
+            f"not Python extensions (no PyInit_): {names}{more}[/]"
+        )
 
 
 def summary_line(target: TargetAudit) -> Text:
@@ -125,8 +139,10 @@ def summary_line(target: TargetAudit) -> Text:
 
 
 def render(targets: list[TargetAudit], console: Console, written: list[Path]) -> None:
-    legend = ("✓ imports  ✗ ImportError  ! other error  ☠ crash  ∞ hang  · not run;  "
-              "each kind: fresh, then after main")
+    legend = (
+        "✓ imports  ✗ ImportError  ! other error  ☠ crash  ∞ hang  · not run;  "
+        "each kind: fresh, then after main"
+    )
     for target in targets:
         render_target(target, console)
         console.print(summary_line(target))
@@ -172,17 +188,25 @@ def render_explain(module: dict[str, Any], python: dict[str, Any], console: Cons
     console.print(f"[dim]Python {python['version']} · {python['executable']}[/]")
     console.print(f"[dim]path:[/] {module['path']}", soft_wrap=True)
     init = module["init"]
-    console.print(f"[dim]init:[/] {init['style']}, Py_mod_multiple_interpreters "
-                  f"{init.get('multiple_interpreters') or 'absent'}, Py_mod_gil "
-                  f"{init.get('gil') or 'absent'}, m_size {init.get('m_size')}")
+    console.print(
+        f"[dim]init:[/] {init['style']}, Py_mod_multiple_interpreters "
+        f"{init.get('multiple_interpreters') or 'absent'}, Py_mod_gil "
+        f"{init.get('gil') or 'absent'}, m_size {init.get('m_size')}"
+    )
     binding = module.get("binding")
     if binding:
         version = f" {binding['version']}" if binding.get("version") else ""
         evidence = "; ".join(binding.get("evidence", [])[:3])
         console.print(f"[dim]toolkit:[/] {binding['toolkit']}{version} [dim]({evidence})[/]")
 
-    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, header_style="bold", title="Probes",
-                  title_justify="left", title_style="bold")
+    table = Table(
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        header_style="bold",
+        title="Probes",
+        title_justify="left",
+        title_style="bold",
+    )
     table.add_column("probe", no_wrap=True)
     table.add_column("outcome", no_wrap=True)
     table.add_column("evidence", overflow="fold")
@@ -195,8 +219,12 @@ def render_explain(module: dict[str, Any], python: dict[str, Any], console: Cons
         console.print(Text("Why, and what to do", style="bold"))
     for number, reason in enumerate(module["reasons"], 1):
         advice = reason.get("advice") or {}
-        console.print(Text.assemble((f"{number}. {advice.get('title', reason['code'])}", "bold"),
-                                    (f"  [{reason['code']}]", "dim")))
+        console.print(
+            Text.assemble(
+                (f"{number}. {advice.get('title', reason['code'])}", "bold"),
+                (f"  [{reason['code']}]", "dim"),
+            )
+        )
         console.print(Text("   " + reason["message"]))
         if advice.get("explanation"):
             console.print(Text("   " + advice["explanation"], style="dim"))
@@ -210,18 +238,22 @@ def render_explain(module: dict[str, Any], python: dict[str, Any], console: Cons
 
     hints = (module.get("static") or {}).get("hints", [])
     if hints:
-        console.print(Text("Static hints (imported C-API symbols; hints, not the verdict)",
-                           style="bold"))
+        console.print(
+            Text("Static hints (imported C-API symbols; hints, not the verdict)", style="bold")
+        )
         for hint in sorted(hints, key=lambda h: (h["kind"] != "red_flag", h["symbol"])):
             style = "red" if hint["kind"] == "red_flag" else "green"
             label = "red flag " if hint["kind"] == "red_flag" else "good sign"
-            console.print(Text.assemble(("   " + label + " ", style), (hint["symbol"], "bold"),
-                                        f": {hint['meaning']}"))
+            console.print(
+                Text.assemble(
+                    ("   " + label + " ", style), (hint["symbol"], "bold"), f": {hint['meaning']}"
+                )
+            )
     for name, probe in module["probes"].items():
         if probe["outcome"] in ("crash", "timeout") and probe.get("stderr_tail"):
             lines = probe["stderr_tail"].rstrip().splitlines()
             fatal = [i for i, line in enumerate(lines) if line.startswith("Fatal Python error")]
-            lines = lines[fatal[-1]:fatal[-1] + 12] if fatal else lines[-12:]
+            lines = lines[fatal[-1] : fatal[-1] + 12] if fatal else lines[-12:]
             console.print(Text(f"stderr of {name}", style="bold"))
             console.print(Text("\n".join("   " + line for line in lines), style="dim"))
             break  # one is enough on a terminal; the JSON and HTML reports keep them all
@@ -230,6 +262,7 @@ def render_explain(module: dict[str, Any], python: dict[str, Any], console: Cons
 def _result_stub(probe: dict[str, Any]) -> ProbeResult:
     after = probe.get("main_after")
     return ProbeResult(
-        "", Outcome(probe["outcome"]),
+        "",
+        Outcome(probe["outcome"]),
         main_after=ImportAttempt(Outcome(after["outcome"])) if after else None,
     )

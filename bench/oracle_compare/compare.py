@@ -30,7 +30,7 @@ import json
 import os
 import subprocess
 import sys
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_ORACLE = os.path.normpath(os.path.join(HERE, "..", "..", "tests", "fixtures", "oracle.py"))
@@ -44,19 +44,17 @@ def probe_name(config: str, order: str) -> str:
     return config if order == "fresh" else config + "_after_main"
 
 
-def load_target(report_path: str, index: int) -> Dict[str, Any]:
+def load_target(report_path: str, index: int) -> dict[str, Any]:
     with open(report_path, encoding="utf-8") as stream:
         report = json.load(stream)
     return report["targets"][index]
 
 
-def default_modules(target: Dict[str, Any]) -> List[str]:
+def default_modules(target: dict[str, Any]) -> list[str]:
     names = []
     for module in target["modules"]:
         outcomes = {p.get("outcome") for p in module["probes"].values()}
-        outcomes |= {
-            (p.get("main_after") or {}).get("outcome") for p in module["probes"].values()
-        }
+        outcomes |= {(p.get("main_after") or {}).get("outcome") for p in module["probes"].values()}
         if not outcomes & set(BAD):
             names.append(module["name"])
     return names
@@ -64,16 +62,25 @@ def default_modules(target: Dict[str, Any]) -> List[str]:
 
 def target_purelib(python: str) -> str:
     code = "import sysconfig; print(sysconfig.get_path('purelib'))"
-    return subprocess.run([python, "-c", code], check=True, capture_output=True,
-                          text=True).stdout.strip()
+    return subprocess.run(
+        [python, "-c", code], check=True, capture_output=True, text=True
+    ).stdout.strip()
 
 
-def run_oracle(python: str, oracle: str, path: str, modules: List[str], jobs: int,
-               timeout: float, raw_out: Optional[str]) -> List[Dict[str, Any]]:
+def run_oracle(
+    python: str,
+    oracle: str,
+    path: str,
+    modules: list[str],
+    jobs: int,
+    timeout: float,
+    raw_out: str | None,
+) -> list[dict[str, Any]]:
     cmd = [python, oracle, "--path", path, "--jobs", str(jobs), "--timeout", str(timeout)]
     cmd += modules
-    print("oracle:", " ".join(cmd[:8]), "... (%d modules)" % len(modules), file=sys.stderr,
-          flush=True)
+    print(
+        "oracle:", " ".join(cmd[:8]), "... (%d modules)" % len(modules), file=sys.stderr, flush=True
+    )
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
         sys.stderr.write(proc.stderr)
@@ -86,15 +93,18 @@ def run_oracle(python: str, oracle: str, path: str, modules: List[str], jobs: in
     return lines
 
 
-def _cut(message: Optional[str]) -> Optional[str]:
+def _cut(message: str | None) -> str | None:
     return message[:MAX_MESSAGE] if isinstance(message, str) else message
 
 
-def compare_probe(tool: Dict[str, Any], oracle: Dict[str, Any],
-                  main_probe: Optional[Dict[str, Any]] = None,
-                  clean_main: Optional[Dict[str, Any]] = None) -> Tuple[List[str], str]:
+def compare_probe(
+    tool: dict[str, Any],
+    oracle: dict[str, Any],
+    main_probe: dict[str, Any] | None = None,
+    clean_main: dict[str, Any] | None = None,
+) -> tuple[list[str], str]:
     """Return (differences, how) for one probe; no differences means a match."""
-    diffs: List[str] = []
+    diffs: list[str] = []
     t_out, o_out = tool.get("outcome"), oracle.get("outcome")
     if t_out in BAD or o_out in BAD:
         for key in ("outcome", "signal"):
@@ -111,19 +121,23 @@ def compare_probe(tool: Dict[str, Any], oracle: Dict[str, Any],
         o_main = clean_main or oracle.get("main_before") or oracle.get("main_after") or {}
         prefix = "the import in the main interpreter failed first: "
         if (tool.get("message") or "").startswith(prefix):
-            t_main = {"outcome": None, "exception": tool.get("exception"),
-                      "message": tool["message"][len(prefix):]}
+            t_main = {
+                "outcome": None,
+                "exception": tool.get("exception"),
+                "message": tool["message"][len(prefix) :],
+            }
         else:
             t_main = dict(main_probe or {})
         if o_main.get("outcome") == "ok":
-            diffs.append("outcome: tool='not_run' (main failed) but the oracle's main import "
-                         "was ok (oracle sub outcome=%r)" % (o_out,))
+            diffs.append(
+                "outcome: tool='not_run' (main failed) but the oracle's main import "
+                "was ok (oracle sub outcome=%r)" % (o_out,)
+            )
         for key in ("outcome", "exception", "message"):
             if t_main.get(key) is None and key == "outcome":
                 continue
             if _cut(t_main.get(key)) != _cut(o_main.get(key)):
-                diffs.append("main %s: tool=%r oracle=%r" % (key, t_main.get(key),
-                                                              o_main.get(key)))
+                diffs.append("main %s: tool=%r oracle=%r" % (key, t_main.get(key), o_main.get(key)))
         return diffs, "not_run"
     for key in ("outcome", "message", "exception"):
         t_val, o_val = tool.get(key), oracle.get(key)
@@ -143,23 +157,35 @@ def compare_probe(tool: Dict[str, Any], oracle: Dict[str, Any],
     return diffs, "full"
 
 
-def main(argv: Optional[List[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("report", help="subinterp-audit JSON report")
-    parser.add_argument("modules", nargs="*", metavar="MODULE",
-                        help="modules to compare (default: all without crash/timeout)")
+    parser.add_argument(
+        "modules",
+        nargs="*",
+        metavar="MODULE",
+        help="modules to compare (default: all without crash/timeout)",
+    )
     parser.add_argument("--python", help="target interpreter (default: the report's)")
-    parser.add_argument("--target-index", type=int, default=0,
-                        help="which target of the report (default 0)")
+    parser.add_argument(
+        "--target-index", type=int, default=0, help="which target of the report (default 0)"
+    )
     parser.add_argument("--path", help="--path for the oracle (default: target's purelib)")
     parser.add_argument("--oracle", default=DEFAULT_ORACLE)
     parser.add_argument("--jobs", type=int, default=2)
-    parser.add_argument("--timeout", type=float, default=60.0,
-                        help="oracle per-probe timeout (default 60, like the tool)")
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=60.0,
+        help="oracle per-probe timeout (default 60, like the tool)",
+    )
     parser.add_argument("--modules-file", help="read module names from this file too")
     parser.add_argument("--save-oracle", metavar="FILE", help="write the oracle's JSON lines")
-    parser.add_argument("--oracle-lines", metavar="FILE",
-                        help="reuse saved oracle JSON lines instead of running the oracle")
+    parser.add_argument(
+        "--oracle-lines",
+        metavar="FILE",
+        help="reuse saved oracle JSON lines instead of running the oracle",
+    )
     parser.add_argument("--json", metavar="FILE", help="write the comparison as JSON")
     args = parser.parse_args(argv)
 
@@ -168,8 +194,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     modules = list(args.modules)
     if args.modules_file:
         with open(args.modules_file, encoding="utf-8") as stream:
-            modules += [line.strip() for line in stream
-                        if line.strip() and not line.startswith("#")]
+            modules += [
+                line.strip() for line in stream if line.strip() and not line.startswith("#")
+            ]
     if not modules:
         modules = default_modules(target)
     unknown = [m for m in modules if m not in by_name]
@@ -182,14 +209,15 @@ def main(argv: Optional[List[str]] = None) -> int:
             lines = [json.loads(line) for line in stream if line.strip()]
     else:
         path = args.path or target_purelib(python)
-        lines = run_oracle(python, args.oracle, path, modules, args.jobs, args.timeout,
-                           args.save_oracle)
+        lines = run_oracle(
+            python, args.oracle, path, modules, args.jobs, args.timeout, args.save_oracle
+        )
     oracle = {(r["module"], r["config"], r["order"]): r for r in lines}
 
     compared = matched = 0
-    not_comparable: List[str] = []
-    mismatches: List[Dict[str, Any]] = []
-    hows: Dict[str, int] = {}
+    not_comparable: list[str] = []
+    mismatches: list[dict[str, Any]] = []
+    hows: dict[str, int] = {}
     for name in modules:
         probes = by_name[name]["probes"]
         for config in CONFIGS:
@@ -199,24 +227,38 @@ def main(argv: Optional[List[str]] = None) -> int:
                 t_rec = probes.get(pname)
                 if o_rec is None or t_rec is None:
                     main = probes.get("main", {})
-                    not_comparable.append("%s %s: %s (tool main: %s)" % (
-                        name, pname,
-                        "no oracle line" if o_rec is None else "probe absent from tool report",
-                        main.get("outcome")))
+                    not_comparable.append(
+                        "%s %s: %s (tool main: %s)"
+                        % (
+                            name,
+                            pname,
+                            "no oracle line" if o_rec is None else "probe absent from tool report",
+                            main.get("outcome"),
+                        )
+                    )
                     continue
                 compared += 1
                 clean = (oracle.get((name, config, "after_main")) or {}).get("main_before")
                 diffs, how = compare_probe(t_rec, o_rec, probes.get("main"), clean)
                 hows[how] = hows.get(how, 0) + 1
                 if diffs:
-                    mismatches.append({"module": name, "probe": pname, "diffs": diffs,
-                                       "tool": t_rec, "oracle": o_rec})
+                    mismatches.append(
+                        {
+                            "module": name,
+                            "probe": pname,
+                            "diffs": diffs,
+                            "tool": t_rec,
+                            "oracle": o_rec,
+                        }
+                    )
                 else:
                     matched += 1
 
     print("report: %s  target: %s" % (args.report, python))
-    print("modules: %d  (module, probe) pairs compared: %d  matched: %d  mismatched: %d"
-          % (len(modules), compared, matched, len(mismatches)))
+    print(
+        "modules: %d  (module, probe) pairs compared: %d  matched: %d  mismatched: %d"
+        % (len(modules), compared, matched, len(mismatches))
+    )
     print("compared as: %s" % ", ".join("%s=%d" % kv for kv in sorted(hows.items())))
     if not_comparable:
         print("not comparable: %d" % len(not_comparable))
@@ -227,15 +269,33 @@ def main(argv: Optional[List[str]] = None) -> int:
         for diff in mm["diffs"]:
             print("    " + diff)
         tool, orc = mm["tool"], mm["oracle"]
-        print("    tool:   outcome=%r stage=%r signal=%r exit=%r import_outcome=%r"
-              % (tool.get("outcome"), tool.get("stage"), tool.get("signal"),
-                 tool.get("exit_code"), tool.get("import_outcome")))
-        print("    oracle: outcome=%r phase=%r signal=%r exit=%r"
-              % (orc.get("outcome"), orc.get("phase"), orc.get("signal"), orc.get("exit_code")))
+        print(
+            "    tool:   outcome=%r stage=%r signal=%r exit=%r import_outcome=%r"
+            % (
+                tool.get("outcome"),
+                tool.get("stage"),
+                tool.get("signal"),
+                tool.get("exit_code"),
+                tool.get("import_outcome"),
+            )
+        )
+        print(
+            "    oracle: outcome=%r phase=%r signal=%r exit=%r"
+            % (orc.get("outcome"), orc.get("phase"), orc.get("signal"), orc.get("exit_code"))
+        )
     if args.json:
         with open(args.json, "w", encoding="utf-8") as stream:
-            json.dump({"compared": compared, "matched": matched, "mismatches": mismatches,
-                       "not_comparable": not_comparable, "modules": modules}, stream, indent=1)
+            json.dump(
+                {
+                    "compared": compared,
+                    "matched": matched,
+                    "mismatches": mismatches,
+                    "not_comparable": not_comparable,
+                    "modules": modules,
+                },
+                stream,
+                indent=1,
+            )
     return 1 if mismatches else 0
 
 

@@ -35,11 +35,18 @@ class Scan:
         raise AssertionError(f"{name} missing from the report")
 
 
-def run_cli(*args: str, cwd: Path | None = None, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    *args: str, cwd: Path | None = None, timeout: float = 600
+) -> subprocess.CompletedProcess[str]:
     """The real command line, in a subprocess, as a user runs it."""
-    return subprocess.run([sys.executable, "-m", "auditor", *args], capture_output=True,
-                          text=True, cwd=cwd, timeout=timeout,
-                          env={**__import__("os").environ, "COLUMNS": "120"})
+    return subprocess.run(
+        [sys.executable, "-m", "auditor", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=timeout,
+        env={**__import__("os").environ, "COLUMNS": "120"},
+    )
 
 
 @pytest.fixture(scope="session", params=TARGET_VERSIONS)
@@ -57,8 +64,19 @@ def fixtures_dir(python: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def zoo_scan(python: str, fixtures_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Scan:
     out = tmp_path_factory.mktemp("report") / "zoo.json"
-    done = run_cli("scan", "--python", python, "--timeout", PROBE_TIMEOUT, "--jobs", "2",
-                   "--json", str(out), str(fixtures_dir))
+    done = run_cli(
+        "scan",
+        "--python",
+        python,
+        "--timeout",
+        PROBE_TIMEOUT,
+        "--jobs",
+        "2",
+        "--json",
+        str(out),
+        str(fixtures_dir),
+    )
     assert done.returncode == 0, done.stderr
-    return Scan(python, fixtures_dir, json.loads(out.read_text()), done.stdout, done.stderr,
-                done.returncode)
+    return Scan(
+        python, fixtures_dir, json.loads(out.read_text()), done.stdout, done.stderr, done.returncode
+    )

@@ -21,8 +21,17 @@ def _names(report: dict) -> list[str]:
 def test_module_filter_and_default_report_location(
     python: str, fixtures_dir: Path, tmp_path: Path
 ) -> None:
-    done = run_cli("scan", "--python", python, "--module", "multiphase_own_gil",
-                   "--module", "blockpkg", str(fixtures_dir), cwd=tmp_path)
+    done = run_cli(
+        "scan",
+        "--python",
+        python,
+        "--module",
+        "multiphase_own_gil",
+        "--module",
+        "blockpkg",
+        str(fixtures_dir),
+        cwd=tmp_path,
+    )
     assert done.returncode == 0, done.stderr
     report = json.loads((tmp_path / "reports" / "subinterp-audit.json").read_text())
     assert sorted(_names(report)) == ["blockpkg._accel", "blockpkg._core", "multiphase_own_gil"]
@@ -43,8 +52,11 @@ def test_single_file_path(python: str, fixtures_dir: Path, tmp_path: Path) -> No
 def test_unknown_module_is_a_clear_error(python: str, fixtures_dir: Path, tmp_path: Path) -> None:
     done = run_cli("scan", "--python", python, "--module", "nope", str(fixtures_dir), cwd=tmp_path)
     assert done.returncode == 2
-    assert done.stderr.strip().splitlines()[-1].startswith(
-        "subinterp-audit: error: no extension modules found for --module nope")
+    assert (
+        done.stderr.strip()
+        .splitlines()[-1]
+        .startswith("subinterp-audit: error: no extension modules found for --module nope")
+    )
     assert "Traceback" not in done.stderr
     assert not (tmp_path / "reports").exists()
 
@@ -52,29 +64,48 @@ def test_unknown_module_is_a_clear_error(python: str, fixtures_dir: Path, tmp_pa
 def test_two_targets_in_one_run(tmp_path: Path) -> None:
     pythons = [find_target("3.12"), find_target("3.13")]
     out = tmp_path / "two.json"
-    done = run_cli("scan", "--python", pythons[0], "--python", pythons[1], "--module",
-                   "xxlimited_35", "--json", str(out))
+    done = run_cli(
+        "scan",
+        "--python",
+        pythons[0],
+        "--python",
+        pythons[1],
+        "--module",
+        "xxlimited_35",
+        "--json",
+        str(out),
+    )
     assert done.returncode == 0, done.stderr
     report = json.loads(out.read_text())
     assert [t["python"]["version"][:4] for t in report["targets"]] == ["3.12", "3.13"]
     for target in report["targets"]:
         (module,) = target["modules"]
         # xxlimited_35 has only an exec slot: CPython reads that as "shared GIL only".
-        assert (module["verdict"], module["init"]["multiple_interpreters"]) == ("shared_gil",
-                                                                                None)
+        assert (module["verdict"], module["init"]["multiple_interpreters"]) == ("shared_gil", None)
         assert module["distribution"] is None and module["origin"] == "stdlib"
 
 
 def test_stock_313_stdlib_classification(tmp_path: Path) -> None:
     """The research notes' stdlib facts (../shared/research/subinterp-tech.md, 2.6)."""
     out = tmp_path / "stdlib.json"
-    done = run_cli("scan", "--python", find_target("3.13"), "--json", str(out),
-                   *[arg for name in ("readline", "_curses", "_curses_panel", "xxlimited_35",
-                                      "_json") for arg in ("--module", name)])
+    done = run_cli(
+        "scan",
+        "--python",
+        find_target("3.13"),
+        "--json",
+        str(out),
+        *[
+            arg
+            for name in ("readline", "_curses", "_curses_panel", "xxlimited_35", "_json")
+            for arg in ("--module", name)
+        ],
+    )
     assert done.returncode == 0, done.stderr
     modules = {m["name"]: m for m in json.loads(out.read_text())["targets"][0]["modules"]}
-    assert {n: (m["init"]["style"], m["init"]["multiple_interpreters"], m["verdict"])
-            for n, m in modules.items()} == {
+    assert {
+        n: (m["init"]["style"], m["init"]["multiple_interpreters"], m["verdict"])
+        for n, m in modules.items()
+    } == {
         "readline": ("single_phase", None, "legacy_only"),
         "_curses": ("single_phase", None, "legacy_only"),
         "_curses_panel": ("multi_phase", "not_supported", "legacy_only"),
@@ -84,13 +115,13 @@ def test_stock_313_stdlib_classification(tmp_path: Path) -> None:
     # _json is imported by the probe worker itself: it is probed in a fresh interpreter.
     assert modules["_json"]["probes"]["own_gil"]["fresh_exec"] is True
     assert modules["readline"]["probes"]["own_gil"]["message"] == (
-        "module readline does not support loading in subinterpreters")
+        "module readline does not support loading in subinterpreters"
+    )
 
 
 def test_pre_312_target_is_degraded_and_says_so(tmp_path: Path) -> None:
     out = tmp_path / "311.json"
-    done = run_cli("scan", "--python", find_target("3.11"), "--module", "_json",
-                   "--json", str(out))
+    done = run_cli("scan", "--python", find_target("3.11"), "--module", "_json", "--json", str(out))
     assert done.returncode == 0, done.stderr
     (target,) = json.loads(out.read_text())["targets"]
     assert target["notes"] and "predates PEP 684" in target["notes"][0]
@@ -113,16 +144,24 @@ def venv_with_distribution(tmp_path: Path) -> Path:
     info = site / "demo_dist-2.5.dist-info"
     info.mkdir()
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: demo-dist\nVersion: 2.5\n")
-    (info / "RECORD").write_text(f"{so.name},,\ndemo_dist-2.5.dist-info/METADATA,,\n"
-                                 f"demo_dist-2.5.dist-info/RECORD,,\n")
+    (info / "RECORD").write_text(
+        f"{so.name},,\ndemo_dist-2.5.dist-info/METADATA,,\ndemo_dist-2.5.dist-info/RECORD,,\n"
+    )
     return venv
 
 
 def test_package_filter_in_a_venv(venv_with_distribution: Path, tmp_path: Path) -> None:
     out = tmp_path / "pkg.json"
     # --python takes the venv directory; --package matches the normalized distribution name.
-    done = run_cli("scan", "--python", str(venv_with_distribution), "--package", "Demo_Dist",
-                   "--json", str(out))
+    done = run_cli(
+        "scan",
+        "--python",
+        str(venv_with_distribution),
+        "--package",
+        "Demo_Dist",
+        "--json",
+        str(out),
+    )
     assert done.returncode == 0, done.stderr
     (target,) = json.loads(out.read_text())["targets"]
     (module,) = target["modules"]
@@ -132,8 +171,9 @@ def test_package_filter_in_a_venv(venv_with_distribution: Path, tmp_path: Path) 
 
 
 def test_default_outputs_are_json_and_html(python: str, fixtures_dir: Path, tmp_path: Path) -> None:
-    done = run_cli("scan", "--python", python, "--module", "singlephase_basic", str(fixtures_dir),
-                   cwd=tmp_path)
+    done = run_cli(
+        "scan", "--python", python, "--module", "singlephase_basic", str(fixtures_dir), cwd=tmp_path
+    )
     assert done.returncode == 0, done.stderr
     html = (tmp_path / "reports" / "subinterp-audit.html").read_text()
     assert html.startswith("<!DOCTYPE html>") and "singlephase_basic" in html
@@ -141,8 +181,9 @@ def test_default_outputs_are_json_and_html(python: str, fixtures_dir: Path, tmp_
 
 
 def test_explain_probes_and_prints_fixes(python: str, fixtures_dir: Path) -> None:
-    done = run_cli("explain", "blockpkg._accel", str(fixtures_dir), "--python", python,
-                   "--timeout", "10")
+    done = run_cli(
+        "explain", "blockpkg._accel", str(fixtures_dir), "--python", python, "--timeout", "10"
+    )
     assert done.returncode == 0, done.stderr
     out = done.stdout
     assert "blockpkg._accel" in out and "verdict: legacy_only" in out
@@ -177,8 +218,10 @@ def test_explain_errors(zoo_scan: object, tmp_path: Path) -> None:
     report.write_text(json.dumps(zoo_scan.report))
     done = run_cli("explain", "blockpkg", "--report", str(report))
     assert done.returncode == 2
-    assert "blockpkg is a package; explain one of its extension modules: blockpkg._accel, " \
-           "blockpkg._core" in done.stderr
+    assert (
+        "blockpkg is a package; explain one of its extension modules: blockpkg._accel, "
+        "blockpkg._core" in done.stderr
+    )
     done = run_cli("explain", "nope", "--report", str(report))
     assert done.returncode == 2 and "no extension module named nope" in done.stderr
     bad = tmp_path / "bad.json"

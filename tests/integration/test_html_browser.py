@@ -13,7 +13,7 @@ import pytest
 from auditor.report.html import render_html
 from tests.integration.conftest import Scan
 
-HOSTILE = '<img src=x onerror="document.title=\'pwned\'">'
+HOSTILE = "<img src=x onerror=\"document.title='pwned'\">"
 
 
 def _chromium() -> str:
@@ -28,11 +28,24 @@ def _chromium() -> str:
 def _dump_dom(page: Path, fragment: str, tmp_path: Path) -> str:
     profile = tmp_path / "profile"
     done = subprocess.run(
-        [_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-         "--no-first-run", "--disable-background-networking", "--disable-component-update",
-         "--disable-sync", f"--user-data-dir={profile}", "--virtual-time-budget=3000",
-         "--dump-dom", f"file://{page}#{fragment}"],
-        capture_output=True, text=True, timeout=120,
+        [
+            _chromium(),
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            f"--user-data-dir={profile}",
+            "--virtual-time-budget=3000",
+            "--dump-dom",
+            f"file://{page}#{fragment}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert done.returncode == 0, done.stderr[-2000:]
     return done.stdout
@@ -43,7 +56,9 @@ def test_report_runs_in_chromium_and_stays_inert(zoo_scan: Scan, tmp_path: Path)
     modules = data["targets"][0]["modules"]
     victim = next(m for m in modules if m["name"] == "exec_raises")
     victim["name"] = "hostile" + HOSTILE
-    victim["probes"]["main"]["message"] = HOSTILE + "</script><script>document.title='pwned'</script>"
+    victim["probes"]["main"]["message"] = (
+        HOSTILE + "</script><script>document.title='pwned'</script>"
+    )
     page = tmp_path / "report.html"
     page.write_text(render_html(data), encoding="utf-8")
 

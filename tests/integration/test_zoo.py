@@ -59,7 +59,10 @@ def test_main_probe(zoo_scan: Scan, name: str) -> None:
     main = zoo_scan.module(name)["probes"]["main"]
     if name == "exec_raises":
         assert (main["outcome"], main["exception"], main["message"]) == (
-            "error", "RuntimeError", "exec_raises: refusing to initialise")
+            "error",
+            "RuntimeError",
+            "exec_raises: refusing to initialise",
+        )
     else:
         assert main["outcome"] == "ok", main
 
@@ -71,12 +74,14 @@ def test_reason_codes(zoo_scan: Scan, name: str) -> None:
 
 
 def test_blocked_by_names_the_dependency(zoo_scan: Scan) -> None:
-    (reason,) = [r for r in zoo_scan.module("blockpkg._accel")["reasons"]
-                 if r["code"] == "blocked_by"]
+    (reason,) = [
+        r for r in zoo_scan.module("blockpkg._accel")["reasons"] if r["code"] == "blocked_by"
+    ]
     assert reason["module"] == "blockpkg._core"
     assert reason["details"] == {"same_distribution": None}  # built in place: no distribution
     assert sorted(reason["probes"]) == sorted(
-        ["isolated", "own_gil", "isolated_after_main", "own_gil_after_main"])
+        ["isolated", "own_gil", "isolated_after_main", "own_gil_after_main"]
+    )
 
 
 def test_crash_evidence(zoo_scan: Scan) -> None:
@@ -88,8 +93,7 @@ def test_crash_evidence(zoo_scan: Scan) -> None:
     assert "Fatal Python error: Aborted" in abort["stderr_tail"]
     (crash,) = [r for r in zoo_scan.module("abort_at_end")["reasons"] if r["code"] == "crash"]
     assert crash["message"].startswith("killed by SIGABRT while ending the subinterpreter")
-    assert crash["details"] == {"exit_code": None, "signal": "SIGABRT",
-                                "stage": "interpreter_end"}
+    assert crash["details"] == {"exit_code": None, "signal": "SIGABRT", "stage": "interpreter_end"}
 
 
 def test_hang_costs_only_its_probe(zoo_scan: Scan) -> None:
@@ -126,23 +130,29 @@ def test_report_validates_against_schema(zoo_scan: Scan) -> None:
 
 
 def test_terminal_summary(zoo_scan: Scan) -> None:
-    assert ("17 modules: 3 own_gil, 2 shared_gil, 5 legacy_only, 1 one_interpreter, "
-            "3 crashes, 2 hangs, 1 broken") in zoo_scan.stdout
-    assert "blockpkg._accel (legacy_only): refused because it imports blockpkg._core" \
+    assert (
+        "17 modules: 3 own_gil, 2 shared_gil, 5 legacy_only, 1 one_interpreter, "
+        "3 crashes, 2 hangs, 1 broken"
+    ) in zoo_scan.stdout
+    assert (
+        "blockpkg._accel (legacy_only): refused because it imports blockpkg._core"
         in zoo_scan.stdout
+    )
     assert "Traceback" not in zoo_scan.stderr
 
 
 # Fixtures whose every probe ends without a crash or hang: CPython's own API can judge them.
-ORACLE_MODULES = [n for n in MODULES
-                  if CATALOGUE[n].verdict not in ("crashes", "hangs", "broken")]
+ORACLE_MODULES = [n for n in MODULES if CATALOGUE[n].verdict not in ("crashes", "hangs", "broken")]
 
 
 def test_matches_cpython_oracle(zoo_scan: Scan) -> None:
     """Every probe agrees with what CPython's own _interpreters API reports by hand."""
     done = subprocess.run(
         [zoo_scan.python, str(ORACLE), "--path", str(zoo_scan.fixtures), *ORACLE_MODULES],
-        capture_output=True, text=True, timeout=600, check=True,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=True,
     )
     lines = [json.loads(line) for line in done.stdout.splitlines() if line.strip()]
     assert len(lines) == len(ORACLE_MODULES) * 6
@@ -180,7 +190,11 @@ def test_binding_detected(zoo_scan: Scan, name: str) -> None:
 
 
 def test_static_hints_single_phase(zoo_scan: Scan) -> None:
-    hints = {h["symbol"]: h["kind"] for h in zoo_scan.module("singlephase_basic")["static"]["hints"]}
+    hints = {
+        h["symbol"]: h["kind"] for h in zoo_scan.module("singlephase_basic")["static"]["hints"]
+    }
     assert hints.get("PyModule_Create2") == "red_flag"
-    good = {h["symbol"]: h["kind"] for h in zoo_scan.module("multiphase_own_gil")["static"]["hints"]}
+    good = {
+        h["symbol"]: h["kind"] for h in zoo_scan.module("multiphase_own_gil")["static"]["hints"]
+    }
     assert good.get("PyModuleDef_Init") == "good_sign"

@@ -46,24 +46,30 @@ def test_toolkit_specific_fix_wins() -> None:
     assert any("6513" in url for _, url in cython.links)
 
 
-@pytest.mark.parametrize(("details", "topic", "phrase"), [
-    ((("stage", "import"),), "crash.import", "while importing"),
-    ((("stage", "interpreter_end"),), "crash.interpreter_end", "ends"),
-    ((("stage", "process_exit"),), "crash.process_exit", "exit"),
-    ((("stage", "main_import"),), "crash.main_import", "main interpreter after"),
-    ((("stage", "create"),), "crash", "Crash"),
-])
+@pytest.mark.parametrize(
+    ("details", "topic", "phrase"),
+    [
+        ((("stage", "import"),), "crash.import", "while importing"),
+        ((("stage", "interpreter_end"),), "crash.interpreter_end", "ends"),
+        ((("stage", "process_exit"),), "crash.process_exit", "exit"),
+        ((("stage", "main_import"),), "crash.main_import", "main interpreter after"),
+        ((("stage", "create"),), "crash", "Crash"),
+    ],
+)
 def test_crash_advice_depends_on_the_stage(details: tuple, topic: str, phrase: str) -> None:
     advice = advise(Reason("crash", "m", details=details), None)
     assert advice.topic == topic
     assert phrase in advice.title
 
 
-@pytest.mark.parametrize(("binding", "link"), [
-    ("cython", "cython/cython/issues/6513"),
-    ("pyo3", "PyO3/pyo3/issues/576"),
-    ("numpy", "numpy/numpy/issues/28271"),
-])
+@pytest.mark.parametrize(
+    ("binding", "link"),
+    [
+        ("cython", "cython/cython/issues/6513"),
+        ("pyo3", "PyO3/pyo3/issues/576"),
+        ("numpy", "numpy/numpy/issues/28271"),
+    ],
+)
 def test_binding_refusal_advice_names_the_upstream(binding: str, link: str) -> None:
     advice = advise(Reason("binding_refusal", "m", details=(("binding", binding),)), None)
     assert advice.topic == f"binding_refusal.{binding}"

@@ -14,8 +14,14 @@ from auditor.model import (
     Verdict,
 )
 
-SUBS = ("legacy", "isolated", "own_gil", "legacy_after_main", "isolated_after_main",
-        "own_gil_after_main")
+SUBS = (
+    "legacy",
+    "isolated",
+    "own_gil",
+    "legacy_after_main",
+    "isolated_after_main",
+    "own_gil_after_main",
+)
 OK = ImportAttempt(Outcome.OK)
 
 
@@ -26,18 +32,30 @@ def refusal(name: str) -> str:
 def probes(spec: str, main: str = "ok", **messages: str) -> dict[str, ProbeResult]:
     """`spec` is six letters for SUBS: o ok, p ok but main fails after, i ImportError,
     e other error, c crash, t timeout, n not run."""
-    outcomes = {"o": Outcome.OK, "p": Outcome.OK, "i": Outcome.IMPORT_ERROR, "e": Outcome.ERROR,
-                "c": Outcome.CRASH, "t": Outcome.TIMEOUT, "n": Outcome.NOT_RUN}
-    result = {"init": ProbeResult("init", Outcome.OK),
-              "main": ProbeResult("main", Outcome(main))}
+    outcomes = {
+        "o": Outcome.OK,
+        "p": Outcome.OK,
+        "i": Outcome.IMPORT_ERROR,
+        "e": Outcome.ERROR,
+        "c": Outcome.CRASH,
+        "t": Outcome.TIMEOUT,
+        "n": Outcome.NOT_RUN,
+    }
+    result = {"init": ProbeResult("init", Outcome.OK), "main": ProbeResult("main", Outcome(main))}
     for name, letter in zip(SUBS, spec, strict=True):
         fresh = not name.endswith("_after_main")
         after = None
         if fresh and letter in "op":
-            after = OK if letter == "o" else ImportAttempt(
-                Outcome.IMPORT_ERROR, "ImportError", messages.get("main_after", "guard"))
+            after = (
+                OK
+                if letter == "o"
+                else ImportAttempt(
+                    Outcome.IMPORT_ERROR, "ImportError", messages.get("main_after", "guard")
+                )
+            )
         result[name] = ProbeResult(
-            name, outcomes[letter],
+            name,
+            outcomes[letter],
             exception="ImportError" if letter == "i" else None,
             message=messages.get(name, refusal("m")) if letter in "ie" else None,
             signal="SIGSEGV" if letter == "c" else None,
@@ -47,22 +65,26 @@ def probes(spec: str, main: str = "ok", **messages: str) -> dict[str, ProbeResul
     return result
 
 
-@pytest.mark.parametrize(("spec", "main", "verdict"), [
-    ("oooooo", "ok", Verdict.OWN_GIL),
-    ("ooiooi", "ok", Verdict.SHARED_GIL),
-    ("oiioii", "ok", Verdict.LEGACY_ONLY),
-    ("ppiiii", "ok", Verdict.ONE_INTERPRETER),   # Cython: sub first works, main then refused
-    ("oooiii", "ok", Verdict.ONE_INTERPRETER),   # loads fresh, refuses after main
-    ("iiiiii", "ok", Verdict.UNSUPPORTED),
-    ("eeeeee", "ok", Verdict.UNSUPPORTED),
-    ("ooocoo", "ok", Verdict.CRASHES),           # any crash wins
-    ("otoooo", "ok", Verdict.HANGS),
-    ("ctoooo", "ok", Verdict.CRASHES),           # crash outranks hang
-    ("nnnnnn", "import_error", Verdict.BROKEN),
-    ("nnnnnn", "error", Verdict.BROKEN),
-    ("nnnnnn", "crash", Verdict.CRASHES),
-    ("nnnnnn", "timeout", Verdict.HANGS),
-], ids=str)
+@pytest.mark.parametrize(
+    ("spec", "main", "verdict"),
+    [
+        ("oooooo", "ok", Verdict.OWN_GIL),
+        ("ooiooi", "ok", Verdict.SHARED_GIL),
+        ("oiioii", "ok", Verdict.LEGACY_ONLY),
+        ("ppiiii", "ok", Verdict.ONE_INTERPRETER),  # Cython: sub first works, main then refused
+        ("oooiii", "ok", Verdict.ONE_INTERPRETER),  # loads fresh, refuses after main
+        ("iiiiii", "ok", Verdict.UNSUPPORTED),
+        ("eeeeee", "ok", Verdict.UNSUPPORTED),
+        ("ooocoo", "ok", Verdict.CRASHES),  # any crash wins
+        ("otoooo", "ok", Verdict.HANGS),
+        ("ctoooo", "ok", Verdict.CRASHES),  # crash outranks hang
+        ("nnnnnn", "import_error", Verdict.BROKEN),
+        ("nnnnnn", "error", Verdict.BROKEN),
+        ("nnnnnn", "crash", Verdict.CRASHES),
+        ("nnnnnn", "timeout", Verdict.HANGS),
+    ],
+    ids=str,
+)
 def test_verdict_table(spec: str, main: str, verdict: Verdict) -> None:
     assert verdict_of(probes(spec, main)) is verdict
 
@@ -72,85 +94,118 @@ def _module(name: str = "pkg.m") -> ExtensionModule:
 
 
 def test_single_phase_reasons() -> None:
-    verdict, reasons = classify(_module("m"), InitInfo("single_phase", m_size=-1),
-                                probes("oiioii"), {"m"})
+    verdict, reasons = classify(
+        _module("m"), InitInfo("single_phase", m_size=-1), probes("oiioii"), {"m"}
+    )
     assert verdict is Verdict.LEGACY_ONLY
     assert [r.code for r in reasons] == ["single_phase_init", "refused_by_cpython"]
-    assert reasons[1].probes == ("isolated", "own_gil", "isolated_after_main",
-                                 "own_gil_after_main")
+    assert reasons[1].probes == ("isolated", "own_gil", "isolated_after_main", "own_gil_after_main")
 
 
 def test_blocked_by_resolves_short_name_in_same_package() -> None:
     msgs = {k: refusal("_core") for k in ("isolated", "own_gil")}
     msgs |= {k: refusal("pkg._core") for k in ("isolated_after_main", "own_gil_after_main")}
     verdict, reasons = classify(
-        _module("pkg.m"), InitInfo("multi_phase", multiple_interpreters="per_interpreter_gil"),
-        probes("oiioii", **msgs), {"pkg.m", "pkg._core", "other._core"},
+        _module("pkg.m"),
+        InitInfo("multi_phase", multiple_interpreters="per_interpreter_gil"),
+        probes("oiioii", **msgs),
+        {"pkg.m", "pkg._core", "other._core"},
     )
     assert verdict is Verdict.LEGACY_ONLY
     assert [(r.code, r.module) for r in reasons] == [("blocked_by", "pkg._core")]
 
 
 def test_binding_refusal_and_declared_vs_observed() -> None:
-    icd = "Interpreter change detected - this module can only be loaded into one interpreter " \
-          "per process."
+    icd = (
+        "Interpreter change detected - this module can only be loaded into one interpreter "
+        "per process."
+    )
     verdict, reasons = classify(
-        _module(), InitInfo("multi_phase"),
-        probes("ppiiii", legacy_after_main=icd, isolated_after_main=icd, main_after=icd,
-               own_gil=refusal("pkg.m"), own_gil_after_main=refusal("pkg.m")),
+        _module(),
+        InitInfo("multi_phase"),
+        probes(
+            "ppiiii",
+            legacy_after_main=icd,
+            isolated_after_main=icd,
+            main_after=icd,
+            own_gil=refusal("pkg.m"),
+            own_gil_after_main=refusal("pkg.m"),
+        ),
         {"pkg.m"},
     )
     assert verdict is Verdict.ONE_INTERPRETER
     codes = [r.code for r in reasons]
-    assert codes == ["binding_refusal", "no_multi_interp_slot", "declared_vs_observed",
-                     "refused_by_cpython"]
+    assert codes == [
+        "binding_refusal",
+        "no_multi_interp_slot",
+        "declared_vs_observed",
+        "refused_by_cpython",
+    ]
     binding = reasons[0]
     assert dict(binding.details) == {"binding": "cython"}
-    assert set(binding.probes) == {"legacy:main_after", "isolated:main_after",
-                                   "legacy_after_main", "isolated_after_main"}
+    assert set(binding.probes) == {
+        "legacy:main_after",
+        "isolated:main_after",
+        "legacy_after_main",
+        "isolated_after_main",
+    }
 
 
 def test_crash_reasons_merge_probes_with_same_evidence() -> None:
     _, reasons = classify(_module(), InitInfo("multi_phase"), probes("cccooo"), {"pkg.m"})
     (crash,) = [r for r in reasons if r.code == "crash"]
-    assert crash.message == ("killed by SIGSEGV while importing "
-                             "(probes: legacy, isolated, own_gil)")
+    assert crash.message == (
+        "killed by SIGSEGV while importing (probes: legacy, isolated, own_gil)"
+    )
 
 
 def test_broken_stops_at_main() -> None:
     result = probes("nnnnnn", "import_error")
-    result["main"] = ProbeResult("main", Outcome.IMPORT_ERROR, "ModuleNotFoundError",
-                                 "No module named 'objgraph'")
+    result["main"] = ProbeResult(
+        "main", Outcome.IMPORT_ERROR, "ModuleNotFoundError", "No module named 'objgraph'"
+    )
     verdict, reasons = classify(_module(), InitInfo("single_phase"), result, ())
     assert verdict is Verdict.BROKEN
     assert [r.message for r in reasons] == [
-        "does not import in the main interpreter: ModuleNotFoundError: "
-        "No module named 'objgraph'"]
+        "does not import in the main interpreter: ModuleNotFoundError: No module named 'objgraph'"
+    ]
 
 
-@pytest.mark.parametrize(("blocker_dist", "same", "wording"), [
-    ("pkg", True, "pkg._core (same distribution)"),
-    ("numpy", False, "pkg._core (another distribution)"),
-    (None, None, "pkg._core,"),
-])
+@pytest.mark.parametrize(
+    ("blocker_dist", "same", "wording"),
+    [
+        ("pkg", True, "pkg._core (same distribution)"),
+        ("numpy", False, "pkg._core (another distribution)"),
+        (None, None, "pkg._core,"),
+    ],
+)
 def test_blocked_by_tells_whether_the_blocker_is_ours(
     blocker_dist: str | None, same: bool | None, wording: str
 ) -> None:
-    msgs = {k: refusal("pkg._core") for k in ("isolated", "own_gil", "isolated_after_main",
-                                              "own_gil_after_main")}
-    _, reasons = classify(_module("pkg.m"), InitInfo("multi_phase"), probes("oiioii", **msgs),
-                          {"pkg.m": "pkg", "pkg._core": blocker_dist})
+    msgs = {
+        k: refusal("pkg._core")
+        for k in ("isolated", "own_gil", "isolated_after_main", "own_gil_after_main")
+    }
+    _, reasons = classify(
+        _module("pkg.m"),
+        InitInfo("multi_phase"),
+        probes("oiioii", **msgs),
+        {"pkg.m": "pkg", "pkg._core": blocker_dist},
+    )
     (reason,) = [r for r in reasons if r.code == "blocked_by"]
     assert dict(reason.details) == {"same_distribution": same}
     assert wording in reason.message
 
 
-@pytest.mark.parametrize(("reported", "expected"), [
-    ("pkg._core", "pkg._core"),
-    ("_core", "pkg._core"),      # same package preferred
-    ("_only", "far._only"),      # unique elsewhere
-    ("_nowhere", "_nowhere"),    # unknown: as CPython said it
-])
+@pytest.mark.parametrize(
+    ("reported", "expected"),
+    [
+        ("pkg._core", "pkg._core"),
+        ("_core", "pkg._core"),  # same package preferred
+        ("_only", "far._only"),  # unique elsewhere
+        ("_nowhere", "_nowhere"),  # unknown: as CPython said it
+    ],
+)
 def test_resolve_module_name(reported: str, expected: str) -> None:
     known = {"pkg.m", "pkg._core", "other._core", "far._only"}
     assert resolve_module_name(reported, "pkg.m", known) == expected
@@ -158,8 +213,16 @@ def test_resolve_module_name(reported: str, expected: str) -> None:
 
 def test_short_blocker_name_resolved_from_the_modules_own_messages() -> None:
     """`explain` scans one module: the sibling is unknown, but the after-main message names it."""
-    msgs = {"isolated": refusal("_core"), "own_gil": refusal("_core"),
-            "isolated_after_main": refusal("pkg._core"), "own_gil_after_main": refusal("pkg._core")}
-    _, reasons = classify(_module("pkg.m"), InitInfo("multi_phase", multiple_interpreters=
-                          "per_interpreter_gil"), probes("oiioii", **msgs), {"pkg.m": "pkg"})
+    msgs = {
+        "isolated": refusal("_core"),
+        "own_gil": refusal("_core"),
+        "isolated_after_main": refusal("pkg._core"),
+        "own_gil_after_main": refusal("pkg._core"),
+    }
+    _, reasons = classify(
+        _module("pkg.m"),
+        InitInfo("multi_phase", multiple_interpreters="per_interpreter_gil"),
+        probes("oiioii", **msgs),
+        {"pkg.m": "pkg"},
+    )
     assert [(r.code, r.module) for r in reasons] == [("blocked_by", "pkg._core")]

@@ -66,8 +66,15 @@ def test_missing_path(capsys: pytest.CaptureFixture[str]) -> None:
 def test_help_teaches(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(capsys, "scan", "--help")
     assert code == 0
-    for text in ("--python", "--package", "--module", "--json", "--timeout", "Exit codes",
-                 "Examples"):
+    for text in (
+        "--python",
+        "--package",
+        "--module",
+        "--json",
+        "--timeout",
+        "Exit codes",
+        "Examples",
+    ):
         assert text in out
 
 

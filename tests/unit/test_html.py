@@ -10,7 +10,6 @@ from auditor.advice import annotate
 from auditor.model import (
     AuditReport,
     Binding,
-    ModuleAudit,
     Outcome,
     ProbeResult,
     Reason,
@@ -32,16 +31,34 @@ def _hostile_report() -> dict:
     probes = {
         "init": ProbeResult("init", Outcome.OK),
         "main": ProbeResult("main", Outcome.OK),
-        "own_gil": ProbeResult("own_gil", Outcome.IMPORT_ERROR, "ImportError<b>", HOSTILE_MESSAGE,
-                               stderr_tail="Fatal Python error: <script>alert(3)</script>"),
+        "own_gil": ProbeResult(
+            "own_gil",
+            Outcome.IMPORT_ERROR,
+            "ImportError<b>",
+            HOSTILE_MESSAGE,
+            stderr_tail="Fatal Python error: <script>alert(3)</script>",
+        ),
     }
-    reasons = annotate((Reason("subinterpreter_import_error", HOSTILE_MESSAGE, ("own_gil",),
-                               module="<i>dep</i>"),), "cython")
-    static = StaticInfo(Binding("cython", "<3>", ("string '<svg onload=alert(4)>'",)),
-                        (StaticHint("<PyState>", "red_flag", "<u>meaning</u>"),), True)
+    reasons = annotate(
+        (
+            Reason(
+                "subinterpreter_import_error", HOSTILE_MESSAGE, ("own_gil",), module="<i>dep</i>"
+            ),
+        ),
+        "cython",
+    )
+    static = StaticInfo(
+        Binding("cython", "<3>", ("string '<svg onload=alert(4)>'",)),
+        (StaticHint("<PyState>", "red_flag", "<u>meaning</u>"),),
+        True,
+    )
     audit = replace(base, module=module, probes=probes, reasons=reasons, static=static)
-    report = AuditReport((TargetAudit(INTERP, (audit,), notes=("<blink>note</blink>",)),),
-                         "t0", "t1", ("scan", "<argv>"))
+    report = AuditReport(
+        (TargetAudit(INTERP, (audit,), notes=("<blink>note</blink>",)),),
+        "t0",
+        "t1",
+        ("scan", "<argv>"),
+    )
     return report_dict(report)
 
 
@@ -49,8 +66,18 @@ def test_everything_from_the_environment_is_escaped() -> None:
     data = _hostile_report()
     page = render_html(data)
     body, script = page.split('<script type="application/json" id="report-data">')
-    for raw in ("<script>alert(1)", "<img src=x", "<svg onload", "<i>dep</i>", "<u>meaning",
-                "<blink>", "ImportError<b>", "<PyState>", "</script>.so", "<script>alert(3)"):
+    for raw in (
+        "<script>alert(1)",
+        "<img src=x",
+        "<svg onload",
+        "<i>dep</i>",
+        "<u>meaning",
+        "<blink>",
+        "ImportError<b>",
+        "<PyState>",
+        "</script>.so",
+        "<script>alert(3)",
+    ):
         assert raw not in body, raw
     assert "evil&lt;script&gt;alert(1)&lt;/script&gt;" in body
     assert "&lt;img src=x onerror=&#34;alert(2)&#34;&gt;" in body
@@ -62,5 +89,5 @@ def test_everything_from_the_environment_is_escaped() -> None:
 
 def test_page_is_self_contained() -> None:
     page = render_html(_hostile_report())
-    assert not re.search(r'<(script|link|img)[^>]+(src|href)=', page)
+    assert not re.search(r"<(script|link|img)[^>]+(src|href)=", page)
     assert "<style>" in page and "https://" not in page.split("<main>")[0]

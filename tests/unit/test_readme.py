@@ -12,13 +12,15 @@ from auditor.cli import main
 README = Path(__file__).resolve().parents[2] / "README.md"
 
 
-def test_help_block_matches(capsys: pytest.CaptureFixture[str],
-                            monkeypatch: pytest.MonkeyPatch) -> None:
+def test_help_block_matches(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("COLUMNS", "100")
     assert main(["scan", "--help"]) == 0
     real = capsys.readouterr().out
-    block = re.search(r"<!-- help-start -->\n```\n(.*?)```\n<!-- help-end -->",
-                      README.read_text(), re.S)
+    block = re.search(
+        r"<!-- help-start -->\n```\n(.*?)```\n<!-- help-end -->", README.read_text(), re.S
+    )
     assert block is not None
     assert block.group(1) == real, "update the --help block in README.md"
 

@@ -25,26 +25,48 @@ from auditor.model import (
 )
 from auditor.report.json import report_dict, schema, write_atomic, write_json
 
-INTERP = Interpreter("/py/bin/python3", "3.13.0", (3, 13, 0), "3.13.0 (main)", "cpython",
-                     "cpython-313-x86_64-linux-gnu", ".cpython-313-x86_64-linux-gnu.so", False,
-                     "linux", "/py", "/py", ("/py/lib",), {})
+INTERP = Interpreter(
+    "/py/bin/python3",
+    "3.13.0",
+    (3, 13, 0),
+    "3.13.0 (main)",
+    "cpython",
+    "cpython-313-x86_64-linux-gnu",
+    ".cpython-313-x86_64-linux-gnu.so",
+    False,
+    "linux",
+    "/py",
+    "/py",
+    ("/py/lib",),
+    {},
+)
 
 
 def _report() -> AuditReport:
-    module = ExtensionModule("pkg._m", "/py/lib/pkg/_m.so", "distribution",
-                             Distribution("pkg", "1.0"), "__m", "/py/lib")
+    module = ExtensionModule(
+        "pkg._m", "/py/lib/pkg/_m.so", "distribution", Distribution("pkg", "1.0"), "__m", "/py/lib"
+    )
     probes = {
         "init": ProbeResult("init", Outcome.OK, stage="process_exit"),
         "main": ProbeResult("main", Outcome.OK),
-        "own_gil": ProbeResult("own_gil", Outcome.IMPORT_ERROR, "ImportError",
-                               "module pkg._m does not support loading in subinterpreters",
-                               main_after=ImportAttempt(Outcome.OK)),
-        "legacy": ProbeResult("legacy", Outcome.CRASH, signal="SIGSEGV", stage="import",
-                              import_outcome=Outcome.OK),
+        "own_gil": ProbeResult(
+            "own_gil",
+            Outcome.IMPORT_ERROR,
+            "ImportError",
+            "module pkg._m does not support loading in subinterpreters",
+            main_after=ImportAttempt(Outcome.OK),
+        ),
+        "legacy": ProbeResult(
+            "legacy", Outcome.CRASH, signal="SIGSEGV", stage="import", import_outcome=Outcome.OK
+        ),
     }
-    audit = ModuleAudit(module, InitInfo("multi_phase", "PyInit", None, None, 0, (2,)), probes,
-                        Verdict.CRASHES, (Reason("crash", "killed", ("legacy",),
-                                                 details=(("signal", "SIGSEGV"),)),))
+    audit = ModuleAudit(
+        module,
+        InitInfo("multi_phase", "PyInit", None, None, 0, (2,)),
+        probes,
+        Verdict.CRASHES,
+        (Reason("crash", "killed", ("legacy",), details=(("signal", "SIGSEGV"),)),),
+    )
     return AuditReport((TargetAudit(INTERP, (audit,)),), "t0", "t1", ("scan",))
 
 
@@ -52,12 +74,20 @@ def test_report_matches_schema_and_contract() -> None:
     data = report_dict(_report())
     jsonschema.validate(data, schema())
     (target,) = data["targets"]
-    assert set(target["python"]) >= {"executable", "version", "implementation", "soabi",
-                                     "gil_disabled"}
+    assert set(target["python"]) >= {
+        "executable",
+        "version",
+        "implementation",
+        "soabi",
+        "gil_disabled",
+    }
     (module,) = target["modules"]
     assert module["distribution"] == {"name": "pkg", "version": "1.0"}
-    assert module["probes"]["own_gil"]["main_after"] == {"outcome": "ok", "exception": None,
-                                                         "message": None}
+    assert module["probes"]["own_gil"]["main_after"] == {
+        "outcome": "ok",
+        "exception": None,
+        "message": None,
+    }
     assert module["probes"]["legacy"]["import_outcome"] == "ok"
     assert target["summary"]["verdicts"]["crashes"] == 1
 
@@ -76,7 +106,9 @@ def test_write_json_ends_with_newline(tmp_path: Path) -> None:
     assert text.endswith("}\n") and json.loads(text)["version"] == 1
 
 
-def test_failed_write_keeps_previous_report(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_failed_write_keeps_previous_report(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     out = tmp_path / "r.json"
     out.write_text("previous")
 
@@ -100,5 +132,6 @@ def test_schema_lists_every_reason_code() -> None:
     from auditor.classify import REASON_CODES
 
     module = schema()["properties"]["targets"]["items"]["properties"]["modules"]["items"]
-    assert module["properties"]["reasons"]["items"]["properties"]["code"]["enum"] == \
-        list(REASON_CODES)
+    assert module["properties"]["reasons"]["items"]["properties"]["code"]["enum"] == list(
+        REASON_CODES
+    )
