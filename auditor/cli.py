@@ -4,27 +4,33 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from auditor import __version__
+from auditor.config import REQUIRE_CHOICES
+from auditor.config import load as load_config
 from auditor.console import console, err_console
 from auditor.errors import AuditorError
-from auditor.model import AuditReport, TargetAudit
+from auditor.model import AuditReport, TargetAudit, Verdict
+from auditor.policy import GateResult, Policy, diff_reports, evaluate, parse_verdicts
 from auditor.report import terminal
+from auditor.report.github import markdown_summary, workflow_commands
 from auditor.report.html import render_html
 from auditor.report.json import dump_json, load_report, report_dict, write_atomic
+from auditor.report.junit import render_junit
+from auditor.report.sarif import render_sarif
 from auditor.scan import scan_target
 from auditor.target import describe, resolve
 
 # Exit codes (documented in the README).
 EXIT_OK = 0  # the scan finished
-EXIT_POLICY = 1  # reserved: the CI policy failed (--fail-on/--require, coming)
+EXIT_POLICY = 1  # the CI gate failed (--require, --fail-on, --baseline)
 EXIT_USAGE = 2  # bad usage, or an unusable target interpreter
 EXIT_INCOMPLETE = 3  # the scan finished, but the tool itself failed on some module
 
@@ -101,6 +107,49 @@ def cli() -> None:
     f"Default, when no output option is given: {DEFAULT_HTML}.",
 )
 @click.option(
+    "--junit",
+    "junit_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Write JUnit XML here: one test case per module and probe, failures carry the reason.",
+)
+@click.option(
+    "--sarif",
+    "sarif_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Write SARIF 2.1.0 here for code-scanning UIs: rules are reason codes.",
+)
+@click.option(
+    "--require",
+    type=click.Choice(REQUIRE_CHOICES),
+    default=None,
+    help="CI gate: fail (exit 1) when a module's verdict is below this level.",
+)
+@click.option(
+    "--fail-on",
+    "fail_on",
+    multiple=True,
+    metavar="VERDICTS",
+    help="CI gate: fail (exit 1) on these verdicts, comma-separated (e.g. crashes,hangs).",
+)
+@click.option(
+    "--baseline",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Compare with this earlier JSON report: only regressions fail (a module that got "
+    "worse, a new module that breaks the policy).",
+)
+@click.option(
+    "--update-baseline",
+    is_flag=True,
+    help="Write this scan to --baseline when the gate passes (keeps improvements).",
+)
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Read [tool.subinterp-audit] from this file. Default: ./pyproject.toml if present. "
+    "Command-line options override it.",
+)
+@click.option(
     "--jobs",
     "-j",
     type=click.IntRange(min=1),
@@ -111,10 +160,9 @@ def cli() -> None:
 @click.option(
     "--timeout",
     type=click.FloatRange(min=0.1),
-    default=60.0,
-    show_default=True,
+    default=None,
     metavar="SECONDS",
-    help="Seconds one probe may take before it counts as a hang.",
+    help="Seconds one probe may take before it counts as a hang. Default: 60.",
 )
 def scan(
     paths: tuple[Path, ...],
@@ -123,8 +171,15 @@ def scan(
     modules: tuple[str, ...],
     json_path: Path | None,
     html_path: Path | None,
+    junit_path: Path | None,
+    sarif_path: Path | None,
+    require: str | None,
+    fail_on: tuple[str, ...],
+    baseline: Path | None,
+    update_baseline: bool,
+    config_path: Path | None,
     jobs: int | None,
-    timeout: float,
+    timeout: float | None,
 ) -> None:
     """Probe extension modules in subinterpreters and report a verdict for each.
 
@@ -138,33 +193,98 @@ def scan(
       subinterp-audit scan                          # this environment
       subinterp-audit scan --python 3.13 --package numpy
       subinterp-audit scan --python .venv ./build/lib --json out.json
+      subinterp-audit scan --package mypkg --require shared_gil --junit junit.xml
 
     \b
-    Exit codes: 0 scan done, 2 usage error or unusable target,
-    3 the tool itself failed on some module (the report says which).
+    Exit codes: 0 scan done (and the gate passed), 1 the gate failed,
+    2 usage error or unusable target, 3 the tool itself failed on some
+    module (the report says which).
     """
-    jobs = jobs or os.cpu_count() or 1
+    settings = load_config(config_path)
+    try:
+        policy = Policy(
+            require=Verdict(require) if require else settings.require,
+            fail_on=parse_verdicts(fail_on, "--fail-on") if fail_on else settings.fail_on,
+            ignore=settings.ignore,
+        )
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    baseline = baseline or settings.baseline
+    if update_baseline and baseline is None:
+        raise click.UsageError("--update-baseline needs --baseline (or 'baseline' in the config)")
+    old = None
+    if baseline is not None and (baseline.exists() or not update_baseline):
+        if not baseline.exists():
+            _error(f"baseline {baseline} does not exist (create it with --update-baseline)")
+        old = load_report(baseline)
+    paths = paths or tuple(p for p in settings.paths if _exists(p))
+    jobs = jobs or settings.jobs or os.cpu_count() or 1
+    timeout = timeout or settings.timeout or 60.0
+
     started = _now()
     targets: list[TargetAudit] = []
-    for spec in pythons or (None,):
+    for spec in pythons or settings.python or (None,):
         interp = describe(resolve(spec))
-        targets.append(_scan_one(interp, paths, packages, modules, jobs, timeout))
+        targets.append(
+            _scan_one(
+                interp,
+                paths,
+                packages or settings.package,
+                modules or settings.module,
+                jobs,
+                timeout,
+            )
+        )
     report = AuditReport(tuple(targets), started, _now(), tuple(sys.argv[1:]))
-    if json_path is None and html_path is None:
+    data = report_dict(report)
+    gate = evaluate(data, policy, old)
+
+    if not any((json_path, html_path, junit_path, sarif_path)):
         _default_report_dir()
         json_path, html_path = DEFAULT_JSON, DEFAULT_HTML
-    data = report_dict(report)
+    renderers: tuple[tuple[Path | None, Callable[[], str]], ...] = (
+        (json_path, lambda: dump_json(data)),
+        (html_path, lambda: render_html(data)),
+        (junit_path, lambda: render_junit(data, gate)),
+        (sarif_path, lambda: render_sarif(data, gate)),
+    )
     # Render everything before writing anything: a failure leaves every old report intact.
-    outputs = [
-        (path, render(data))
-        for path, render in ((json_path, dump_json), (html_path, render_html))
-        if path
-    ]
+    outputs = [(path, render()) for path, render in renderers if path]
     for path, text in outputs:
         write_atomic(path, text)
     terminal.render(targets, console, [path for path, _ in outputs])
+    terminal.render_gate(gate, console)
+    if update_baseline and baseline is not None:
+        if gate:
+            write_atomic(baseline, dump_json(data))
+            console.print(f"baseline written to [bold]{baseline}[/]")
+        else:
+            console.print(f"[yellow]baseline {baseline} left as it was: the gate failed[/]")
+    if os.environ.get("GITHUB_ACTIONS") == "true":
+        _github(data, gate)
+    if not gate:
+        raise SystemExit(EXIT_POLICY)
     if any(t.incomplete for t in targets):
         raise SystemExit(EXIT_INCOMPLETE)
+
+
+def _exists(path: Path) -> bool:
+    if not path.exists():
+        _error(f"{path} (from 'paths' in the configuration) does not exist")
+    return True
+
+
+def _github(data: dict[str, Any], gate: GateResult) -> None:
+    """Under GitHub Actions: annotations in the log, the summary in $GITHUB_STEP_SUMMARY."""
+    for line in workflow_commands(gate):
+        print(line, flush=True)
+    summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    if summary:
+        try:
+            with open(summary, "a", encoding="utf-8") as stream:
+                stream.write(markdown_summary(data, gate))
+        except OSError as exc:
+            err_console.print(f"[yellow]cannot write the job summary to {summary}: {exc}[/]")
 
 
 @cli.command()
@@ -241,6 +361,26 @@ def explain(
         if index:
             console.rule()
         terminal.render_explain(entry, python, console)
+
+
+@cli.command()
+@click.argument("old", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("new", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def diff(old: Path, new: Path) -> None:
+    """Show what changed between two JSON reports (exit 1 if a module got worse).
+
+    \b
+    Modules are matched by name and by the target's Python version (major.minor),
+    so reports of different tool versions and machines can be compared.
+
+    \b
+    Example:
+      subinterp-audit diff main.json branch.json
+    """
+    changes = diff_reports(load_report(old), load_report(new))
+    terminal.render_diff(changes, console)
+    if any(c.kind == "regressed" for c in changes):
+        raise SystemExit(EXIT_POLICY)
 
 
 def _scan_one(interp, paths, packages, modules, jobs, timeout) -> TargetAudit:  # type: ignore[no-untyped-def]

@@ -25,3 +25,7 @@ class WorkerError(AuditorError):
 
 class ReportError(AuditorError):
     """Raised when a report cannot be written (the previous file, if any, is left intact)."""
+
+
+class ConfigError(AuditorError):
+    """Raised when [tool.subinterp-audit] in pyproject.toml is invalid (names the key)."""

@@ -12,6 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from auditor.model import ImportAttempt, ModuleAudit, Outcome, ProbeResult, TargetAudit, Verdict
+from auditor.policy import Change, GateResult
 
 VERDICT_STYLE = {
     Verdict.OWN_GIL: "bold green",
@@ -266,3 +267,62 @@ def _result_stub(probe: dict[str, Any]) -> ProbeResult:
         Outcome(probe["outcome"]),
         main_after=ImportAttempt(Outcome(after["outcome"])) if after else None,
     )
+
+
+def render_gate(gate: GateResult, console: Console) -> None:
+    """The CI gate's result, after the table (nothing when no policy or baseline is set)."""
+    if not gate.active:
+        return
+    what = gate.policy.describe() + (", against the baseline" if gate.with_baseline else "")
+    if gate:
+        console.print(Text.assemble(("gate passed", "bold green"), f" ({what})"))
+    else:
+        console.print(
+            Text.assemble(("gate FAILED", "bold red"), f" ({what}): {len(gate.failures)} module(s)")
+        )
+    for result in gate.failures:
+        console.print(
+            Text.assemble(
+                "  ✗ ",
+                (result.name, "bold"),
+                f" (Python {result.target}): ",
+                (result.violation or "", "red"),
+                f"; {result.reason}" if result.reason else "",
+            )
+        )
+    for title, results in (("regressions", gate.regressions), ("improvements", gate.improvements)):
+        if results:
+            console.print(f"{title} against the baseline:")
+            for r in results:
+                before = r.baseline.value if r.baseline else "?"
+                console.print(f"  {r.name} (Python {r.target}): {before} -> {r.verdict.value}")
+    for r in gate.ignored:
+        assert r.ignored is not None
+        console.print(f"[dim]  ignored {r.name} ({r.verdict.value}): {r.ignored.reason}[/]")
+
+
+def render_diff(changes: tuple[Change, ...], console: Console) -> None:
+    if not changes:
+        console.print("no changes")
+        return
+    style = {
+        "regressed": "bold red",
+        "improved": "green",
+        "added": "cyan",
+        "removed": "dim",
+        "reasons": "yellow",
+    }
+    for change in changes:
+        before = change.before.value if change.before else "-"
+        after = change.after.value if change.after else "-"
+        line = Text.assemble(
+            (f"{change.kind:<9}", style[change.kind]),
+            " ",
+            (change.name, "bold"),
+            f" (Python {change.target}): {before} -> {after}",
+        )
+        if change.detail:
+            line.append(f" [{change.detail}]", style="dim")
+        console.print(line)
+    counts = Counter(c.kind for c in changes)
+    console.print(", ".join(f"{n} {kind}" for kind, n in sorted(counts.items())))
