@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 import click
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from auditor import __version__
@@ -41,7 +42,7 @@ DEFAULT_HTML = DEFAULT_REPORT_DIR / "subinterp-audit.html"
 
 def _error(message: str, code: int = EXIT_USAGE) -> NoReturn:
     """The one exit point for errors: one line on stderr, no traceback."""
-    err_console.print(f"[bold red]subinterp-audit: error:[/] {message}", soft_wrap=True)
+    err_console.print(f"[bold red]subinterp-audit: error:[/] {escape(message)}", soft_wrap=True)
     raise SystemExit(code)
 
 
@@ -257,9 +258,11 @@ def scan(
     if update_baseline and baseline is not None:
         if gate:
             write_atomic(baseline, dump_json(data))
-            console.print(f"baseline written to [bold]{baseline}[/]")
+            console.print(f"baseline written to [bold]{escape(str(baseline))}[/]")
         else:
-            console.print(f"[yellow]baseline {baseline} left as it was: the gate failed[/]")
+            console.print(
+                f"[yellow]baseline {escape(str(baseline))} left as it was: the gate failed[/]"
+            )
     if os.environ.get("GITHUB_ACTIONS") == "true":
         _github(data, gate)
     if not gate:
@@ -284,7 +287,7 @@ def _github(data: dict[str, Any], gate: GateResult) -> None:
             with open(summary, "a", encoding="utf-8") as stream:
                 stream.write(markdown_summary(data, gate))
         except OSError as exc:
-            err_console.print(f"[yellow]cannot write the job summary to {summary}: {exc}[/]")
+            err_console.print(f"[yellow]cannot write the job summary: {escape(str(exc))}[/]")
 
 
 @cli.command()
@@ -393,7 +396,7 @@ def _scan_one(interp, paths, packages, modules, jobs, timeout) -> TargetAudit:  
         console=err_console,
         transient=True,
     )
-    err_console.print(f"[dim]target: {interp.label}[/]")
+    err_console.print(f"[dim]target: {escape(interp.label)}[/]")
     with progress:
         task = progress.add_task(f"Python {interp.version}", total=None, current="discovering")
 
@@ -434,19 +437,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     except click.UsageError as exc:
         hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx else ""
         err_console.print(
-            f"[bold red]subinterp-audit: error:[/] {exc.format_message()}{hint}", soft_wrap=True
+            f"[bold red]subinterp-audit: error:[/] {escape(exc.format_message() + hint)}",
+            soft_wrap=True,
         )
         return EXIT_USAGE
     except click.ClickException as exc:
         err_console.print(
-            f"[bold red]subinterp-audit: error:[/] {exc.format_message()}", soft_wrap=True
+            f"[bold red]subinterp-audit: error:[/] {escape(exc.format_message())}", soft_wrap=True
         )
         return exc.exit_code
     except AuditorError as exc:
         first, _, rest = str(exc).partition("\n")
-        err_console.print(f"[bold red]subinterp-audit: error:[/] {first}", soft_wrap=True)
+        err_console.print(f"[bold red]subinterp-audit: error:[/] {escape(first)}", soft_wrap=True)
         if rest:
-            err_console.print(f"[dim]{rest}[/]", soft_wrap=True)
+            err_console.print(f"[dim]{escape(rest)}[/]", soft_wrap=True)
         return EXIT_USAGE
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE

@@ -144,8 +144,9 @@ def evaluate(
             failed = violation is not None
         else:
             failed = verdict.rank > old.rank
-            if failed and violation is None:
-                violation = f"got worse: {old.value} -> {verdict.value}"
+            if failed:
+                worse = f"got worse: {old.value} -> {verdict.value}"
+                violation = f"{worse} ({violation})" if violation else worse
         ignore = policy.ignored(module["name"])
         reasons = module.get("reasons") or []
         results.append(

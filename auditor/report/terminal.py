@@ -8,6 +8,7 @@ from typing import Any
 
 from rich import box
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
@@ -106,7 +107,7 @@ def render_target(target: TargetAudit, console: Console) -> None:
             Text(audit.verdict.value, style=VERDICT_STYLE[audit.verdict]),
         )
     for note in target.notes:
-        console.print(f"[yellow]note:[/] {note}")
+        console.print(f"[yellow]note:[/] {escape(note)}")
     console.print(table)
     findings = [a for a in target.modules if a.verdict is not Verdict.OWN_GIL and _why(a)]
     if findings:
@@ -118,7 +119,7 @@ def render_target(target: TargetAudit, console: Console) -> None:
             line.append(_why(audit))
             console.print(line)
     if target.non_extensions:
-        names = ", ".join(n.name for n in target.non_extensions[:5])
+        names = escape(", ".join(n.name for n in target.non_extensions[:5]))
         more = " …" if len(target.non_extensions) > 5 else ""
         console.print(
             f"[dim]{len(target.non_extensions)} file(s) with an extension suffix are "
@@ -149,7 +150,7 @@ def render(targets: list[TargetAudit], console: Console, written: list[Path]) ->
         console.print(summary_line(target))
     console.print(Text(legend, style="dim"))
     for path in written:
-        console.print(f"report written to [bold]{path}[/]")
+        console.print(f"report written to [bold]{escape(str(path))}[/]")
 
 
 def _probe_detail(probe: dict[str, Any]) -> Text:
@@ -186,8 +187,8 @@ def render_explain(module: dict[str, Any], python: dict[str, Any], console: Cons
     head.append("  verdict: ")
     head.append(verdict.value, style=VERDICT_STYLE[verdict])
     console.print(head)
-    console.print(f"[dim]Python {python['version']} · {python['executable']}[/]")
-    console.print(f"[dim]path:[/] {module['path']}", soft_wrap=True)
+    console.print(f"[dim]Python {escape(python['version'])} · {escape(python['executable'])}[/]")
+    console.print(f"[dim]path:[/] {escape(module['path'])}", soft_wrap=True)
     init = module["init"]
     console.print(
         f"[dim]init:[/] {init['style']}, Py_mod_multiple_interpreters "
@@ -197,7 +198,7 @@ def render_explain(module: dict[str, Any], python: dict[str, Any], console: Cons
     binding = module.get("binding")
     if binding:
         version = f" {binding['version']}" if binding.get("version") else ""
-        evidence = "; ".join(binding.get("evidence", [])[:3])
+        evidence = escape("; ".join(binding.get("evidence", [])[:3]))
         console.print(f"[dim]toolkit:[/] {binding['toolkit']}{version} [dim]({evidence})[/]")
 
     table = Table(
@@ -295,10 +296,14 @@ def render_gate(gate: GateResult, console: Console) -> None:
             console.print(f"{title} against the baseline:")
             for r in results:
                 before = r.baseline.value if r.baseline else "?"
-                console.print(f"  {r.name} (Python {r.target}): {before} -> {r.verdict.value}")
+                console.print(
+                    f"  {escape(r.name)} (Python {r.target}): {before} -> {r.verdict.value}"
+                )
     for r in gate.ignored:
         assert r.ignored is not None
-        console.print(f"[dim]  ignored {r.name} ({r.verdict.value}): {r.ignored.reason}[/]")
+        console.print(
+            f"[dim]  ignored {escape(r.name)} ({r.verdict.value}): {escape(r.ignored.reason)}[/]"
+        )
 
 
 def render_diff(changes: tuple[Change, ...], console: Console) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -36,16 +37,17 @@ class Scan:
 
 
 def run_cli(
-    *args: str, cwd: Path | None = None, timeout: float = 600
+    *args: str, cwd: Path | None = None, timeout: float = 600, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
-    """The real command line, in a subprocess, as a user runs it."""
+    """The real command line, in a subprocess, as a user runs it (outside GitHub Actions)."""
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("GITHUB_")}
     return subprocess.run(
         [sys.executable, "-m", "auditor", *args],
         capture_output=True,
         text=True,
         cwd=cwd,
         timeout=timeout,
-        env={**__import__("os").environ, "COLUMNS": "120"},
+        env={**environ, "COLUMNS": "120", **(env or {})},
     )
 
 

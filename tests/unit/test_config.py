@@ -19,7 +19,10 @@ def write(tmp_path: Path, body: str) -> Path:
 
 
 def test_full_table(tmp_path: Path) -> None:
-    settings = load(write(tmp_path, '''
+    settings = load(
+        write(
+            tmp_path,
+            """
 python = ["3.12", "3.13"]
 package = "mypkg"
 paths = ["build/lib"]
@@ -29,7 +32,9 @@ baseline = "ci/baseline.json"
 timeout = 30
 jobs = 2
 ignore = [{module = "mypkg._legacy", reason = "kept for old callers, see #12"}]
-'''))
+""",
+        )
+    )
     assert settings.python == ("3.12", "3.13") and settings.package == ("mypkg",)
     assert settings.paths == (tmp_path / "build/lib",)
     assert settings.require is Verdict.SHARED_GIL
@@ -39,17 +44,20 @@ ignore = [{module = "mypkg._legacy", reason = "kept for old callers, see #12"}]
     assert settings.ignore == (Ignore("mypkg._legacy", "kept for old callers, see #12"),)
 
 
-@pytest.mark.parametrize(("body", "message"), [
-    ("requires = 'own_gil'\n", "unknown key 'requires'"),
-    ("require = 'crashes'\n", "'require' must be one of own_gil, shared_gil, legacy_only"),
-    ("fail-on = ['crashes', 'segfault']\n", "unknown verdict 'segfault'"),
-    ("ignore = [{module = 'm'}]\n", "ignore entry 1 (m) needs a 'reason'"),
-    ("ignore = [{module = 'm', reason = '  '}]\n", "needs a 'reason'"),
-    ("ignore = [{module = 'm', reason = 'r', until = 1}]\n", "unknown key 'until'"),
-    ("timeout = -1\n", "'timeout' must be a positive number"),
-    ("jobs = true\n", "'jobs' must be a positive integer"),
-    ("package = 3\n", "'package' must be a string or a list of strings"),
-])
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ("requires = 'own_gil'\n", "unknown key 'requires'"),
+        ("require = 'crashes'\n", "'require' must be one of own_gil, shared_gil, legacy_only"),
+        ("fail-on = ['crashes', 'segfault']\n", "unknown verdict 'segfault'"),
+        ("ignore = [{module = 'm'}]\n", "ignore entry 1 (m) needs a 'reason'"),
+        ("ignore = [{module = 'm', reason = '  '}]\n", "needs a 'reason'"),
+        ("ignore = [{module = 'm', reason = 'r', until = 1}]\n", "unknown key 'until'"),
+        ("timeout = -1\n", "'timeout' must be a positive number"),
+        ("jobs = true\n", "'jobs' must be a positive integer"),
+        ("package = 3\n", "'package' must be a string or a list of strings"),
+    ],
+)
 def test_errors_name_the_key(tmp_path: Path, body: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
         load(write(tmp_path, body))

@@ -91,3 +91,18 @@ def test_page_is_self_contained() -> None:
     page = render_html(_hostile_report())
     assert not re.search(r"<(script|link|img)[^>]+(src|href)=", page)
     assert "<style>" in page and "https://" not in page.split("<main>")[0]
+
+
+def test_terminal_explain_prints_hostile_text_literally(tmp_path, capsys, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from auditor.cli import main
+
+    data = _hostile_report()
+    data["targets"][0]["modules"][0]["name"] = "evil[bold red]x[/]"
+    data["targets"][0]["modules"][0]["path"] = "/x/[link=http://e.invalid]p[/link].so"
+    report = tmp_path / "r.json"
+    report.write_text(json.dumps(data))
+    monkeypatch.setenv("COLUMNS", "300")
+    assert main(["explain", "evil[bold red]x[/]", "--report", str(report)]) == 0
+    out = capsys.readouterr().out
+    assert "evil[bold red]x[/]" in out
+    assert "/x/[link=http://e.invalid]p[/link].so" in out

@@ -9,11 +9,19 @@ from auditor.policy import Ignore, Policy, diff_reports, evaluate, parse_verdict
 
 
 def report(**verdicts: str) -> dict:
-    modules = [{"name": name, "path": f"/x/{name}.so", "verdict": v,
-                "reasons": [] if v == "own_gil" else [{"code": "c", "message": f"why {name}"}]}
-               for name, v in verdicts.items()]
-    return {"version": 1, "targets": [{"python": {"version": "3.13.0", "gil_disabled": False},
-                                       "modules": modules}]}
+    modules = [
+        {
+            "name": name,
+            "path": f"/x/{name}.so",
+            "verdict": v,
+            "reasons": [] if v == "own_gil" else [{"code": "c", "message": f"why {name}"}],
+        }
+        for name, v in verdicts.items()
+    ]
+    return {
+        "version": 1,
+        "targets": [{"python": {"version": "3.13.0", "gil_disabled": False}, "modules": modules}],
+    }
 
 
 def failing(gate) -> list[str]:
@@ -25,21 +33,28 @@ def test_no_policy_always_passes() -> None:
     assert gate and not gate.active
 
 
-@pytest.mark.parametrize(("require", "fails"), [
-    ("own_gil", ["b", "c", "d"]),
-    ("shared_gil", ["c", "d"]),
-    ("legacy_only", ["d"]),
-])
+@pytest.mark.parametrize(
+    ("require", "fails"),
+    [
+        ("own_gil", ["b", "c", "d"]),
+        ("shared_gil", ["c", "d"]),
+        ("legacy_only", ["d"]),
+    ],
+)
 def test_require_is_a_minimum_level(require: str, fails: list[str]) -> None:
-    gate = evaluate(report(a="own_gil", b="shared_gil", c="legacy_only", d="one_interpreter"),
-                    Policy(require=Verdict(require)))
+    gate = evaluate(
+        report(a="own_gil", b="shared_gil", c="legacy_only", d="one_interpreter"),
+        Policy(require=Verdict(require)),
+    )
     assert failing(gate) == fails
     assert not gate
 
 
 def test_fail_on_and_ignore() -> None:
-    policy = Policy(fail_on=parse_verdicts(["crashes,hangs", "broken"], "--fail-on"),
-                    ignore=(Ignore("b", "upstream bug #1"),))
+    policy = Policy(
+        fail_on=parse_verdicts(["crashes,hangs", "broken"], "--fail-on"),
+        ignore=(Ignore("b", "upstream bug #1"),),
+    )
     gate = evaluate(report(a="crashes", b="hangs", c="legacy_only"), policy)
     assert failing(gate) == ["a"]
     assert [m.name for m in gate.ignored] == ["b"]
