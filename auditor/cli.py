@@ -14,12 +14,15 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from auditor import __version__
+from auditor.cache import ResultCache
 from auditor.config import REQUIRE_CHOICES
 from auditor.config import load as load_config
 from auditor.console import console, err_console
 from auditor.errors import AuditorError
 from auditor.model import AuditReport, TargetAudit, Verdict
+from auditor.native import cache_root
 from auditor.policy import GateResult, Policy, diff_reports, evaluate, parse_verdicts
+from auditor.probe import ISOLATION_MODES
 from auditor.report import terminal
 from auditor.report.github import markdown_summary, workflow_commands
 from auditor.report.html import render_html
@@ -55,6 +58,22 @@ def _default_report_dir() -> None:
     if not DEFAULT_REPORT_DIR.exists():
         DEFAULT_REPORT_DIR.mkdir(parents=True)
         (DEFAULT_REPORT_DIR / ".gitignore").write_text("*\n")
+
+
+ISOLATION_OPTION = click.option(
+    "--isolation",
+    type=click.Choice(ISOLATION_MODES),
+    default="shared",
+    show_default=True,
+    help="shared: probes fork from a worker, and the after-main probes share one main import. "
+    "strict: every probe in a newly started interpreter (slower; same results).",
+)
+NO_CACHE_OPTION = click.option(
+    "--no-cache",
+    is_flag=True,
+    help="Probe every module again instead of reusing results of an unchanged environment "
+    "(kept in ~/.cache/subinterp-audit).",
+)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -165,6 +184,8 @@ def cli() -> None:
     metavar="SECONDS",
     help="Seconds one probe may take before it counts as a hang. Default: 60.",
 )
+@ISOLATION_OPTION
+@NO_CACHE_OPTION
 def scan(
     paths: tuple[Path, ...],
     pythons: tuple[str, ...],
@@ -181,6 +202,8 @@ def scan(
     config_path: Path | None,
     jobs: int | None,
     timeout: float | None,
+    isolation: str,
+    no_cache: bool,
 ) -> None:
     """Probe extension modules in subinterpreters and report a verdict for each.
 
@@ -234,6 +257,8 @@ def scan(
                 modules or settings.module,
                 jobs,
                 timeout,
+                isolation,
+                no_cache,
             )
         )
     report = AuditReport(tuple(targets), started, _now(), tuple(sys.argv[1:]))
@@ -313,6 +338,8 @@ def _github(data: dict[str, Any], gate: GateResult) -> None:
     is_flag=True,
     help="Print the module's entry of the JSON report instead of text.",
 )
+@ISOLATION_OPTION
+@NO_CACHE_OPTION
 @click.option(
     "--timeout",
     type=click.FloatRange(min=0.1),
@@ -328,6 +355,8 @@ def explain(
     report_path: Path | None,
     as_json: bool,
     timeout: float,
+    isolation: str,
+    no_cache: bool,
 ) -> None:
     """Explain one module: every probe with its evidence, the reasons and how to fix them.
 
@@ -342,7 +371,9 @@ def explain(
         source = str(report_path)
     else:
         interp = describe(resolve(python_spec))
-        target = _scan_one(interp, paths, (), (module,), os.cpu_count() or 1, timeout)
+        target = _scan_one(
+            interp, paths, (), (module,), os.cpu_count() or 1, timeout, isolation, no_cache
+        )
         data = report_dict(AuditReport((target,), _now(), _now(), tuple(sys.argv[1:])))
         source = interp.executable
     found = [(t["python"], m) for t in data["targets"] for m in t["modules"] if m["name"] == module]
@@ -386,7 +417,9 @@ def diff(old: Path, new: Path) -> None:
         raise SystemExit(EXIT_POLICY)
 
 
-def _scan_one(interp, paths, packages, modules, jobs, timeout) -> TargetAudit:  # type: ignore[no-untyped-def]
+def _scan_one(  # type: ignore[no-untyped-def]
+    interp, paths, packages, modules, jobs, timeout, isolation, no_cache
+) -> TargetAudit:
     progress = Progress(
         TextColumn("[bold]probing[/] {task.description}"),
         BarColumn(),
@@ -400,10 +433,12 @@ def _scan_one(interp, paths, packages, modules, jobs, timeout) -> TargetAudit:  
     with progress:
         task = progress.add_task(f"Python {interp.version}", total=None, current="discovering")
 
-        def discovered(found, total):  # type: ignore[no-untyped-def]
+        def discovered(found, total, reused):  # type: ignore[no-untyped-def]
             progress.update(task, total=total, current="")
             others = len(found.non_extensions)
             suffix = f", {others} non-extension files" if others else ""
+            if reused:
+                suffix += f"; {reused} unchanged since the last scan (--no-cache to probe again)"
             err_console.print(f"[dim]found {len(found.modules)} extension modules{suffix}[/]")
 
         def advanced(done: int, total: int, name: str) -> None:
@@ -416,6 +451,8 @@ def _scan_one(interp, paths, packages, modules, jobs, timeout) -> TargetAudit:  
             module_names=modules,
             jobs=jobs,
             timeout=timeout,
+            isolation=isolation,
+            cache=ResultCache(cache_root(), enabled=not no_cache),
             on_discovered=discovered,
             on_progress=advanced,
         )

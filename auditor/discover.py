@@ -21,6 +21,9 @@ class Discovery:
     modules: tuple[ExtensionModule, ...]
     non_extensions: tuple[NonExtension, ...]
     shadowed: tuple[dict[str, str], ...]
+    # What the whole environment holds (before narrowing): for the result cache's key.
+    distributions: tuple[tuple[str, str], ...] = ()
+    all_files: tuple[str, ...] = ()
 
 
 def _run_discovery(interp: Interpreter, paths: Sequence[Path]) -> dict:
@@ -109,4 +112,10 @@ def discover(
         if packages:
             hint = " (is the distribution installed in this interpreter, with compiled modules?)"
         raise SelectionError(f"no extension modules found for {where} in {interp.executable}{hint}")
-    return Discovery(tuple(modules), tuple(others), tuple(data.get("shadowed", ())))
+    return Discovery(
+        tuple(modules),
+        tuple(others),
+        tuple(data.get("shadowed", ())),
+        tuple((str(n), str(v)) for n, v in data.get("distributions", ())),
+        tuple(m["path"] for m in data["modules"]) + tuple(s["path"] for s in data["shadowed"]),
+    )

@@ -214,6 +214,7 @@ class TargetAudit:
     shadowed: tuple[dict[str, str], ...] = ()
     notes: tuple[str, ...] = ()  # said once per target, e.g. "3.11: legacy probes only"
     incomplete: tuple[str, ...] = ()  # modules the tool itself failed on
+    cached: int = 0  # modules whose results came from the result cache
 
     def counts(self) -> dict[str, int]:
         counts = {v.value: 0 for v in Verdict}
@@ -279,6 +280,18 @@ class StaticInfo:
     binding: Binding
     hints: tuple[StaticHint, ...]
     imports_python_api: bool  # it imports Py*/_Py* symbols (the interpreter provides them)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> StaticInfo | None:
+        """The inverse of dataclasses.asdict (the result cache stores it so)."""
+        if data is None:
+            return None
+        binding = data["binding"]
+        return cls(
+            Binding(binding["toolkit"], binding.get("version"), tuple(binding["evidence"])),
+            tuple(StaticHint(**hint) for hint in data["hints"]),
+            data["imports_python_api"],
+        )
 
     @property
     def red_flags(self) -> tuple[StaticHint, ...]:

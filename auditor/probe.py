@@ -32,14 +32,16 @@ from auditor.model import (
 )
 from auditor.native import Helper
 
-# Probes that run first; the subinterpreter probes follow only when `main` imported.
-FIRST_PROBES = ("init", "main")
-
 
 @dataclass(frozen=True)
 class _Task:
     module: ExtensionModule
     probe: str
+    after: tuple[str, ...] = ()  # with probe "main": after-main probes forked from its child
+
+    @property
+    def probes(self) -> tuple[str, ...]:
+        return (self.probe, *self.after)
 
 
 class WorkerProcess:
@@ -157,6 +159,9 @@ class ProbeRun:
     failure: str | None = None  # the tool itself failed on this module
 
 
+ISOLATION_MODES = ("shared", "strict")
+
+
 def run_probes(
     interp: Interpreter,
     helper: Helper,
@@ -165,17 +170,29 @@ def run_probes(
     *,
     jobs: int,
     timeout: float,
+    isolation: str = "shared",
     on_progress: Callable[[int, int, str], None] = lambda done, total, name: None,
 ) -> dict[str, ProbeRun]:
     """Probe every module; returns module name -> its worker replies.
 
-    `init` and `main` run first; the subinterpreter probes of a module are queued only once
-    its `main` probe imported it (nothing else can be judged of a module that main cannot
-    import).  Biggest files first, so a long import does not end the scan alone.
+    `init` and `main` run first; the other probes of a module are queued only once its `main`
+    probe imported it (nothing else can be judged of a module that main cannot import).
+    Biggest files first, so that a long import does not end the scan alone.
+
+    isolation "shared" (the default): each probe runs in a child forked from a worker, and the
+    after-main probes are forked from the child that did the `main` import, so that import
+    happens once.  "strict": every probe in a freshly started interpreter, nothing shared
+    (the reference the shared mode is tested against).
     """
+    if isolation not in ISOLATION_MODES:
+        raise ValueError(f"unknown isolation mode {isolation!r}")
+    strict = isolation == "strict"
     modules = sorted(modules, key=lambda m: (-_size(m.path), m.name))
     extra_roots = {m.root for m in modules} - set(interp.sys_path)
-    sub_probes = tuple(p for p in probes if p in SUBINTERPRETER_PROBES)
+    after_main = tuple(p for p in probes if p.endswith("_after_main"))
+    later = tuple(
+        p for p in probes if p in SUBINTERPRETER_PROBES and (strict or p not in after_main)
+    )
     runs = {m.name: ProbeRun({}) for m in modules}
     total = [len(modules) * len(probes)]
     done = [0]
@@ -190,25 +207,26 @@ def run_probes(
 
     with lock:
         for rank, module in enumerate(modules):
-            for probe in FIRST_PROBES:
-                if probe in probes:
-                    put(_Task(module, probe), rank)
+            if "init" in probes:
+                put(_Task(module, "init"), rank)
+            if "main" in probes:
+                put(_Task(module, "main", () if strict else after_main), rank)
 
-    def finish(task: _Task, reply: dict[str, Any] | None, failure: str | None) -> None:
+    def finish(task: _Task, replies: list[dict[str, Any]], failure: str | None) -> None:
         run = runs[task.module.name]
         with lock:
-            if reply is not None:
-                run.replies[task.probe] = reply
+            for reply in replies:
+                run.replies[reply["probe"]] = reply
             if failure is not None and run.failure is None:
                 run.failure = failure
-            done[0] += 1
+            done[0] += len(task.probes)  # a probe that did not report counts as not run
             if task.probe == "main":
-                if reply is not None and reply.get("outcome") == "ok" and not failure:
-                    rank = -1  # finish started modules first
-                    for probe in sub_probes:
-                        put(_Task(task.module, probe), rank)
+                main = run.replies.get("main")
+                if main is not None and main.get("outcome") == "ok" and not failure:
+                    for probe in later:
+                        put(_Task(task.module, probe), -1)  # finish started modules first
                 else:
-                    total[0] -= len(sub_probes)
+                    total[0] -= len(later)
             outstanding[0] -= 1
             if outstanding[0] == 0:
                 for _ in range(jobs):
@@ -229,15 +247,18 @@ def run_probes(
                     "path": module.path,
                     "init_name": module.init_suffix,
                     "probe": task.probe,
+                    "after": list(task.after),
+                    "exec": strict,
                     "timeout": timeout,
                     "paths": [module.root] if module.root in extra_roots else [],
                 }
                 try:
                     reply = worker.request(request)
+                    replies = reply["replies"] if task.after else [reply]
                 except (WorkerError, ValueError, KeyError) as exc:
-                    finish(task, None, f"probe {task.probe}: {exc}")
+                    finish(task, [], f"probe {task.probe}: {exc}")
                 else:
-                    finish(task, reply, None)
+                    finish(task, replies, None)
         finally:
             worker.close()
 

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 from auditor.advice import annotate
 from auditor.binding import inspect_binary
+from auditor.cache import ResultCache
 from auditor.classify import classify
 from auditor.configs import probes_for
 from auditor.discover import Discovery, discover
@@ -17,11 +20,12 @@ from auditor.model import (
     Outcome,
     ProbeResult,
     Reason,
+    StaticInfo,
     TargetAudit,
     Verdict,
 )
 from auditor.native import build_helper
-from auditor.probe import init_from_reply, result_from_reply, run_probes
+from auditor.probe import ProbeRun, init_from_reply, result_from_reply, run_probes
 
 
 def target_notes(interp: Interpreter) -> tuple[str, ...]:
@@ -48,16 +52,47 @@ def scan_target(
     module_names: Sequence[str] = (),
     jobs: int,
     timeout: float,
-    on_discovered: Callable[[Discovery, int], None] = lambda found, total: None,
+    isolation: str = "shared",
+    cache: ResultCache | None = None,
+    on_discovered: Callable[[Discovery, int, int], None] = lambda found, total, reused: None,
     on_progress: Callable[[int, int, str], None] = lambda done, total, name: None,
 ) -> TargetAudit:
     helper = build_helper(interp)
     found = discover(interp, paths=paths, packages=packages, module_names=module_names)
     probes = probes_for(interp.short_version)
-    on_discovered(found, len(found.modules) * len(probes))
-    runs = run_probes(
-        interp, helper, found.modules, probes, jobs=jobs, timeout=timeout, on_progress=on_progress
+    cache = cache or ResultCache(Path(), enabled=False)
+    environment = cache.environment_fingerprint(
+        interp.sys_path, found.distributions, found.all_files
     )
+    keys: dict[str, str] = {}
+    cached: dict[str, dict[str, Any]] = {}
+    for module in found.modules:
+        keys[module.name] = cache.key(
+            helper.directory.name,
+            environment,
+            cache.file_hash(module.path),
+            module.name,
+            module.root,
+            probes,
+            timeout,
+            isolation,
+        )
+        entry = cache.get(keys[module.name])
+        if entry is not None:
+            cached[module.name] = entry
+    to_probe = [m for m in found.modules if m.name not in cached]
+    on_discovered(found, len(to_probe) * len(probes), len(cached))
+    runs = run_probes(
+        interp,
+        helper,
+        to_probe,
+        probes,
+        jobs=jobs,
+        timeout=timeout,
+        isolation=isolation,
+        on_progress=on_progress,
+    )
+    runs.update({name: ProbeRun(entry["replies"]) for name, entry in cached.items()})
     known = {
         m.name: (
             m.distribution.name if m.distribution else "stdlib" if m.origin == "stdlib" else None
@@ -85,9 +120,18 @@ def scan_target(
         if run.failure is not None:
             incomplete.append(module.name)
             reasons = (*reasons, Reason("tool_failure", f"subinterp-audit failed: {run.failure}"))
-        static = inspect_binary(module.path)
+        if module.name in cached:
+            static = StaticInfo.from_dict(cached[module.name]["static"])
+        else:
+            static = inspect_binary(module.path)
+            if run.failure is None:  # the tool's own failures are not worth remembering
+                cache.put(
+                    keys[module.name],
+                    {"replies": run.replies, "static": asdict(static) if static else None},
+                )
         reasons = annotate(reasons, static.binding.toolkit if static else None)
         audits.append(ModuleAudit(module, init, results, verdict, reasons, static))
+    cache.flush()
     return TargetAudit(
         python=interp,
         modules=tuple(audits),
@@ -95,6 +139,7 @@ def scan_target(
         shadowed=found.shadowed,
         notes=target_notes(interp),
         incomplete=tuple(incomplete),
+        cached=len(cached),
     )
 
 

@@ -84,25 +84,28 @@ def _site_dirs():
 
 
 def _owner_map(roots):
-    """realpath of each installed extension file -> {"name", "version"} of its distribution."""
+    """realpath of each installed extension file -> {"name", "version"} of its distribution,
+    and the [name, version] of every distribution found."""
     try:
         import importlib.metadata as metadata
     except ImportError:  # 3.7 and older: no mapping
-        return {}
+        return {}, []
     suffixes = tuple(importlib.machinery.EXTENSION_SUFFIXES)
     owners = {}
+    seen = []
     for dist in metadata.distributions(path=roots):
         try:
             files = dist.files or []
             name = dist.metadata["Name"]
             version = dist.version
-        except Exception:
+        except Exception:  # a broken RECORD must not stop discovery
             continue
+        seen.append([str(name), str(version)])
         for record in files:
             if str(record).endswith(suffixes):
                 real = os.path.realpath(str(dist.locate_file(record)))
                 owners.setdefault(real, {"name": name, "version": version})
-    return owners
+    return owners, seen
 
 
 def _walk(root, start):
@@ -140,7 +143,7 @@ def discover(requested):
         plan = [(root, root) for root in search]
     stdlib = _stdlib_dirs()
     site = _site_dirs()
-    owners = _owner_map(search + extra_roots)
+    owners, distributions = _owner_map(search + extra_roots)
     modules, shadowed = [], []
     chosen = {}
     for root, start in plan:
@@ -186,6 +189,7 @@ def discover(requested):
     return {
         "modules": modules,
         "shadowed": shadowed,
+        "distributions": distributions,
         "extra_roots": extra_roots,
         "suffixes": suffixes,
     }

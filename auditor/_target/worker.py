@@ -83,6 +83,9 @@ class _Reporter:
     def stage(self, name):
         self._write("stage " + name)
 
+    def line(self, text):
+        self._write(text)
+
     def result(self, payload):
         self._write("result " + _encode(payload))
 
@@ -119,8 +122,12 @@ def _import_in_sub(helper, kind, name, paths, reporter):
     return {"outcome": outcome, "exception": first, "message": second}
 
 
-def run_probe(helper, probe, module, path, init_name, paths, reporter):
-    """Run one probe in this (sacrificial) process and report its result."""
+def run_probe(helper, probe, module, path, init_name, paths, reporter, main_done=False):
+    """Run one probe in this (sacrificial) process and report its result.
+
+    `main_done`: an after-main probe forked from a process that has already imported the
+    module in its main interpreter (Worker.probe_group).
+    """
     sys.path[0:0] = paths
     result = {"probe": probe}
     if probe == "init":
@@ -145,8 +152,11 @@ def run_probe(helper, probe, module, path, init_name, paths, reporter):
         reporter.stage("main_import")
         result["main_after"] = _import_in_main(module)
     elif probe.endswith("_after_main") and probe[: -len("_after_main")] in SUB_KINDS:
-        reporter.stage("main_import")
-        before = _import_in_main(module)
+        if main_done:
+            before = {"outcome": "ok"}
+        else:
+            reporter.stage("main_import")
+            before = _import_in_main(module)
         if before["outcome"] != "ok":
             result.update(outcome="not_run", exception=before["exception"])
             result["message"] = "the import in the main interpreter failed first: %s" % (
@@ -224,7 +234,6 @@ class Worker:
     def __init__(self, helper_dir):
         import json
         import select
-        import signal
 
         self.json = json
         self.select = select
@@ -236,7 +245,12 @@ class Worker:
             for name, mod in list(sys.modules.items())
             if getattr(mod, "__file__", None) and not mod.__file__.endswith((".py", ".pyc"))
         }
-        # SIGCHLD wakes select() through this pipe, so a child's exit is seen at once.
+        self._watch_children()
+
+    def _watch_children(self):
+        """SIGCHLD wakes select() through a pipe, so that a child's exit is seen at once."""
+        import signal
+
         self.wake_r, self.wake_w = os.pipe()
         os.set_blocking(self.wake_w, False)
         os.set_blocking(self.wake_r, False)
@@ -252,17 +266,94 @@ class Worker:
             if not line.strip():
                 continue
             request = self.json.loads(line)
-            reply = self.probe(request)  # returns only in the worker, never in a child
+            # Both return only in the worker, never in a child.
+            if request.get("after"):
+                reply = {"replies": self.probe_group(request)}
+            else:
+                reply = self.probe(request)
             reply["id"] = request.get("id")
             out.write(self.json.dumps(reply) + "\n")
             out.flush()
 
-    def probe(self, request):
+    def probe(self, request, on_spawn=None):
+        """One probe in one child: forked from here, or (exec mode) a new interpreter."""
+        name = request["module"]
+        fresh_exec = request.get("exec", False) or name in self.preloaded
+        args = [
+            self.helper_dir,
+            request["probe"],
+            name,
+            request["path"],
+            request["init_name"],
+        ] + list(request.get("paths", []))
+
+        def child(reporter):
+            if fresh_exec:
+                os.set_inheritable(RESULT_FD, True)
+                script = os.path.abspath(__file__)
+                os.execv(sys.executable, [sys.executable, script, "--child"] + args)
+            run_probe(
+                self.helper,
+                args[1],
+                name,
+                args[3],
+                args[4],
+                args[5:],
+                reporter,
+                main_done=request.get("main_done", False),
+            )
+
+        reply = self._spawn(request, child, float(request.get("timeout", 60)), on_spawn)
+        reply["fresh_exec"] = fresh_exec
+        return reply
+
+    def probe_group(self, request):
+        """`main`, then the after-main probes, sharing one import in the main interpreter.
+
+        A child imports the module in its main interpreter (that is the `main` probe), then
+        forks one grandchild per after-main probe: each starts from exactly the state a fresh
+        process has after that import, and only does the subinterpreter part.  Equivalent to
+        running each after-main probe in its own process (--isolation strict), one import
+        cheaper each.
+        """
+        timeout = float(request.get("timeout", 60))
+        after = list(request["after"])
+        if request.get("exec") or request["module"] in self.preloaded:
+            # A module this process holds cannot be probed in a fork: one process each.
+            replies = [self.probe(dict(request, probe="main"))]
+            if replies[0].get("outcome") == "ok":
+                replies += [self.probe(dict(request, probe=p)) for p in after]
+            return replies
+
+        def child(reporter):
+            self._watch_children()  # this child waits for grandchildren of its own
+            sys.path[0:0] = request.get("paths", [])
+            reporter.stage("main_import")
+            main = _import_in_main(request["module"])
+            reporter.result(dict(probe="main", **main))
+            if main["outcome"] == "ok":
+                for probe in after:
+                    sub = dict(request, probe=probe, main_done=True)
+                    reply = self.probe(sub, on_spawn=lambda pid: reporter.line("spawned %d" % pid))
+                    reporter.line("subresult " + self.json.dumps(reply))
+            reporter.stage("process_exit")
+
+        # The group may take one timeout for main and one per after-main probe.
+        reply = self._spawn(dict(request, probe="main"), child, timeout * (1 + len(after)))
+        reply["fresh_exec"] = False
+        subresults = reply.pop("subresults", [])
+        for sub in subresults:
+            # What the shared main import wrote belongs to each after-main probe too, as it
+            # does when each probe imports in main itself.
+            sub["stdout_bytes"] += reply["stdout_bytes"]
+            sub["stderr_tail"] = (reply["stderr_tail"] + sub["stderr_tail"])[-TAIL_BYTES:]
+        return [reply] + subresults
+
+    def _spawn(self, request, child, timeout, on_spawn=None):
+        """Fork; run `child(reporter)` there with its own pipes; watch it; return its reply."""
         import signal
         import time
 
-        name = request["module"]
-        fresh_exec = request.get("exec", False) or name in self.preloaded
         res_r, res_w = os.pipe()
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
@@ -286,25 +377,13 @@ class Worker:
                     os.dup2(res_w, RESULT_FD)
                 for fd in {devnull, out_w, err_w, res_w} - {RESULT_FD}:
                     os.close(fd)
-                args = [
-                    self.helper_dir,
-                    request["probe"],
-                    name,
-                    request["path"],
-                    request["init_name"],
-                ] + list(request.get("paths", []))
-                if fresh_exec:
-                    os.set_inheritable(RESULT_FD, True)
-                    script = os.path.abspath(__file__)
-                    os.execv(sys.executable, [sys.executable, script, "--child"] + args)
                 import faulthandler
 
                 faulthandler.enable(all_threads=True)
-                reporter = _Reporter(RESULT_FD)
-                run_probe(self.helper, args[1], name, args[3], args[4], args[5:], reporter)
+                child(_Reporter(RESULT_FD))
             except SystemExit:
                 raise
-            except BaseException:
+            except BaseException:  # a bug of ours: show it in stderr
                 import traceback
 
                 traceback.print_exc()
@@ -312,18 +391,20 @@ class Worker:
             # Leave through normal interpreter finalization (the worker's stack has no
             # cleanup of its own), so that a crash at exit shows.
             raise SystemExit(0)
-        # ---- the worker
+        # ---- the parent
+        if on_spawn is not None:
+            on_spawn(pid)
         for fd in (res_w, out_w, err_w):
             os.close(fd)
-        return self._watch(pid, request, started, fresh_exec, res_r, out_r, err_r)
+        return self._watch(pid, request, started, timeout, res_r, out_r, err_r)
 
-    def _watch(self, pid, request, started, fresh_exec, res_r, out_r, err_r):
+    def _watch(self, pid, request, started, timeout, res_r, out_r, err_r):
         import time
 
         streams = {fd: _Stream(fd, keep_all=(fd == res_r)) for fd in (res_r, out_r, err_r)}
         for fd in streams:
             os.set_blocking(fd, False)
-        deadline = started + float(request.get("timeout", 60))
+        deadline = started + timeout
         status = None
         timed_out = False
         open_fds = set(streams)
@@ -368,20 +449,14 @@ class Worker:
         for fd in streams:
             os.close(fd)
         return self._reply(
-            request,
-            streams[res_r],
-            streams[out_r],
-            streams[err_r],
-            status,
-            timed_out,
-            seconds,
-            fresh_exec,
+            request, streams[res_r], streams[out_r], streams[err_r], status, timed_out, seconds
         )
 
-    def _reply(self, request, res, out, err, status, timed_out, seconds, fresh_exec):
+    def _reply(self, request, res, out, err, status, timed_out, seconds):
         stage = None
         result = None
         imported = None  # what the import in a subinterpreter reported, before its end
+        subresults = []  # a group's after-main probes, reported by its child
         for line in bytes(res.data).decode("ascii", "replace").splitlines():
             key, _, value = line.partition(" ")
             if key == "stage":
@@ -390,6 +465,14 @@ class Worker:
                 imported = value
             elif key == "result":
                 result = self.json.loads(value)
+            elif key == "subresult":
+                subresults.append(self.json.loads(value))
+            elif key == "spawned":
+                # A grandchild's process group: gone with its parent, whatever happened.
+                try:
+                    os.killpg(int(value), 9)
+                except (ProcessLookupError, PermissionError, ValueError):
+                    pass
         reply = {
             "probe": request["probe"],
             "stage": stage,
@@ -398,8 +481,9 @@ class Worker:
             "stderr_tail": err.tail(),
             "exit_code": None,
             "signal": None,
-            "fresh_exec": fresh_exec,
         }
+        if subresults:
+            reply["subresults"] = subresults
         if os.WIFSIGNALED(status):
             reply["signal"] = _signal_name(os.WTERMSIG(status))
         elif os.WIFEXITED(status):

@@ -155,9 +155,10 @@ def render(targets: list[TargetAudit], console: Console, written: list[Path]) ->
 
 def _probe_detail(probe: dict[str, Any]) -> Text:
     text = Text()
-    if probe.get("exception") or probe.get("message"):
-        text.append(f"{probe.get('exception') or ''}: ", style="bold")
-        text.append(probe.get("message") or "")
+    if probe.get("exception"):
+        text.append(f"{probe['exception']}: ", style="bold")
+    if probe.get("message"):
+        text.append(probe["message"])
     if probe.get("signal"):
         text.append(f" {probe['signal']}", style="bold red")
     elif probe.get("exit_code") not in (0, None):

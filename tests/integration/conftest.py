@@ -70,6 +70,7 @@ def zoo_scan(python: str, fixtures_dir: Path, tmp_path_factory: pytest.TempPathF
         "scan",
         "--python",
         python,
+        "--no-cache",
         "--timeout",
         PROBE_TIMEOUT,
         "--jobs",

@@ -229,3 +229,46 @@ def test_explain_errors(zoo_scan: object, tmp_path: Path) -> None:
     done = run_cli("explain", "x", "--report", str(bad))
     assert done.returncode == 2 and "is not a JSON report" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_rescan_reuses_the_cache_until_something_changes(
+    python: str, fixtures_dir: Path, tmp_path: Path
+) -> None:
+    env = {"SUBINTERP_AUDIT_CACHE": str(tmp_path / "cache")}
+    scope = (
+        "--module",
+        "interp_guard",
+        "--module",
+        "singlephase_basic",
+        "--module",
+        "multiphase_no_slot",
+    )
+
+    def scan(name: str) -> tuple[dict, str]:
+        out = tmp_path / f"{name}.json"
+        done = run_cli(
+            "scan", "--python", python, *scope, "--json", str(out), str(fixtures_dir), env=env
+        )
+        assert done.returncode == 0, done.stderr
+        return json.loads(out.read_text()), done.stderr
+
+    def outcomes(report: dict) -> dict:
+        return {
+            (m["name"], p): (r["outcome"], r["message"], r["main_after"])
+            for m in report["targets"][0]["modules"]
+            for p, r in m["probes"].items()
+        }
+
+    cold, err = scan("cold")
+    assert "unchanged since the last scan" not in err
+    warm, err = scan("warm")
+    assert "3 unchanged since the last scan" in err
+    assert outcomes(warm) == outcomes(cold)
+    assert [m["verdict"] for m in warm["targets"][0]["modules"]] == [
+        m["verdict"] for m in cold["targets"][0]["modules"]
+    ]
+    # Any extension file of the environment changing invalidates every entry.
+    touched = next(fixtures_dir.glob("stdout_flood.*so"))
+    touched.touch()
+    _, err = scan("after-touch")
+    assert "unchanged since the last scan" not in err

@@ -10,7 +10,7 @@ import jsonschema
 import pytest
 
 from auditor.report.json import schema
-from tests.integration.conftest import Scan
+from tests.integration.conftest import PROBE_TIMEOUT, Scan, run_cli
 from tests.integration.expected import CATALOGUE, FRESH, NON_EXTENSIONS, SUB_PROBES
 
 ORACLE = Path(__file__).resolve().parents[1] / "fixtures" / "oracle.py"
@@ -198,3 +198,50 @@ def test_static_hints_single_phase(zoo_scan: Scan) -> None:
         h["symbol"]: h["kind"] for h in zoo_scan.module("multiphase_own_gil")["static"]["hints"]
     }
     assert good.get("PyModuleDef_Init") == "good_sign"
+
+
+EVIDENCE = (
+    "outcome",
+    "exception",
+    "message",
+    "signal",
+    "exit_code",
+    "stage",
+    "main_after",
+    "import_outcome",
+    "stdout_bytes",
+)
+
+
+def test_strict_isolation_gives_the_same_report(zoo_scan: Scan, tmp_path: Path) -> None:
+    """Sharing the main import between probes changes nothing: compare with one process each."""
+    out = tmp_path / "strict.json"
+    done = run_cli(
+        "scan",
+        "--python",
+        zoo_scan.python,
+        "--timeout",
+        PROBE_TIMEOUT,
+        "--jobs",
+        "2",
+        "--isolation",
+        "strict",
+        "--no-cache",
+        "--json",
+        str(out),
+        str(zoo_scan.fixtures),
+    )
+    assert done.returncode == 0, done.stderr
+    strict = json.loads(out.read_text())["targets"][0]["modules"]
+    for module in strict:
+        shared = zoo_scan.module(module["name"])
+        assert shared["verdict"] == module["verdict"], module["name"]
+        assert [r["code"] for r in shared["reasons"]] == [r["code"] for r in module["reasons"]]
+        for probe, result in module["probes"].items():
+            # Really one new interpreter per probe (not_run ones never started).
+            assert result["fresh_exec"] is (result["outcome"] != "not_run")
+            mine = shared["probes"][probe]
+            assert {k: mine[k] for k in EVIDENCE} == {k: result[k] for k in EVIDENCE}, (
+                module["name"],
+                probe,
+            )
