@@ -229,6 +229,18 @@ def inspect_binary(path: str) -> StaticInfo | None:
     )
 
 
+def dynamic_symbols(path: str) -> _Symbols | None:
+    """What an ELF file imports and exports (its .dynsym); None if it is not a readable ELF."""
+    try:
+        with open(path, "rb") as stream:
+            if stream.read(4) != b"\x7fELF":
+                return None
+            with mmap.mmap(stream.fileno(), 0, access=mmap.ACCESS_READ) as data:
+                return _dynamic_symbols(ELFFile(stream), data)
+    except (ELFError, OSError, ValueError, struct.error):
+        return None
+
+
 def _image(elf: ELFFile, data: mmap.mmap) -> _Image:
     strings: list[_Range] = []
     names = comment = (0, 0)

@@ -27,6 +27,8 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from auditor.elf import exported_init_symbols
+
 # Bump when what a probe records changes without the worker or the C helper changing.
 PROBE_VERSION = 1
 
@@ -59,13 +61,19 @@ def _stat_key(path: str) -> str | None:
 
 
 class ResultCache:
-    """The on-disk cache (in the user cache directory); disabled, it stores nothing."""
+    """The on-disk cache (in the user cache directory).
 
-    def __init__(self, root: Path, *, enabled: bool = True) -> None:
+    `reuse=False` (--no-cache) ignores existing entries but stores the new results;
+    `enabled=False` neither reads nor writes anything.
+    """
+
+    def __init__(self, root: Path, *, enabled: bool = True, reuse: bool = True) -> None:
         self.root = root
         self.enabled = enabled
+        self.reuse = reuse
         self._hashes_path = root / "file-hashes.json"
-        self._hashes: dict[str, list[str]] = {}
+        # path -> [stat key, sha256, exported init symbols (or None: not ELF)]
+        self._hashes: dict[str, list[Any]] = {}
         self._hashes_dirty = False
         if enabled:
             loaded = _read(self._hashes_path)
@@ -78,7 +86,7 @@ class ResultCache:
         stat = _stat_key(path)
         known = self._hashes.get(path)
         if stat is not None and known is not None and known[0] == stat:
-            return known[1]
+            return str(known[1])
         digest = hashlib.sha256()
         with open(path, "rb") as stream:
             for block in iter(lambda: stream.read(1 << 20), b""):
@@ -88,6 +96,23 @@ class ResultCache:
             self._hashes[path] = [stat, value]
             self._hashes_dirty = True
         return value
+
+    def init_exports(self, path: str) -> set[str] | None:
+        """The file's exported init symbols (auditor/elf.py), remembered like its hash."""
+        stat = _stat_key(path)
+        known = self._hashes.get(path)
+        if stat is not None and known is not None and known[0] == stat and len(known) > 2:
+            return None if known[2] is None else set(known[2])
+        exports = exported_init_symbols(path)
+        if stat is not None:
+            digest = known[1] if known is not None and known[0] == stat else None
+            self._hashes[path] = [
+                stat,
+                digest or self.file_hash(path),
+                None if exports is None else sorted(exports),
+            ]
+            self._hashes_dirty = True
+        return exports
 
     @staticmethod
     def environment_fingerprint(
@@ -107,7 +132,7 @@ class ResultCache:
         return self.root / "results" / key[:2] / f"{key}.json"
 
     def get(self, key: str) -> dict[str, Any] | None:
-        if not self.enabled:
+        if not (self.enabled and self.reuse):
             return None
         data = _read(self._entry(key))
         if isinstance(data, dict):

@@ -71,8 +71,8 @@ ISOLATION_OPTION = click.option(
 NO_CACHE_OPTION = click.option(
     "--no-cache",
     is_flag=True,
-    help="Probe every module again instead of reusing results of an unchanged environment "
-    "(kept in ~/.cache/subinterp-audit).",
+    help="Probe every module again instead of reusing the results of an unchanged "
+    "environment (kept in ~/.cache/subinterp-audit); the new results replace them.",
 )
 
 
@@ -452,7 +452,7 @@ def _scan_one(  # type: ignore[no-untyped-def]
             jobs=jobs,
             timeout=timeout,
             isolation=isolation,
-            cache=ResultCache(cache_root(), enabled=not no_cache),
+            cache=ResultCache(cache_root(), reuse=not no_cache),
             on_discovered=discovered,
             on_progress=advanced,
         )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -68,6 +68,7 @@ def discover(
     paths: Sequence[Path] = (),
     packages: Sequence[str] = (),
     module_names: Sequence[str] = (),
+    exports_of: Callable[[str], set[str] | None] = exported_init_symbols,
 ) -> Discovery:
     """Extension modules importable by `interp`, narrowed by distribution, name or path.
 
@@ -85,7 +86,7 @@ def discover(
         module = _module(item)
         if not _selected(module, wanted, module_names):
             continue
-        exports = exported_init_symbols(module.path)
+        exports = exports_of(module.path)
         expected = {f"PyInit{module.init_suffix}", f"PyModExport{module.init_suffix}"}
         if exports is not None and not exports & expected:
             found = ", ".join(sorted(exports)) or "none"

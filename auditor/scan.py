@@ -58,9 +58,15 @@ def scan_target(
     on_progress: Callable[[int, int, str], None] = lambda done, total, name: None,
 ) -> TargetAudit:
     helper = build_helper(interp)
-    found = discover(interp, paths=paths, packages=packages, module_names=module_names)
-    probes = probes_for(interp.short_version)
     cache = cache or ResultCache(Path(), enabled=False)
+    found = discover(
+        interp,
+        paths=paths,
+        packages=packages,
+        module_names=module_names,
+        exports_of=cache.init_exports,
+    )
+    probes = probes_for(interp.short_version)
     environment = cache.environment_fingerprint(
         interp.sys_path, found.distributions, found.all_files
     )

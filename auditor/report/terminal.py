@@ -82,7 +82,7 @@ def render_target(target: TargetAudit, console: Console) -> None:
         header_style="bold",
     )
     longest = max((len(a.module.name) for a in target.modules), default=10)
-    table.add_column("module", overflow="fold", min_width=min(longest + 2, 40 if wide else 26))
+    table.add_column("module", overflow="fold", min_width=min(longest + 2, 40 if wide else 22))
     if wide:
         table.add_column("init", no_wrap=True)
     table.add_column("main", justify="center", no_wrap=True)
