@@ -206,21 +206,20 @@ def _failure_reasons(
     known: Collection[str],
     reasons: _Reasons,
 ) -> None:
-    attempts = [(name, result.outcome, result.exception, result.message)]
+    attempts = [(name, result.outcome, result.exception, result.message, result.cause)]
     if result.main_after is not None and not result.main_after:
+        after = result.main_after
         attempts.append(
-            (
-                f"{name}:main_after",
-                result.main_after.outcome,
-                result.main_after.exception,
-                result.main_after.message,
-            )
+            (f"{name}:main_after", after.outcome, after.exception, after.message, after.cause)
         )
-    for probe, outcome, exception, message in attempts:
+    for probe, outcome, exception, message, cause in attempts:
         if outcome not in (Outcome.IMPORT_ERROR, Outcome.ERROR):
             continue
-        refused = _refused_name(message)
-        binding = next((b for text, b in _BINDING_REFUSALS if text in (message or "")), None)
+        # A wrapper's message may hide the real refusal (pandas re-raises numpy's as "Unable
+        # to import required dependency numpy"): its chain is evidence too.
+        evidence = f"{message or ''}\n{cause or ''}"
+        refused = _refused_name(evidence)
+        binding = next((b for text, b in _BINDING_REFUSALS if text in evidence), None)
         if refused is not None and not _is_self(refused, module.name):
             blocker = resolve_module_name(refused, module.name, known)
             same: bool | None = None
@@ -315,7 +314,12 @@ def classify(
     seen = {
         n
         for p in probes.values()
-        for m in (p.message, p.main_after.message if p.main_after else None)
+        for m in (
+            p.message,
+            p.cause,
+            p.main_after.message if p.main_after else None,
+            p.main_after.cause if p.main_after else None,
+        )
         if (n := _refused_name(m)) and "." in n
     }
     known = (

@@ -137,6 +137,7 @@ class ImportAttempt:
     outcome: Outcome
     exception: str | None = None
     message: str | None = None
+    cause: str | None = None  # what the exception was raised from ("Type: msg <- ...")
 
     def __bool__(self) -> bool:
         return self.outcome is Outcome.OK
@@ -150,6 +151,7 @@ class ProbeResult:
     outcome: Outcome
     exception: str | None = None
     message: str | None = None
+    cause: str | None = None  # the exception's __cause__/__context__ chain, "Type: msg <- ..."
     signal: str | None = None
     exit_code: int | None = None
     stage: str | None = None  # last stage reached: init, create, import, interpreter_end, ...

@@ -110,7 +110,9 @@ class WorkerProcess:
 def _attempt(data: dict[str, Any] | None) -> ImportAttempt | None:
     if data is None:
         return None
-    return ImportAttempt(Outcome(data["outcome"]), data.get("exception"), data.get("message"))
+    return ImportAttempt(
+        Outcome(data["outcome"]), data.get("exception"), data.get("message"), data.get("cause")
+    )
 
 
 def result_from_reply(reply: dict[str, Any]) -> ProbeResult:
@@ -121,6 +123,7 @@ def result_from_reply(reply: dict[str, Any]) -> ProbeResult:
         outcome=Outcome(reply["outcome"]),
         exception=reply.get("exception"),
         message=reply.get("message"),
+        cause=reply.get("cause"),
         signal=reply.get("signal"),
         exit_code=reply.get("exit_code"),
         stage=reply.get("stage"),

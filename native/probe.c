@@ -73,11 +73,62 @@ write_line(int fd, const char *key, const char *value)
     } while (done < 0 && errno == EINTR);
 }
 
-/* Take the current exception of *this* interpreter and copy its type name
- * and str() into malloc'ed C strings (they must survive the end of the
+/* Append "Type: str(exc)" to buffer (size MAX_MESSAGE), after `separator`. */
+static void
+append_exception(char *buffer, PyObject *exc, const char *separator)
+{
+    const char *dot = strrchr(Py_TYPE(exc)->tp_name, '.');
+    PyObject *text = PyObject_Str(exc);
+    const char *utf8 = text != NULL ? PyUnicode_AsUTF8(text) : NULL;
+    size_t used = strlen(buffer);
+
+    if (utf8 == NULL) {
+        PyErr_Clear();
+        utf8 = "<unprintable>";
+    }
+    snprintf(buffer + used, MAX_MESSAGE - used, "%s%s: %s", used ? separator : "",
+             dot != NULL ? dot + 1 : Py_TYPE(exc)->tp_name, utf8);
+    Py_XDECREF(text);
+}
+
+/* The exceptions `exc` was raised from (__cause__, else __context__ unless
+ * suppressed), as "Type: message <- Type: message", or NULL when there are
+ * none.  A wrapper's message often hides the real refusal: pandas re-raises
+ * numpy's as "Unable to import required dependency numpy". */
+static char *
+describe_chain(PyObject *exc)
+{
+    char buffer[MAX_MESSAGE] = "";
+    PyObject *current = exc;
+
+    Py_INCREF(current);
+    for (int depth = 0; depth < 5; depth++) {
+        PyObject *next = PyException_GetCause(current);
+        if (next == NULL) {
+            PyObject *suppress = PyObject_GetAttrString(current, "__suppress_context__");
+            int suppressed = suppress != NULL && PyObject_IsTrue(suppress) == 1;
+            Py_XDECREF(suppress);
+            PyErr_Clear();
+            if (!suppressed) {
+                next = PyException_GetContext(current);
+            }
+        }
+        Py_DECREF(current);
+        current = next;
+        if (current == NULL) {
+            break;
+        }
+        append_exception(buffer, current, " <- ");
+    }
+    Py_XDECREF(current);
+    return buffer[0] ? strdup(buffer) : NULL;
+}
+
+/* Take the current exception of *this* interpreter and copy its type name,
+ * str() and chain into malloc'ed C strings (they must survive the end of the
  * interpreter that owns the exception object).  Clears the error. */
 static void
-take_exception(char **type_name, char **message)
+take_exception(char **type_name, char **message, char **cause)
 {
     PyObject *exc, *text;
     const char *utf8;
@@ -110,6 +161,7 @@ take_exception(char **type_name, char **message)
         *message = strndup(utf8, MAX_MESSAGE);
     }
     Py_XDECREF(text);
+    *cause = describe_chain(exc);
     Py_DECREF(exc);
 }
 
@@ -428,8 +480,8 @@ PyDoc_STRVAR(run_in_subinterpreter_doc,
 "Create a subinterpreter of `kind` (\"legacy\", \"isolated\" or \"own_gil\"),\n"
 "prepend `paths` to its sys.path, import `module`, end the interpreter.\n"
 "Stages are written to `stage_fd` only by the process `owner_pid`.\n"
-"Return (\"ok\", None, None), (\"exception\", type_name, message) or\n"
-"(\"create_failed\", function, message).  After \"create_failed\" on 3.12\n"
+"Return (\"ok\", None, None, None), (\"exception\", type_name, message,\n"
+"cause) or (\"create_failed\", function, message, None).  After \"create_failed\" on 3.12\n"
 "the process must _exit() without finalizing (its GIL state is broken).");
 
 static PyObject *
@@ -441,7 +493,7 @@ run_in_subinterpreter(PyObject *self, PyObject *args)
     long owner;
     char **path_copy;
     Py_ssize_t path_count = 0;
-    char *exc_type = NULL, *exc_message = NULL;
+    char *exc_type = NULL, *exc_message = NULL, *exc_cause = NULL;
     const char *status = "ok";
     PyThreadState *main_state, *sub_state = NULL;
 
@@ -474,9 +526,9 @@ run_in_subinterpreter(PyObject *self, PyObject *args)
          * _exit() rule in the docstring.) */
         PyThreadState_Swap(main_state);
         free_strings(path_copy, path_count);
-        return Py_BuildValue("(sss)", "create_failed",
+        return Py_BuildValue("(sssO)", "create_failed",
                              status_create.func ? status_create.func : "?",
-                             status_create.err_msg ? status_create.err_msg : "?");
+                             status_create.err_msg ? status_create.err_msg : "?", Py_None);
     }
 #else
     /* Before 3.12 there is only the legacy kind. */
@@ -490,7 +542,8 @@ run_in_subinterpreter(PyObject *self, PyObject *args)
     if (sub_state == NULL) {
         PyThreadState_Swap(main_state);
         free_strings(path_copy, path_count);
-        return Py_BuildValue("(sss)", "create_failed", "Py_NewInterpreter", "returned NULL");
+        return Py_BuildValue("(sssO)", "create_failed", "Py_NewInterpreter", "returned NULL",
+                             Py_None);
     }
 #endif
 
@@ -498,13 +551,13 @@ run_in_subinterpreter(PyObject *self, PyObject *args)
     write_line(stage_fd, "stage", "import");
     if (prepend_paths(path_copy, path_count) < 0) {
         status = "exception";
-        take_exception(&exc_type, &exc_message);
+        take_exception(&exc_type, &exc_message, &exc_cause);
     }
     else {
         PyObject *mod = PyImport_ImportModule(module);
         if (mod == NULL) {
             status = "exception";
-            take_exception(&exc_type, &exc_message);
+            take_exception(&exc_type, &exc_message, &exc_cause);
         }
         Py_XDECREF(mod);
     }
@@ -522,9 +575,10 @@ run_in_subinterpreter(PyObject *self, PyObject *args)
 
     /* Back in the main interpreter. */
     free_strings(path_copy, path_count);
-    result = Py_BuildValue("(szz)", status, exc_type, exc_message);
+    result = Py_BuildValue("(szzz)", status, exc_type, exc_message, exc_cause);
     free(exc_type);
     free(exc_message);
+    free(exc_cause);
     return result;
 }
 

@@ -90,36 +90,57 @@ class _Reporter:
         self._write("result " + _encode(payload))
 
 
-def _exception_fields(exc):
+def _text(exc):
     try:
-        message = str(exc)
-    except BaseException:
-        message = "<exception message could not be converted to str>"
-    return {"exception": type(exc).__name__, "message": message[:8192]}
+        return str(exc)
+    except BaseException:  # a hostile __str__ must not lose the probe
+        return "<exception message could not be converted to str>"
+
+
+def _chain(exc):
+    """What `exc` was raised from, as native/probe.c's describe_chain() spells it."""
+    parts = []
+    current = exc
+    for _ in range(5):
+        nxt = current.__cause__
+        if nxt is None and not current.__suppress_context__:
+            nxt = current.__context__
+        if nxt is None:
+            break
+        parts.append("%s: %s" % (type(nxt).__name__, _text(nxt)))
+        current = nxt
+    return " <- ".join(parts)[:8191] or None
+
+
+def _exception_fields(exc):
+    return {"exception": type(exc).__name__, "message": _text(exc)[:8192], "cause": _chain(exc)}
+
+
+OK = {"outcome": "ok", "exception": None, "message": None, "cause": None}
 
 
 def _import_in_main(name):
-    """Import ``name`` in the main interpreter: {"outcome", "exception", "message"}."""
+    """Import ``name`` in the main interpreter: {"outcome", "exception", "message", "cause"}."""
     try:
         __import__(name)
         sys.modules[name]
     except ImportError as exc:
         return dict(outcome="import_error", **_exception_fields(exc))
-    except BaseException as exc:
+    except BaseException as exc:  # SystemExit and friends are evidence too
         return dict(outcome="error", **_exception_fields(exc))
-    return {"outcome": "ok", "exception": None, "message": None}
+    return dict(OK)
 
 
 def _import_in_sub(helper, kind, name, paths, reporter):
-    status, first, second = helper.run_in_subinterpreter(
+    status, first, second, cause = helper.run_in_subinterpreter(
         kind, name, paths, reporter.fd, reporter.pid
     )
     if status == "ok":
-        return {"outcome": "ok", "exception": None, "message": None}
+        return dict(OK)
     if status == "create_failed":
-        return {"outcome": "error", "exception": "PyStatus", "message": first + ": " + second}
+        return dict(OK, outcome="error", exception="PyStatus", message=first + ": " + second)
     outcome = "import_error" if first in ("ImportError", "ModuleNotFoundError") else "error"
-    return {"outcome": outcome, "exception": first, "message": second}
+    return {"outcome": outcome, "exception": first, "message": second, "cause": cause}
 
 
 def run_probe(helper, probe, module, path, init_name, paths, reporter, main_done=False):
@@ -158,7 +179,7 @@ def run_probe(helper, probe, module, path, init_name, paths, reporter, main_done
             reporter.stage("main_import")
             before = _import_in_main(module)
         if before["outcome"] != "ok":
-            result.update(outcome="not_run", exception=before["exception"])
+            result.update(outcome="not_run", exception=before["exception"], cause=None)
             result["message"] = "the import in the main interpreter failed first: %s" % (
                 before["message"],
             )

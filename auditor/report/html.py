@@ -103,6 +103,7 @@ def _probe_row(name: str, probe: dict[str, Any]) -> dict[str, Any]:
         "mark": mark["mark"],
         "exception": probe.get("exception"),
         "message": probe.get("message"),
+        "cause": probe.get("cause"),
         "main_after": main_after,
         "end": end,
         "stage": probe.get("stage"),

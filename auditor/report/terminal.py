@@ -109,21 +109,33 @@ def render_target(target: TargetAudit, console: Console) -> None:
     for note in target.notes:
         console.print(f"[yellow]note:[/] {escape(note)}")
     console.print(table)
-    findings = [a for a in target.modules if a.verdict is not Verdict.OWN_GIL and _why(a)]
+    # One line per distinct finding: modules of one distribution with the same verdict and
+    # the same main reason (scipy's 90 modules blocked by numpy) share a line.
+    findings: dict[tuple[str, Verdict, str], list[str]] = {}
+    for audit in target.modules:
+        if audit.verdict is not Verdict.OWN_GIL and (why := _why(audit)):
+            findings.setdefault((audit.module.group, audit.verdict, why), []).append(
+                audit.module.name
+            )
     if findings:
         console.print(Text("Why not own_gil:", style="bold"))
-        for audit in findings:
-            line = Text("  ")
-            line.append(audit.module.name, style="bold")
-            line.append(f" ({audit.verdict.value}): ", style=VERDICT_STYLE[audit.verdict])
-            line.append(_why(audit))
-            console.print(line)
+    for (group, verdict, why), names in findings.items():
+        line = Text("  ")
+        if len(names) == 1:
+            line.append(names[0], style="bold")
+        else:
+            shown = ", ".join(names[:3]) + (", …" if len(names) > 3 else "")
+            line.append(f"{len(names)} modules of {group}", style="bold")
+            line.append(f" ({shown})", style="dim")
+        line.append(f" ({verdict.value}): ", style=VERDICT_STYLE[verdict])
+        line.append(why)
+        console.print(line)
     if target.non_extensions:
-        names = escape(", ".join(n.name for n in target.non_extensions[:5]))
+        listed = escape(", ".join(n.name for n in target.non_extensions[:5]))
         more = " …" if len(target.non_extensions) > 5 else ""
         console.print(
             f"[dim]{len(target.non_extensions)} file(s) with an extension suffix are "
-            f"not Python extensions (no PyInit_): {names}{more}[/]"
+            f"not Python extensions (no PyInit_): {listed}{more}[/]"
         )
 
 
@@ -159,6 +171,8 @@ def _probe_detail(probe: dict[str, Any]) -> Text:
         text.append(f"{probe['exception']}: ", style="bold")
     if probe.get("message"):
         text.append(probe["message"])
+    if probe.get("cause"):
+        text.append(f" (from {probe['cause']})", style="dim")
     if probe.get("signal"):
         text.append(f" {probe['signal']}", style="bold red")
     elif probe.get("exit_code") not in (0, None):

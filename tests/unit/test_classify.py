@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from auditor.classify import classify, resolve_module_name, verdict_of
@@ -226,3 +228,26 @@ def test_short_blocker_name_resolved_from_the_modules_own_messages() -> None:
         {"pkg.m": "pkg"},
     )
     assert [(r.code, r.module) for r in reasons] == [("blocked_by", "pkg._core")]
+
+
+def test_refusal_hidden_in_the_exception_chain_names_the_blocker() -> None:
+    """pandas re-raises numpy's refusal as 'Unable to import required dependency numpy'."""
+    result = probes(
+        "oiioii",
+        isolated="Unable to import required dependency numpy",
+        own_gil="Unable to import required dependency numpy",
+        isolated_after_main=refusal("pandas._libs.lib"),
+        own_gil_after_main=refusal("pandas._libs.lib"),
+    )
+    chain = "ImportError: " + refusal("numpy._core._multiarray_umath")
+    for name in ("isolated", "own_gil"):
+        result[name] = replace(result[name], cause=chain)
+    _, reasons = classify(
+        _module("pandas._libs.lib"),
+        InitInfo("multi_phase"),
+        result,
+        {"pandas._libs.lib": "pandas", "numpy._core._multiarray_umath": "numpy"},
+    )
+    (blocked,) = [r for r in reasons if r.code == "blocked_by"]
+    assert blocked.module == "numpy._core._multiarray_umath"
+    assert dict(blocked.details) == {"same_distribution": False}

@@ -87,6 +87,7 @@ def test_report_matches_schema_and_contract() -> None:
         "outcome": "ok",
         "exception": None,
         "message": None,
+        "cause": None,
     }
     assert module["probes"]["legacy"]["import_outcome"] == "ok"
     assert target["summary"]["verdicts"]["crashes"] == 1
