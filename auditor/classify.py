@@ -52,6 +52,13 @@ _BINDING_REFUSALS: tuple[tuple[str, str], ...] = (
 )
 
 
+_GUARDS = {
+    "cython": "Cython's interpreter-change guard",
+    "pyo3": "PyO3's interpreter guard",
+    "numpy": "NumPy's once-per-process guard",
+}
+
+
 def _refused_name(message: str | None) -> str | None:
     match = _CPYTHON_REFUSAL.search(message or "")
     return match.group(1) if match else None
@@ -237,8 +244,7 @@ def _failure_reasons(
         elif binding is not None:
             reasons.add(
                 "binding_refusal",
-                f"its binding generator ({binding}) refuses a second interpreter in the "
-                f"same process: {message}",
+                f"{_GUARDS[binding]} refuses a second interpreter in the same process: {message}",
                 probe,
                 binding=binding,
             )
