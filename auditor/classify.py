@@ -226,7 +226,17 @@ def _failure_reasons(
         # to import required dependency numpy"): its chain is evidence too.
         evidence = f"{message or ''}\n{cause or ''}"
         refused = _refused_name(evidence)
-        binding = next((b for text, b in _BINDING_REFUSALS if text in evidence), None)
+        guard = next(((t, b) for t, b in _BINDING_REFUSALS if t in evidence), None)
+        binding = guard[1] if guard else None
+        # Quote the guard's own words, even when a wrapper's message hides them.
+        said = next(
+            (
+                part
+                for part in [message or "", *(cause or "").split(" <- ")]
+                if guard and guard[0] in part
+            ),
+            message,
+        )
         if refused is not None and not _is_self(refused, module.name):
             blocker = resolve_module_name(refused, module.name, known)
             same: bool | None = None
@@ -244,7 +254,7 @@ def _failure_reasons(
         elif binding is not None:
             reasons.add(
                 "binding_refusal",
-                f"{_GUARDS[binding]} refuses a second interpreter in the same process: {message}",
+                f"{_GUARDS[binding]} refuses a second interpreter in the same process: {said}",
                 probe,
                 binding=binding,
             )

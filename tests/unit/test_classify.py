@@ -251,3 +251,23 @@ def test_refusal_hidden_in_the_exception_chain_names_the_blocker() -> None:
     (blocked,) = [r for r in reasons if r.code == "blocked_by"]
     assert blocked.module == "numpy._core._multiarray_umath"
     assert dict(blocked.details) == {"same_distribution": False}
+
+
+def test_guard_quoted_from_the_chain() -> None:
+    result = probes("ppiiii", main_after="Unable to import required dependency numpy")
+    for name in ("legacy", "isolated"):
+        after = result[name].main_after
+        assert after is not None
+        result[name] = replace(
+            result[name],
+            main_after=replace(
+                after, cause="ImportError: cannot load module more than once per process"
+            ),
+        )
+    _, reasons = classify(_module("pandas._libs.lib"), InitInfo("multi_phase"), result, ())
+    (guard,) = [r for r in reasons if r.code == "binding_refusal"]
+    assert guard.message == (
+        "NumPy's once-per-process guard refuses a second interpreter in the "
+        "same process: ImportError: cannot load module more than once per "
+        "process"
+    )
