@@ -22,7 +22,6 @@ from auditor.model import (
     Reason,
     StaticInfo,
     TargetAudit,
-    Verdict,
 )
 from auditor.native import build_helper
 from auditor.probe import ProbeRun, init_from_reply, result_from_reply, run_probes
@@ -147,6 +146,3 @@ def scan_target(
         incomplete=tuple(incomplete),
         cached=len(cached),
     )
-
-
-__all__ = ["Verdict", "scan_target", "target_notes"]
