@@ -143,6 +143,14 @@ def _import_in_sub(helper, kind, name, paths, reporter):
     return {"outcome": outcome, "exception": first, "message": second, "cause": cause}
 
 
+def _leave_if_create_failed(result, reporter):
+    """On 3.12 a failed Py_NewInterpreterFromConfig breaks the GIL state: report and leave
+    without finalizing (../shared/research/subinterp-tech.md, 1.3)."""
+    if result.get("exception") == "PyStatus":
+        reporter.result(result)
+        os._exit(0)
+
+
 def run_probe(helper, probe, module, path, init_name, paths, reporter, main_done=False):
     """Run one probe in this (sacrificial) process and report its result.
 
@@ -165,11 +173,7 @@ def run_probe(helper, probe, module, path, init_name, paths, reporter, main_done
     elif probe in SUB_KINDS:
         # Fresh: the subinterpreter is the first to load the module, then main tries.
         result.update(_import_in_sub(helper, probe, module, paths, reporter))
-        if result.get("exception") == "PyStatus":
-            # On 3.12 a failed Py_NewInterpreterFromConfig breaks the GIL state: report
-            # and leave without finalizing.
-            reporter.result(result)
-            os._exit(0)
+        _leave_if_create_failed(result, reporter)
         reporter.stage("main_import")
         result["main_after"] = _import_in_main(module)
     elif probe.endswith("_after_main") and probe[: -len("_after_main")] in SUB_KINDS:
@@ -186,6 +190,7 @@ def run_probe(helper, probe, module, path, init_name, paths, reporter, main_done
         else:
             kind = probe[: -len("_after_main")]
             result.update(_import_in_sub(helper, kind, module, paths, reporter))
+            _leave_if_create_failed(result, reporter)
     else:
         raise SystemExit("worker: unknown probe %r" % (probe,))
     reporter.result(result)
@@ -435,7 +440,11 @@ class Worker:
                 timed_out = True
                 break
             try:
-                ready, _, _ = self.select.select(list(open_fds) + [self.wake_r], [], [], remaining)
+                # SIGCHLD normally wakes us at once; the 0.1 s cap covers an audited module
+                # that replaced our SIGCHLD handler (a main-import child runs its code).
+                ready, _, _ = self.select.select(
+                    list(open_fds) + [self.wake_r], [], [], min(remaining, 0.1)
+                )
             except InterruptedError:
                 ready = []
             for fd in ready:
