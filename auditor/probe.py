@@ -93,6 +93,16 @@ class WorkerProcess:
         reply: dict[str, Any] = json.loads(line)
         return reply
 
+    def terminate(self) -> None:
+        """End the worker and the probe it is running (Ctrl-C)."""
+        proc = self._proc
+        if proc is not None and proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
     def close(self) -> None:
         if self._proc is not None:
             assert self._proc.stdin is not None
@@ -237,8 +247,11 @@ def run_probes(
             counts = (done[0], total[0])
         on_progress(counts[0], counts[1], task.module.name)
 
+    workers: list[WorkerProcess] = []
+
     def serve() -> None:
         worker = WorkerProcess(interp, helper)
+        workers.append(worker)
         try:
             while True:
                 _, _, task = tasks.get()
@@ -270,8 +283,14 @@ def run_probes(
     threads = [threading.Thread(target=serve, daemon=True) for _ in range(max(1, jobs))]
     for thread in threads:
         thread.start()
-    for thread in threads:
-        thread.join()
+    try:
+        for thread in threads:
+            thread.join()
+    except KeyboardInterrupt:
+        # The workers ignore SIGINT; SIGTERM makes each end the probe under way and exit.
+        for worker in workers:
+            worker.terminate()
+        raise
     return runs
 
 

@@ -272,6 +272,26 @@ class Worker:
             if getattr(mod, "__file__", None) and not mod.__file__.endswith((".py", ".pyc"))
         }
         self._watch_children()
+        self._children = []  # process groups of the probes under way (for SIGTERM)
+        # Ctrl-C in the terminal reaches every process of its group: the CLI decides, and
+        # ends this worker with SIGTERM, which takes the probe under way down with it.
+        import signal
+
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, self._terminate)
+
+    def _terminate(self, signum, frame):
+        """SIGTERM: end the probes under way (a group child ends its own), then exit."""
+        import time
+
+        for sig, pause in ((15, 0.2), (9, 0)):
+            for pgid in self._children:
+                try:
+                    os.killpg(pgid, sig)
+                except (ProcessLookupError, PermissionError):
+                    pass
+            time.sleep(pause)
+        os._exit(143)
 
     def _watch_children(self):
         """SIGCHLD wakes select() through a pipe, so that a child's exit is seen at once."""
@@ -352,7 +372,11 @@ class Worker:
             return replies
 
         def child(reporter):
+            import signal
+
             self._watch_children()  # this child waits for grandchildren of its own
+            self._children = []
+            signal.signal(signal.SIGTERM, self._terminate)
             sys.path[0:0] = request.get("paths", [])
             reporter.stage("main_import")
             main = _import_in_main(request["module"])
@@ -390,6 +414,8 @@ class Worker:
                 os.setpgid(0, 0)
                 signal.set_wakeup_fd(-1)
                 signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+                signal.signal(signal.SIGINT, signal.default_int_handler)
+                signal.signal(signal.SIGTERM, signal.SIG_DFL)
                 # stdin from /dev/null, stdout and stderr to the worker's pipes, the result
                 # pipe on RESULT_FD.  Each source descriptor is duplicated before the one
                 # that could overwrite it (they are all > 2; only RESULT_FD can collide).
@@ -418,11 +444,15 @@ class Worker:
             # cleanup of its own), so that a crash at exit shows.
             raise SystemExit(0)
         # ---- the parent
+        self._children.append(pid)
         if on_spawn is not None:
             on_spawn(pid)
         for fd in (res_w, out_w, err_w):
             os.close(fd)
-        return self._watch(pid, request, started, timeout, res_r, out_r, err_r)
+        try:
+            return self._watch(pid, request, started, timeout, res_r, out_r, err_r)
+        finally:
+            self._children.remove(pid)
 
     def _watch(self, pid, request, started, timeout, res_r, out_r, err_r):
         import time

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -272,3 +274,60 @@ def test_rescan_reuses_the_cache_until_something_changes(
     touched.touch()
     _, err = scan("after-touch")
     assert "unchanged since the last scan" not in err
+
+
+def test_ctrl_c_ends_the_scan_and_every_probe(
+    python: str, fixtures_dir: Path, tmp_path: Path
+) -> None:
+    """SIGINT: one line, exit 130, no report, and no probe left running (a hanging one here)."""
+    import signal
+    import time
+
+    cache = tmp_path / "cache"  # its path is in every worker's and probe's command line
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GITHUB_")}
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "auditor",
+            "scan",
+            "--python",
+            python,
+            "--timeout",
+            "120",
+            "--module",
+            "hangs_in_subinterp",
+            "--json",
+            str(tmp_path / "r.json"),
+            str(fixtures_dir),
+        ],
+        env={**env, "SUBINTERP_AUDIT_CACHE": str(cache)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not _processes_with(str(cache)):
+        time.sleep(0.2)
+    time.sleep(2)  # let the probes start (main, then the hanging subinterpreter ones)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert err.strip().splitlines()[-1] == "subinterp-audit: interrupted"
+    assert "Traceback" not in err
+    assert not (tmp_path / "r.json").exists()
+    time.sleep(1)
+    assert _processes_with(str(cache)) == []
+
+
+def _processes_with(text: str) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/cmdline", "rb") as stream:
+                    if text.encode() in stream.read():
+                        found.append(int(entry))
+            except OSError:
+                pass
+    return found
