@@ -1,1 +1,11 @@
-"""Renderers: JSON (the contract), terminal; all from the same model."""
+"""Renderers: JSON (the contract), terminal, HTML and CI formats; all from the same model."""
+
+# The glyph of each probe outcome, in the terminal table and the HTML report alike.
+MARKS = {
+    "ok": "✓",
+    "import_error": "✗",
+    "error": "!",
+    "crash": "☠",
+    "timeout": "∞",
+    "not_run": "·",
+}

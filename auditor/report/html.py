@@ -11,6 +11,7 @@ from jinja2 import Environment, FunctionLoader, StrictUndefined, select_autoesca
 from markupsafe import Markup
 
 from auditor.model import Verdict
+from auditor.report import MARKS
 
 _TEMPLATES = resources.files("auditor") / "report" / "templates"
 
@@ -24,7 +25,6 @@ VERDICT_MEANING = {
     "hangs": "some probe ran past the deadline",
     "broken": "does not import even in the main interpreter",
 }
-_MARK = {"ok": "✓", "import_error": "✗", "error": "!", "crash": "☠", "timeout": "∞", "not_run": "·"}
 _COLUMNS = (
     ("legacy", "legacy_after_main"),
     ("isolated", "isolated_after_main"),
@@ -61,7 +61,7 @@ def _cell(name: str, probe: dict[str, Any] | None) -> dict[str, str]:
         title += f"; then main: {after['outcome']}: {after.get('message')}"
     if probe.get("signal"):
         title += f" ({probe['signal']} at {probe.get('stage')})"
-    return {"css": css, "mark": _MARK.get(outcome, "?"), "title": title}
+    return {"css": css, "mark": MARKS.get(outcome, "?"), "title": title}
 
 
 def _init_text(init: dict[str, Any]) -> tuple[str, str]:

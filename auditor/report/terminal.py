@@ -14,6 +14,7 @@ from rich.text import Text
 
 from auditor.model import ImportAttempt, ModuleAudit, Outcome, ProbeResult, TargetAudit, Verdict
 from auditor.policy import Change, GateResult
+from auditor.report import MARKS
 
 VERDICT_STYLE = {
     Verdict.OWN_GIL: "bold green",
@@ -34,20 +35,23 @@ _COLUMNS = (
 )
 
 
+_MARK_STYLE = {
+    Outcome.OK: "green",
+    Outcome.IMPORT_ERROR: "magenta",
+    Outcome.ERROR: "red",
+    Outcome.CRASH: "bold red",
+    Outcome.TIMEOUT: "bold red",
+    Outcome.NOT_RUN: "dim",
+}
+
+
 def _mark(result: ProbeResult | None) -> Text:
     if result is None:
         return Text("-", style="dim")
-    if result.outcome is Outcome.OK:
-        if result.main_after is not None and not result.main_after:
-            return Text("✓", style="yellow")  # loaded, but poisoned main's import
-        return Text("✓", style="green")
-    return {
-        Outcome.IMPORT_ERROR: Text("✗", style="magenta"),
-        Outcome.ERROR: Text("!", style="red"),
-        Outcome.CRASH: Text("☠", style="bold red"),
-        Outcome.TIMEOUT: Text("∞", style="bold red"),
-        Outcome.NOT_RUN: Text("·", style="dim"),
-    }[result.outcome]
+    style = _MARK_STYLE[result.outcome]
+    if result.outcome is Outcome.OK and result.main_after is not None and not result.main_after:
+        style = "yellow"  # loaded, but main's import failed afterwards
+    return Text(MARKS[result.outcome.value], style=style)
 
 
 def _init_text(audit: ModuleAudit) -> str:
