@@ -43,9 +43,14 @@ DEFAULT_JSON = DEFAULT_REPORT_DIR / "subinterp-audit.json"
 DEFAULT_HTML = DEFAULT_REPORT_DIR / "subinterp-audit.html"
 
 
+def _print_error(message: str) -> None:
+    """An error as one line on stderr (the message comes from outside: escaped)."""
+    err_console.print(f"[bold red]subinterp-audit: error:[/] {escape(message)}", soft_wrap=True)
+
+
 def _error(message: str, code: int = EXIT_USAGE) -> NoReturn:
     """The one exit point for errors: one line on stderr, no traceback."""
-    err_console.print(f"[bold red]subinterp-audit: error:[/] {escape(message)}", soft_wrap=True)
+    _print_error(message)
     raise SystemExit(code)
 
 
@@ -473,19 +478,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except click.UsageError as exc:
         hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx else ""
-        err_console.print(
-            f"[bold red]subinterp-audit: error:[/] {escape(exc.format_message() + hint)}",
-            soft_wrap=True,
-        )
+        _print_error(exc.format_message() + hint)
         return EXIT_USAGE
     except click.ClickException as exc:
-        err_console.print(
-            f"[bold red]subinterp-audit: error:[/] {escape(exc.format_message())}", soft_wrap=True
-        )
+        _print_error(exc.format_message())
         return exc.exit_code
     except AuditorError as exc:
         first, _, rest = str(exc).partition("\n")
-        err_console.print(f"[bold red]subinterp-audit: error:[/] {escape(first)}", soft_wrap=True)
+        _print_error(first)
         if rest:
             err_console.print(f"[dim]{escape(rest)}[/]", soft_wrap=True)
         return EXIT_USAGE

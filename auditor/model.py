@@ -143,6 +143,21 @@ class ImportAttempt:
         return self.outcome is Outcome.OK
 
 
+# The fields of a probe result that say what happened (not how long it took, nor how the
+# process was started): two runs of the same probe must agree on them (--isolation, cache).
+EVIDENCE_FIELDS = (
+    "outcome",
+    "exception",
+    "message",
+    "signal",
+    "exit_code",
+    "stage",
+    "main_after",
+    "import_outcome",
+    "stdout_bytes",
+)
+
+
 @dataclass(frozen=True)
 class ProbeResult:
     """One probe, run in its own child process, with the evidence the worker saw."""

@@ -32,16 +32,6 @@ HERE = Path(__file__).resolve().parent
 # Real packages of every binding style (hand-written C, Cython, PyO3, pybind11, nanobind,
 # f2py, cffi, numpy and a scientific stack): a few hundred extension modules.
 PACKAGES = HERE / "requirements-real.txt"
-EVIDENCE = (
-    "outcome",
-    "exception",
-    "message",
-    "signal",
-    "exit_code",
-    "stage",
-    "main_after",
-    "import_outcome",
-)
 
 
 def build_venv(venv: Path, python: str) -> Path:
@@ -129,9 +119,11 @@ def floor(python: str, modules: list[str], jobs: int) -> float:
 
 
 def probes(report: Path) -> dict[tuple[str, str], dict]:
+    from auditor.model import EVIDENCE_FIELDS
+
     data = json.loads(report.read_text())
     return {
-        (m["name"], p): {k: r[k] for k in EVIDENCE}
+        (m["name"], p): {k: r[k] for k in EVIDENCE_FIELDS}
         for t in data["targets"]
         for m in t["modules"]
         for p, r in m["probes"].items()

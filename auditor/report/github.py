@@ -103,19 +103,11 @@ def markdown_summary(data: dict[str, Any], gate: GateResult) -> str:
         lines.append("")
     if gate.regressions:
         lines += ["### Regressions against the baseline", ""]
-        lines += [
-            f"- `{_md(r.name)}` (Python {r.target}): {r.baseline.value if r.baseline else '?'}"
-            f" → {r.verdict.value}"
-            for r in gate.regressions
-        ]
+        lines += [_change_line(r) for r in gate.regressions]
         lines.append("")
     if gate.improvements:
         lines += ["### Improvements (run with --update-baseline to keep them)", ""]
-        lines += [
-            f"- `{_md(r.name)}` (Python {r.target}): {r.baseline.value if r.baseline else '?'}"
-            f" → {r.verdict.value}"
-            for r in gate.improvements
-        ]
+        lines += [_change_line(r) for r in gate.improvements]
         lines.append("")
     if gate.ignored:
         lines += ["### Ignored", ""]

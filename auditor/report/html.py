@@ -159,7 +159,8 @@ def _module_view(module: dict[str, Any]) -> dict[str, Any]:
         "toolkit_evidence": binding.get("evidence", []),
         "init_label": init_label,
         "init_text": init_text,
-        "cells": [[_cell(p, probes.get(p)) for p in (fresh, after)] for fresh, after in _COLUMNS],
+        "cells": [[_cell("main", probes.get("main"))]]
+        + [[_cell(p, probes.get(p)) for p in (fresh, after)] for fresh, after in _COLUMNS],
         "verdict": module["verdict"],
         "rank": Verdict(module["verdict"]).rank,
         "reasons": reasons,
@@ -174,11 +175,7 @@ def _module_view(module: dict[str, Any]) -> dict[str, Any]:
 
 
 def _target_view(target: dict[str, Any]) -> dict[str, Any]:
-    modules = []
-    for module in target["modules"]:
-        view = _module_view(module)
-        view["cells"].insert(0, [_cell("main", module["probes"].get("main"))])
-        modules.append(view)
+    modules = [_module_view(module) for module in target["modules"]]
     groups: dict[str, Counter[str]] = {}
     for view in modules:
         groups.setdefault(view["dist"], Counter())[view["verdict"]] += 1

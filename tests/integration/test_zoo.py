@@ -9,6 +9,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
+from auditor.model import EVIDENCE_FIELDS
 from auditor.report.json import schema
 from tests.integration.conftest import PROBE_TIMEOUT, Scan, run_cli
 from tests.integration.expected import CATALOGUE, FRESH, NON_EXTENSIONS, SUB_PROBES
@@ -200,19 +201,6 @@ def test_static_hints_single_phase(zoo_scan: Scan) -> None:
     assert good.get("PyModuleDef_Init") == "good_sign"
 
 
-EVIDENCE = (
-    "outcome",
-    "exception",
-    "message",
-    "signal",
-    "exit_code",
-    "stage",
-    "main_after",
-    "import_outcome",
-    "stdout_bytes",
-)
-
-
 def test_strict_isolation_gives_the_same_report(zoo_scan: Scan, tmp_path: Path) -> None:
     """Sharing the main import between probes changes nothing: compare with one process each."""
     out = tmp_path / "strict.json"
@@ -241,7 +229,9 @@ def test_strict_isolation_gives_the_same_report(zoo_scan: Scan, tmp_path: Path) 
             # Really one new interpreter per probe (not_run ones never started).
             assert result["fresh_exec"] is (result["outcome"] != "not_run")
             mine = shared["probes"][probe]
-            assert {k: mine[k] for k in EVIDENCE} == {k: result[k] for k in EVIDENCE}, (
+            assert {k: mine[k] for k in EVIDENCE_FIELDS} == {
+                k: result[k] for k in EVIDENCE_FIELDS
+            }, (
                 module["name"],
                 probe,
             )
