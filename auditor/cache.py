@@ -1,24 +1,33 @@
-"""Cache of probe results, so that a rescan of an unchanged environment costs about a second.
+"""Cache of probe results, keyed by everything that can change them; rescans are incremental.
 
-An entry holds one module's worker replies (and its static analysis).  Its key covers
-everything a probe's outcome depends on that the tool can see:
+An entry holds one module's probe replies (and its static analysis).  It answers only when
+all of this is unchanged (../shared/DESIGN.md, "Guarantees"):
 
-- the module file's content (sha256),
-- the C helper and worker build, which already covers the target interpreter's build
-  (Helper.directory's name hashes both sources, the executable, its version and ABI),
-- the environment: every distribution's name and version, sys.path, and the identity (size,
-  mtime) of every extension file found, because a module's outcome also depends on what it
-  imports: a changed environment is rescanned in full,
-- the probe protocol version, the probes run, the timeout and the isolation mode.
+- the key: the module file's content (sha256); the C helper and worker build, which covers
+  the interpreter's build (Helper.directory's name hashes both sources, the executable, its
+  version and ABI); the probe options (probes, timeout, isolation); the target's sys.path;
+  the behaviour-changing environment (``PYTHON*``, ``LD_*``, ``SUBINTERP_AUDIT_*`` aside);
+  and the *layout* of sys.path: the names each entry offers (what a new distribution adds,
+  and what a missing-module import would find), and the content of ``.pth`` files, which
+  run at start-up;
+- the entry's *closure*: the content of every file the probes of this module loaded (each
+  probe reports ``__file__`` of every module in main and in its subinterpreter, and every
+  mapped file: extensions and the libraries they link).  Upgrading one distribution thus
+  re-probes only the modules whose probes touched its files.
+
+When a probe could not report its closure (it crashed), the entry is keyed by a
+fingerprint of the whole environment instead.  Timeouts, kills by SIGKILL (ours, or the
+OOM killer's) and the tool's own failures are never stored.
 
 Entries are files written atomically (temporary file and rename), so concurrent scans may
 share the cache: the worst case is that both compute the same entry.  A file's content hash
-is itself remembered per (path, size, mtime, ctime, inode), as git's index does, so that an
+is remembered per (path, size, mtime, ctime, inode), as git's index does, so that an
 unchanged file is not read again.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -30,7 +39,25 @@ from typing import Any
 from auditor.elf import exported_init_symbols
 
 # Bump when what a probe records changes without the worker or the C helper changing.
-PROBE_VERSION = 1
+PROBE_VERSION = 2
+
+# Environment variables that change what an import does (read by the interpreter, the
+# dynamic loader, or commonly by extension modules at import time).
+_ENV_PREFIXES = ("PYTHON", "LD_", "MALLOC_", "OPENBLAS_", "OMP_", "MKL_")
+
+
+def relevant_environment(environ: dict[str, str]) -> dict[str, str]:
+    """The behaviour-changing part of an environment (recorded in the report and the key)."""
+    return {
+        name: value
+        for name, value in sorted(environ.items())
+        if name.startswith(_ENV_PREFIXES) and not name.startswith("SUBINTERP_AUDIT_")
+    }
+
+
+def never_cached(reply: dict[str, Any]) -> bool:
+    """A result that says more about this run than about the module."""
+    return reply.get("outcome") in ("timeout", "tool_failure") or reply.get("signal") == "SIGKILL"
 
 
 def _write_atomic(path: Path, data: Any) -> None:
@@ -78,14 +105,19 @@ class ResultCache:
         if enabled:
             loaded = _read(self._hashes_path)
             self._hashes = loaded if isinstance(loaded, dict) else {}
+        self._seen: dict[str, str] = {}  # this run's hashes: one stat per file per scan
         self.hits = 0
         self.misses = 0
 
     def file_hash(self, path: str) -> str:
         """sha256 of the file's content; read again only when its stat changed."""
+        seen = self._seen.get(path)
+        if seen is not None:
+            return seen
         stat = _stat_key(path)
         known = self._hashes.get(path)
         if stat is not None and known is not None and known[0] == stat:
+            self._seen[path] = str(known[1])
             return str(known[1])
         digest = hashlib.sha256()
         with open(path, "rb") as stream:
@@ -95,6 +127,7 @@ class ResultCache:
         if stat is not None:
             self._hashes[path] = [stat, value]
             self._hashes_dirty = True
+        self._seen[path] = value
         return value
 
     def init_exports(self, path: str) -> set[str] | None:
@@ -113,6 +146,51 @@ class ResultCache:
             ]
             self._hashes_dirty = True
         return exports
+
+    def layout_fingerprint(self, sys_path: Sequence[str]) -> str:
+        """The names each sys.path entry offers, and the content of its .pth files.
+
+        Distribution metadata directories are left out (an upgrade renames them), so that
+        upgrading a distribution keeps the layout; installing or removing one changes it.
+        Directories without ``__init__.py`` (namespace packages) are listed one level down.
+        """
+        digest = hashlib.sha256()
+        for entry in sys_path:
+            digest.update(f"{entry}\0".encode())
+            try:
+                names = sorted(os.listdir(entry))
+            except OSError:
+                digest.update(f"{_stat_key(entry)}\n".encode())
+                continue
+            for name in names:
+                if name.endswith((".dist-info", ".egg-info")) or name == "__pycache__":
+                    continue
+                digest.update(f"{name}\0".encode())
+                path = os.path.join(entry, name)
+                if name.endswith(".pth"):
+                    digest.update(self.file_hash(path).encode())
+                elif os.path.isdir(path) and not os.path.exists(os.path.join(path, "__init__.py")):
+                    with contextlib.suppress(OSError):
+                        digest.update(("/".join(sorted(os.listdir(path))) + "\n").encode())
+        return digest.hexdigest()
+
+    def closure_matches(self, closure: dict[str, str]) -> bool:
+        """Every file an entry's probes loaded still has the content they loaded."""
+        for path, digest in closure.items():
+            try:
+                if self.file_hash(path) != digest:
+                    return False
+            except OSError:
+                return False
+        return True
+
+    def closure_of(self, paths: Iterable[str]) -> dict[str, str]:
+        """path -> content hash, for the files that still exist (others cannot be re-read)."""
+        closure = {}
+        for path in sorted(set(paths)):
+            with contextlib.suppress(OSError):
+                closure[path] = self.file_hash(path)
+        return closure
 
     @staticmethod
     def environment_fingerprint(

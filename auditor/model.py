@@ -37,6 +37,7 @@ class Outcome(str, enum.Enum):
     CRASH = "crash"
     TIMEOUT = "timeout"
     NOT_RUN = "not_run"
+    TOOL_FAILURE = "tool_failure"  # subinterp-audit itself failed: says nothing of the module
 
     def __str__(self) -> str:
         return self.value
@@ -45,6 +46,19 @@ class Outcome(str, enum.Enum):
 # Values of Py_mod_multiple_interpreters and Py_mod_gil (Include/moduleobject.h).
 MULTIPLE_INTERPRETERS = {0: "not_supported", 1: "supported", 2: "per_interpreter_gil"}
 GIL = {0: "used", 1: "not_used"}
+
+
+def slot_ids(version: tuple[int, int]) -> dict[str, tuple[int, ...]]:
+    """The slot table: which ``PyModuleDef_Slot`` ids mean Py_mod_multiple_interpreters and
+    Py_mod_gil on a target of `version`.  The C helper reports raw (id, value) pairs.
+
+    Before 3.15 they are 3 and 4 (Include/moduleobject.h).  3.15 (PEP 820,
+    Include/slots_generated.h) renumbered them to 86 and 87 for non-limited builds; a module
+    built for an older limited API still uses 3 and 4 (``_Py_SLOT_COMPAT_VALUE``).
+    """
+    if version >= (3, 15):
+        return {"multiple_interpreters": (86, 3), "gil": (87, 4)}
+    return {"multiple_interpreters": (3,), "gil": (4,)}
 
 
 @dataclass(frozen=True)
@@ -125,6 +139,9 @@ class InitInfo:
     gil: str | None = None  # GIL value, None if absent
     m_size: int | None = None
     slots: tuple[int, ...] = ()
+    # "observed" (the init function's result was read) or "inferred" (it raised: code ran
+    # in PyInit itself, which a multi-phase init never does, so it is single-phase)
+    basis: str = "observed"
 
 
 UNKNOWN_INIT = InitInfo(style="unknown")
@@ -139,8 +156,20 @@ class ImportAttempt:
     message: str | None = None
     cause: str | None = None  # what the exception was raised from ("Type: msg <- ...")
 
-    def __bool__(self) -> bool:
+    @property
+    def ok(self) -> bool:
         return self.outcome is Outcome.OK
+
+
+@dataclass(frozen=True)
+class ExitCheck:
+    """How a fresh probe's process ended when it exited right after its subinterpreter
+    ended, without importing the module in main (a fork of the probe child)."""
+
+    outcome: Outcome  # ok, crash, or not_run (threads were running: no fork)
+    signal: str | None = None
+    exit_code: int | None = None
+    message: str | None = None
 
 
 # The fields of a probe result that say what happened (not how long it took, nor how the
@@ -155,6 +184,7 @@ EVIDENCE_FIELDS = (
     "main_after",
     "import_outcome",
     "stdout_bytes",
+    "exit_after_sub",
 )
 
 
@@ -176,10 +206,12 @@ class ProbeResult:
     main_after: ImportAttempt | None = None  # fresh probes: main's import afterwards
     import_outcome: Outcome | None = None  # crash after the import had reported this
     fresh_exec: bool = False  # run in a newly exec'd interpreter instead of a fork
+    exit_after_sub: ExitCheck | None = None  # fresh probes: the exit without main's import
 
-    def __bool__(self) -> bool:
-        """A probe passes when the import worked and, if fresh, main could import after."""
-        return self.outcome is Outcome.OK and (self.main_after is None or bool(self.main_after))
+    @property
+    def passed(self) -> bool:
+        """The import worked and, if fresh, main could import after."""
+        return self.outcome is Outcome.OK and (self.main_after is None or self.main_after.ok)
 
 
 @dataclass(frozen=True)
@@ -232,6 +264,8 @@ class TargetAudit:
     notes: tuple[str, ...] = ()  # said once per target, e.g. "3.11: legacy probes only"
     incomplete: tuple[str, ...] = ()  # modules the tool itself failed on
     cached: int = 0  # modules whose results came from the result cache
+    # The behaviour-changing environment the probes ran with (PYTHON*, LD_*, ...).
+    environment: dict[str, str] = field(default_factory=dict, hash=False)
 
     def counts(self) -> dict[str, int]:
         counts = {v.value: 0 for v in Verdict}

@@ -1,36 +1,36 @@
-"""Run the probes: J worker processes of the target, each forking one child per probe.
+"""Schedule the probes over J zygotes of the target, and turn their replies into results.
 
-The CLI process never imports anything of the audited environment.  It talks to workers
-(auditor/_target/worker.py, run by the target interpreter) over pipes, one JSON line per
-request and per result, and turns the results into ProbeResult objects.
+The CLI process never imports anything of the audited environment.  Each job thread owns a
+zygote (auditor/supervise.py, which runs auditor/_target/worker.py in the target), hands it
+one task at a time, and records what came back; every failure of the tool becomes that
+task's ``tool_failure`` result, so no thread and no module is ever lost.
 """
 
 from __future__ import annotations
 
 import itertools
-import json
 import os
 import queue
-import subprocess
-import tempfile
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import IO, Any
+from typing import Any
 
 from auditor.configs import SUBINTERPRETER_PROBES
-from auditor.errors import WorkerError
 from auditor.model import (
     GIL,
     MULTIPLE_INTERPRETERS,
     ExtensionModule,
+    ExitCheck,
     ImportAttempt,
     InitInfo,
     Interpreter,
     Outcome,
     ProbeResult,
+    slot_ids,
 )
 from auditor.native import Helper
+from auditor.supervise import Spec, ToolFailure, Zygote
 
 
 @dataclass(frozen=True)
@@ -44,77 +44,11 @@ class _Task:
         return (self.probe, *self.after)
 
 
-class WorkerProcess:
-    """One long-lived worker: a target interpreter running worker.py."""
-
-    def __init__(self, interp: Interpreter, helper: Helper) -> None:
-        self._command = [interp.executable, str(helper.worker), str(helper.directory)]
-        self._proc: subprocess.Popen[str] | None = None
-        self._stderr: IO[bytes] | None = None
-
-    def _start(self) -> subprocess.Popen[str]:
-        self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 - closed in close()
-        proc = subprocess.Popen(
-            self._command,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=self._stderr,
-            text=True,
-            bufsize=1,
-        )
-        assert proc.stdout is not None
-        first = proc.stdout.readline()
-        if not first.startswith('{"ready"'):
-            raise WorkerError(f"the probe worker did not start: {self._stderr_tail(proc)}")
-        self._proc = proc
-        return proc
-
-    def _stderr_tail(self, proc: subprocess.Popen[str]) -> str:
-        proc.kill()
-        proc.wait()
-        if self._stderr is None:
-            return "no output"
-        self._stderr.seek(0)
-        lines = self._stderr.read().decode(errors="replace").strip().splitlines()
-        return lines[-1] if lines else f"exit code {proc.returncode}"
-
-    def request(self, payload: dict[str, Any]) -> dict[str, Any]:
-        proc = self._proc or self._start()
-        assert proc.stdin is not None and proc.stdout is not None
-        try:
-            proc.stdin.write(json.dumps(payload) + "\n")
-            proc.stdin.flush()
-            line = proc.stdout.readline()
-        except (BrokenPipeError, OSError):
-            line = ""
-        if not line:
-            self._proc = None
-            raise WorkerError(f"the probe worker died: {self._stderr_tail(proc)}")
-        reply: dict[str, Any] = json.loads(line)
-        return reply
-
-    def terminate(self) -> None:
-        """End the worker and the probe it is running (Ctrl-C)."""
-        proc = self._proc
-        if proc is not None and proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-
-    def close(self) -> None:
-        if self._proc is not None:
-            assert self._proc.stdin is not None
-            self._proc.stdin.close()
-            try:
-                self._proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
-                self._proc.wait()
-            self._proc = None
-        if self._stderr is not None:
-            self._stderr.close()
+def zygote_command(interp: Interpreter, helper: Helper) -> list[str]:
+    """How the target runs the zygote.  ``-P`` (3.11+): no script directory on sys.path,
+    so that subinterpreters, which copy it since 3.12.1, do not see the tool's files."""
+    flags = ["-P"] if interp.short_version >= (3, 11) else []
+    return [interp.executable, *flags, str(helper.worker), "--zygote", str(helper.directory)]
 
 
 def _attempt(data: dict[str, Any] | None) -> ImportAttempt | None:
@@ -125,8 +59,16 @@ def _attempt(data: dict[str, Any] | None) -> ImportAttempt | None:
     )
 
 
+def _exit_check(data: dict[str, Any] | None) -> ExitCheck | None:
+    if data is None:
+        return None
+    return ExitCheck(
+        Outcome(data["outcome"]), data.get("signal"), data.get("exit_code"), data.get("message")
+    )
+
+
 def result_from_reply(reply: dict[str, Any]) -> ProbeResult:
-    """A worker's JSON reply -> ProbeResult (the reply format is worker.py's _reply)."""
+    """A reply (auditor/supervise.py's _reply) -> ProbeResult."""
     imported = reply.get("import_outcome")
     return ProbeResult(
         probe=reply["probe"],
@@ -143,24 +85,40 @@ def result_from_reply(reply: dict[str, Any]) -> ProbeResult:
         main_after=_attempt(reply.get("main_after")),
         import_outcome=Outcome(imported) if imported else None,
         fresh_exec=bool(reply.get("fresh_exec")),
+        exit_after_sub=_exit_check(reply.get("exit_after_sub")),
     )
 
 
-def init_from_reply(reply: dict[str, Any] | None) -> InitInfo:
-    """The `init` probe's findings -> InitInfo (unknown when the probe could not read them)."""
+def init_from_reply(reply: dict[str, Any] | None, version: tuple[int, int]) -> InitInfo:
+    """The `init` probe's raw findings -> InitInfo, through the slot table of `version`.
+
+    An init function that raised has run module code in PyInit itself, which a multi-phase
+    init (it only returns its PyModuleDef) never does: single-phase, inferred.
+    """
+    if reply is not None and reply.get("outcome") in ("import_error", "error"):
+        if reply.get("exception") != "ImportError" or not str(reply.get("message", "")).startswith(
+            ("dlopen failed", "no PyInit")
+        ):
+            return InitInfo(style="single_phase", export="PyInit", basis="inferred")
     data = (reply or {}).get("init")
     if not data:
         return InitInfo(style="unknown")
-    multi, gil = data.get("multiple_interpreters"), data.get("gil")
+    pairs = [(int(slot), int(value)) for slot, value in data.get("slots", ())]
+    ids = slot_ids(version)
+
+    def value_of(name: str, table: dict[int, str]) -> str | None:
+        for slot, value in pairs:
+            if slot in ids[name]:
+                return table.get(value, str(value))
+        return None
+
     return InitInfo(
         style=data.get("style", "unknown"),
         export=data.get("export"),
-        multiple_interpreters=MULTIPLE_INTERPRETERS.get(multi, str(multi))
-        if multi is not None
-        else None,
-        gil=GIL.get(gil, str(gil)) if gil is not None else None,
+        multiple_interpreters=value_of("multiple_interpreters", MULTIPLE_INTERPRETERS),
+        gil=value_of("gil", GIL),
         m_size=data.get("m_size"),
-        slots=tuple(data.get("slots", ())),
+        slots=tuple(slot for slot, _ in pairs),
     )
 
 
@@ -186,20 +144,22 @@ def run_probes(
     isolation: str = "shared",
     on_progress: Callable[[int, int, str], None] = lambda done, total, name: None,
 ) -> dict[str, ProbeRun]:
-    """Probe every module; returns module name -> its worker replies.
+    """Probe every module; returns module name -> its replies.
 
     `init` and `main` run first; the other probes of a module are queued only once its `main`
     probe imported it (nothing else can be judged of a module that main cannot import).
     Biggest files first, so that a long import does not end the scan alone.
 
-    isolation "shared" (the default): each probe runs in a child forked from a worker, and the
-    after-main probes are forked from the child that did the `main` import, so that import
-    happens once.  "strict": every probe in a freshly started interpreter, nothing shared
-    (the reference the shared mode is tested against).
+    isolation "shared" (the default): each probe runs in a child forked from a zygote (the
+    state of a newly started interpreter), and the after-main probes are forked from the
+    child that did the `main` import, unless that import left threads running (then each
+    starts fresh).  "strict": every probe in a newly exec'd interpreter (the reference the
+    shared mode is tested against).  Both give the same results (bench/, tests).
     """
     if isolation not in ISOLATION_MODES:
         raise ValueError(f"unknown isolation mode {isolation!r}")
     strict = isolation == "strict"
+    mode = "exec" if strict else "fork"
     modules = sorted(modules, key=lambda m: (-_size(m.path), m.name))
     extra_roots = {m.root for m in modules} - set(interp.sys_path)
     after_main = tuple(p for p in probes if p.endswith("_after_main"))
@@ -230,13 +190,22 @@ def run_probes(
         with lock:
             for reply in replies:
                 run.replies[reply["probe"]] = reply
-            if failure is not None and run.failure is None:
-                run.failure = failure
+                if reply.get("outcome") == "tool_failure" and run.failure is None:
+                    run.failure = f"probe {reply['probe']}: {reply.get('message')}"
+            if failure is not None:
+                for probe in task.probes:
+                    run.replies.setdefault(probe, _failed(probe, failure))
+                if run.failure is None:
+                    run.failure = f"probe {task.probe}: {failure}"
             done[0] += len(task.probes)  # a probe that did not report counts as not run
             if task.probe == "main":
                 main = run.replies.get("main")
                 if main is not None and main.get("outcome") == "ok" and not failure:
-                    for probe in later:
+                    # The group's after-main probes that did not run (its main import left
+                    # threads running) start fresh, each in its own process.
+                    missing = tuple(p for p in task.after if p not in run.replies)
+                    done[0] -= len(missing)
+                    for probe in (*later, *missing):
                         put(_Task(task.module, probe), -1)  # finish started modules first
                 else:
                     total[0] -= len(later)
@@ -247,36 +216,38 @@ def run_probes(
             counts = (done[0], total[0])
         on_progress(counts[0], counts[1], task.module.name)
 
-    workers: list[WorkerProcess] = []
+    zygotes: list[Zygote] = []
+    command = zygote_command(interp, helper)
 
     def serve() -> None:
-        worker = WorkerProcess(interp, helper)
-        workers.append(worker)
+        zygote = Zygote(command)
+        zygotes.append(zygote)
         try:
             while True:
                 _, _, task = tasks.get()
                 if task is None:
                     return
                 module = task.module
-                request = {
-                    "module": module.name,
-                    "path": module.path,
-                    "init_name": module.init_suffix,
-                    "probe": task.probe,
-                    "after": list(task.after),
-                    "exec": strict,
-                    "timeout": timeout,
-                    "paths": [module.root] if module.root in extra_roots else [],
-                }
+                spec = Spec(
+                    mode=mode,
+                    probe=task.probe,
+                    module=module.name,
+                    path=module.path,
+                    init_name=module.init_suffix,
+                    paths=(module.root,) if module.root in extra_roots else (),
+                    after=task.after,
+                )
+                # Every failure becomes this task's result: a thread is never lost.
                 try:
-                    reply = worker.request(request)
-                    replies = reply["replies"] if task.after else [reply]
-                except (WorkerError, ValueError, KeyError) as exc:
-                    finish(task, [], f"probe {task.probe}: {exc}")
+                    replies = zygote.run(spec, timeout)
+                except ToolFailure as exc:
+                    finish(task, [], str(exc))
+                except Exception as exc:  # a bug of ours: the module is not to blame
+                    finish(task, [], f"{type(exc).__name__}: {exc}")
                 else:
                     finish(task, replies, None)
         finally:
-            worker.close()
+            zygote.close()
 
     if not modules:
         return runs
@@ -287,11 +258,21 @@ def run_probes(
         for thread in threads:
             thread.join()
     except KeyboardInterrupt:
-        # The workers ignore SIGINT; SIGTERM makes each end the probe under way and exit.
-        for worker in workers:
-            worker.terminate()
+        # The zygotes run in sessions of their own: end each with every probe it forked.
+        for zygote in zygotes:
+            zygote.terminate()
         raise
     return runs
+
+
+def _failed(probe: str, why: str) -> dict[str, Any]:
+    """The reply of a probe that the tool itself could not run."""
+    return {
+        "probe": probe,
+        "outcome": "tool_failure",
+        "exception": None,
+        "message": f"subinterp-audit failed: {why}",
+    }
 
 
 def _size(path: str) -> int:

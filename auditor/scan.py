@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
@@ -9,7 +11,7 @@ from typing import Any
 
 from auditor.advice import annotate
 from auditor.binding import inspect_binary
-from auditor.cache import ResultCache
+from auditor.cache import ResultCache, never_cached, relevant_environment
 from auditor.classify import classify
 from auditor.configs import probes_for
 from auditor.discover import Discovery, discover
@@ -66,23 +68,40 @@ def scan_target(
         exports_of=cache.init_exports,
     )
     probes = probes_for(interp.short_version)
-    environment = cache.environment_fingerprint(
-        interp.sys_path, found.distributions, found.all_files
+    environ = relevant_environment(dict(os.environ))
+    # Everything but the module itself and its closure (see auditor/cache.py).
+    common = (
+        helper.directory.name,
+        probes,
+        timeout,
+        isolation,
+        list(interp.sys_path),
+        environ,
+        cache.layout_fingerprint(interp.sys_path) if cache.enabled else None,
     )
+    whole_environment: list[str] = []  # computed once, only if an entry needs it
+
+    def fallback_key(base: str) -> str:
+        """The key of an entry whose closure is unknown: the whole environment too."""
+        if not whole_environment:
+            whole_environment.append(
+                cache.environment_fingerprint(
+                    interp.sys_path, found.distributions, found.all_files
+                )
+            )
+        return cache.key(base, whole_environment[0])
+
     keys: dict[str, str] = {}
     cached: dict[str, dict[str, Any]] = {}
     for module in found.modules:
         keys[module.name] = cache.key(
-            helper.directory.name,
-            environment,
-            cache.file_hash(module.path),
-            module.name,
-            module.root,
-            probes,
-            timeout,
-            isolation,
+            *common, cache.file_hash(module.path), module.name, module.root
         )
         entry = cache.get(keys[module.name])
+        if entry is not None and cache.closure_matches(entry.get("closure") or {}):
+            cached[module.name] = entry
+            continue
+        entry = cache.get(fallback_key(keys[module.name]))
         if entry is not None:
             cached[module.name] = entry
     to_probe = [m for m in found.modules if m.name not in cached]
@@ -120,7 +139,7 @@ def scan_target(
                     else run.failure
                 )
                 results[probe] = ProbeResult(probe, Outcome.NOT_RUN, message=f"not run: {reason}")
-        init: InitInfo = init_from_reply(run.replies.get("init"))
+        init: InitInfo = init_from_reply(run.replies.get("init"), interp.short_version)
         verdict, reasons = classify(module, init, results, known)
         if run.failure is not None:
             incomplete.append(module.name)
@@ -129,15 +148,12 @@ def scan_target(
             static = StaticInfo.from_dict(cached[module.name]["static"])
         else:
             static = inspect_binary(module.path)
-            if run.failure is None:  # the tool's own failures are not worth remembering
-                cache.put(
-                    keys[module.name],
-                    {"replies": run.replies, "static": asdict(static) if static else None},
-                )
+            _remember(cache, keys[module.name], fallback_key, run, static)
         reasons = annotate(reasons, static.binding.toolkit if static else None)
         audits.append(ModuleAudit(module, init, results, verdict, reasons, static))
     cache.flush()
     return TargetAudit(
+        environment=environ,
         python=interp,
         modules=tuple(audits),
         non_extensions=found.non_extensions,
@@ -146,3 +162,27 @@ def scan_target(
         incomplete=tuple(incomplete),
         cached=len(cached),
     )
+
+
+def _remember(
+    cache: ResultCache,
+    key: str,
+    fallback_key: Callable[[str], str],
+    run: ProbeRun,
+    static: StaticInfo | None,
+) -> None:
+    """Store a module's replies, keyed by their closure (or by the whole environment when a
+    probe could not report its closure); never a timeout, a SIGKILL, or a tool failure."""
+    replies = run.replies
+    if run.failure is not None or any(never_cached(r) for r in replies.values()):
+        return
+    files = [r.get("files") for r in replies.values()]
+    entry: dict[str, Any] = {
+        "replies": {p: {k: v for k, v in r.items() if k != "files"} for p, r in replies.items()},
+        "static": asdict(static) if static else None,
+    }
+    if all(isinstance(f, list) for f in files):
+        entry["closure"] = cache.closure_of(path for group in files for path in group or ())
+        cache.put(key, entry)
+    else:
+        cache.put(fallback_key(key), entry)

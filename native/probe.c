@@ -48,20 +48,26 @@
 
 /* ---- small helpers ---------------------------------------------------- */
 
-/* The process that runs the probe (given by the caller).  A module under
- * audit may fork() during an import: the copy must not report any stage. */
-static pid_t owner_pid = 0;
+/* Where stage lines go, and which process may write them.  A module under
+ * audit may fork() during an import: the copy must not report any stage, so
+ * every line is written only by `owner` (passed in by the caller, never kept
+ * in a process-global variable). */
+typedef struct {
+    int fd;
+    pid_t owner;
+} stage_channel;
 
-/* Write "<key> <value>\n" to fd, e.g. "stage import"; best effort, never
- * fails the probe.  Parsed by auditor/_target/worker.py (Worker._reply). */
+/* Write "<key> <value>\n" to the channel, e.g. "stage import"; best effort,
+ * never fails the probe.  Parsed by auditor/probe.py (the supervisor). */
 static void
-write_line(int fd, const char *key, const char *value)
+write_line(const stage_channel *channel, const char *key, const char *value)
 {
     char line[128];
     int n;
     ssize_t done;
+    int fd = channel->fd;
 
-    if (fd < 0 || getpid() != owner_pid) {
+    if (fd < 0 || getpid() != channel->owner) {
         return;
     }
     n = snprintf(line, sizeof(line), "%s %s\n", key, value);
@@ -73,34 +79,52 @@ write_line(int fd, const char *key, const char *value)
     } while (done < 0 && errno == EINTR);
 }
 
-/* Append "Type: str(exc)" to buffer (size MAX_MESSAGE), after `separator`. */
-static void
-append_exception(char *buffer, PyObject *exc, const char *separator)
+/* type(exc).__name__: tp_name of a static type is "module.Name". */
+static const char *
+short_type_name(PyObject *exc)
 {
     const char *dot = strrchr(Py_TYPE(exc)->tp_name, '.');
-    PyObject *text = PyObject_Str(exc);
-    const char *utf8 = text != NULL ? PyUnicode_AsUTF8(text) : NULL;
-    size_t used = strlen(buffer);
+    return dot != NULL ? dot + 1 : Py_TYPE(exc)->tp_name;
+}
 
-    if (utf8 == NULL) {
-        PyErr_Clear();
-        utf8 = "<unprintable>";
+/* str(exc) as UTF-8 bytes, at most MAX_MESSAGE of them.  The cut may fall
+ * inside a character: the raw bytes go to Python, which decodes them
+ * (auditor/_target/worker.py, _decode).  NULL with no exception set when
+ * str() itself fails. */
+static PyObject *
+message_bytes(PyObject *exc)
+{
+    PyObject *text = PyObject_Str(exc);
+    PyObject *bytes = NULL;
+    const char *utf8;
+    Py_ssize_t size;
+
+    if (text != NULL) {
+        utf8 = PyUnicode_AsUTF8AndSize(text, &size);
+        if (utf8 != NULL) {
+            bytes = PyBytes_FromStringAndSize(utf8, size < MAX_MESSAGE ? size : MAX_MESSAGE);
+        }
     }
-    snprintf(buffer + used, MAX_MESSAGE - used, "%s%s: %s", used ? separator : "",
-             dot != NULL ? dot + 1 : Py_TYPE(exc)->tp_name, utf8);
     Py_XDECREF(text);
+    if (bytes == NULL) {
+        PyErr_Clear();
+    }
+    return bytes;
 }
 
 /* The exceptions `exc` was raised from (__cause__, else __context__ unless
- * suppressed), as "Type: message <- Type: message", or NULL when there are
- * none.  A wrapper's message often hides the real refusal: pandas re-raises
- * numpy's as "Unable to import required dependency numpy". */
-static char *
+ * suppressed), as a list of (type name, message bytes), innermost last.  A
+ * wrapper's message often hides the real refusal: pandas re-raises numpy's as
+ * "Unable to import required dependency numpy".  Python formats the chain. */
+static PyObject *
 describe_chain(PyObject *exc)
 {
-    char buffer[MAX_MESSAGE] = "";
+    PyObject *chain = PyList_New(0);
     PyObject *current = exc;
 
+    if (chain == NULL) {
+        return NULL;
+    }
     Py_INCREF(current);
     for (int depth = 0; depth < 5; depth++) {
         PyObject *next = PyException_GetCause(current);
@@ -118,20 +142,62 @@ describe_chain(PyObject *exc)
         if (current == NULL) {
             break;
         }
-        append_exception(buffer, current, " <- ");
+        PyObject *message = message_bytes(current);
+        PyObject *item = Py_BuildValue("(sO)", short_type_name(current),
+                                       message != NULL ? message : Py_None);
+        Py_XDECREF(message);
+        if (item == NULL || PyList_Append(chain, item) < 0) {
+            Py_XDECREF(item);
+            Py_DECREF(current);
+            Py_DECREF(chain);
+            return NULL;
+        }
+        Py_DECREF(item);
     }
     Py_XDECREF(current);
-    return buffer[0] ? strdup(buffer) : NULL;
+    return chain;
 }
 
-/* Take the current exception of *this* interpreter and copy its type name,
- * str() and chain into malloc'ed C strings (they must survive the end of the
- * interpreter that owns the exception object).  Clears the error. */
+/* What an exception raised in a subinterpreter was, as plain C data: the
+ * objects belong to that interpreter and die with it.  Raw facts only; Python
+ * decides what they mean. */
+typedef struct {
+    char *type_name;        /* type(exc).__name__ */
+    char *message;          /* str(exc) as UTF-8, possibly cut; NULL if str() failed */
+    Py_ssize_t message_len;
+    int is_import_error;    /* isinstance(exc, ImportError) */
+    char *chain;            /* the chain, marshalled as "type\x1fmessage\x1e"... */
+    Py_ssize_t chain_len;
+} exception_facts;
+
 static void
-take_exception(char **type_name, char **message, char **cause)
+free_facts(exception_facts *facts)
 {
-    PyObject *exc, *text;
-    const char *utf8;
+    free(facts->type_name);
+    free(facts->message);
+    free(facts->chain);
+    memset(facts, 0, sizeof(*facts));
+}
+
+static char *
+copy_bytes(PyObject *bytes, Py_ssize_t *len)
+{
+    char *copy;
+
+    *len = PyBytes_GET_SIZE(bytes);
+    copy = malloc((size_t)*len + 1);
+    if (copy != NULL) {
+        memcpy(copy, PyBytes_AS_STRING(bytes), (size_t)*len + 1);
+    }
+    return copy;
+}
+
+/* Take the current exception of *this* interpreter into `facts` (malloc'ed
+ * copies that survive the end of the interpreter).  Clears the error. */
+static void
+take_exception(exception_facts *facts)
+{
+    PyObject *exc, *message, *chain;
 
 #if PY_VERSION_HEX >= 0x030C0000
     exc = PyErr_GetRaisedException();
@@ -143,25 +209,39 @@ take_exception(char **type_name, char **message, char **cause)
     Py_XDECREF(tb);
     exc = value;
 #endif
+    memset(facts, 0, sizeof(*facts));
     if (exc == NULL) {
-        *type_name = strdup("SystemError");
-        *message = strdup("import failed without setting an exception");
+        facts->type_name = strdup("SystemError");
+        facts->message = strdup("import failed without setting an exception");
+        facts->message_len = (Py_ssize_t)strlen(facts->message);
         return;
     }
-    /* Like type(exc).__name__: tp_name of a static type is "module.Name". */
-    const char *dot = strrchr(Py_TYPE(exc)->tp_name, '.');
-    *type_name = strdup(dot != NULL ? dot + 1 : Py_TYPE(exc)->tp_name);
-    text = PyObject_Str(exc);
-    utf8 = text != NULL ? PyUnicode_AsUTF8(text) : NULL;
-    if (utf8 == NULL) {
-        PyErr_Clear();
-        *message = strdup("<exception message could not be converted to str>");
+    facts->type_name = strdup(short_type_name(exc));
+    facts->is_import_error = PyErr_GivenExceptionMatches(exc, PyExc_ImportError);
+    message = message_bytes(exc);
+    if (message != NULL) {
+        facts->message = copy_bytes(message, &facts->message_len);
+        Py_DECREF(message);
     }
-    else {
-        *message = strndup(utf8, MAX_MESSAGE);
+    /* The chain is flattened to one byte string with ASCII separators (unit
+     * and record separators), which exception text does not use. */
+    chain = describe_chain(exc);
+    if (chain != NULL) {
+        PyObject *flat = PyBytes_FromString("");
+        for (Py_ssize_t i = 0; flat != NULL && i < PyList_GET_SIZE(chain); i++) {
+            PyObject *item = PyList_GET_ITEM(chain, i);
+            PyObject *text = PyTuple_GET_ITEM(item, 1);
+            PyBytes_ConcatAndDel(&flat, PyBytes_FromFormat(
+                "%s\x1f%s\x1e", PyUnicode_AsUTF8(PyTuple_GET_ITEM(item, 0)),
+                text == Py_None ? "" : PyBytes_AS_STRING(text)));
+        }
+        if (flat != NULL) {
+            facts->chain = copy_bytes(flat, &facts->chain_len);
+            Py_DECREF(flat);
+        }
+        Py_DECREF(chain);
     }
-    Py_XDECREF(text);
-    *cause = describe_chain(exc);
+    PyErr_Clear();
     Py_DECREF(exc);
 }
 
@@ -183,55 +263,33 @@ set_str(PyObject *info, const char *key, const char *value)
     return rc;
 }
 
-/* Slot IDs that keep their numbers in every version (Include/moduleobject.h).
- * Spelled out so that the helper also builds against 3.11 headers. */
-#define SLOT_MULTIPLE_INTERPRETERS 3
-#define SLOT_GIL 4
-
 typedef PyObject *(*init_func)(void);
 typedef PyModuleDef_Slot *(*export_func)(void);
 
-/* Add slots to `info`: the list of slot IDs and the values of the two slots
- * that matter here (None when absent). */
+/* info["slots"] = [(slot id, value as an integer), ...] in declaration order.
+ * Raw facts: which id means what depends on the interpreter version (PEP 820
+ * renumbered them in 3.15), so auditor/_target/worker.py's slot table
+ * decides, not this helper. */
 static int
 add_slots(PyObject *info, PyModuleDef_Slot *slots)
 {
-    PyObject *ids = PyList_New(0);
-    PyObject *multi = Py_None, *gil = Py_None;
+    PyObject *pairs = PyList_New(0);
     int rc = -1;
 
-    if (ids == NULL) {
+    if (pairs == NULL) {
         return -1;
     }
-    Py_INCREF(multi);
-    Py_INCREF(gil);
     for (PyModuleDef_Slot *slot = slots; slot != NULL && slot->slot != 0; slot++) {
-        PyObject *id = PyLong_FromLong(slot->slot);
-        if (id == NULL || PyList_Append(ids, id) < 0) {
-            Py_XDECREF(id);
+        PyObject *pair = Py_BuildValue("(iN)", slot->slot, PyLong_FromVoidPtr(slot->value));
+        if (pair == NULL || PyList_Append(pairs, pair) < 0) {
+            Py_XDECREF(pair);
             goto done;
         }
-        Py_DECREF(id);
-        if (slot->slot == SLOT_MULTIPLE_INTERPRETERS) {
-            Py_SETREF(multi, PyLong_FromVoidPtr(slot->value));
-        }
-        else if (slot->slot == SLOT_GIL) {
-            Py_SETREF(gil, PyLong_FromVoidPtr(slot->value));
-        }
-        if (multi == NULL || gil == NULL) {
-            goto done;
-        }
+        Py_DECREF(pair);
     }
-    if (PyDict_SetItemString(info, "slots", ids) < 0
-        || PyDict_SetItemString(info, "multiple_interpreters", multi) < 0
-        || PyDict_SetItemString(info, "gil", gil) < 0) {
-        goto done;
-    }
-    rc = 0;
+    rc = PyDict_SetItemString(info, "slots", pairs);
 done:
-    Py_DECREF(ids);
-    Py_XDECREF(multi);
-    Py_XDECREF(gil);
+    Py_DECREF(pairs);
     return rc;
 }
 
@@ -475,33 +533,81 @@ error:
     return NULL;
 }
 
+/* The __file__ of every module in this interpreter's sys.modules, as a list
+ * of malloc'ed file-system strings (what the probe loaded: the result cache
+ * keys on their content).  Best effort: NULL on failure, error cleared. */
+static char **
+loaded_files(Py_ssize_t *count)
+{
+    PyObject *modules = PySys_GetObject("modules");   /* borrowed */
+    PyObject *values = NULL;
+    char **files = NULL;
+    Py_ssize_t n = 0;
+
+    *count = 0;
+    if (modules == NULL || !PyDict_Check(modules)) {
+        return NULL;
+    }
+    values = PyDict_Values(modules);
+    if (values == NULL) {
+        goto done;
+    }
+    files = calloc((size_t)PyList_GET_SIZE(values) + 1, sizeof(char *));
+    if (files == NULL) {
+        goto done;
+    }
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(values); i++) {
+        PyObject *file = PyObject_GetAttrString(PyList_GET_ITEM(values, i), "__file__");
+        PyObject *bytes = NULL;
+        if (file != NULL && PyUnicode_Check(file) && PyUnicode_FSConverter(file, &bytes)) {
+            files[n] = strdup(PyBytes_AS_STRING(bytes));
+            if (files[n] != NULL) {
+                n++;
+            }
+            Py_DECREF(bytes);
+        }
+        Py_XDECREF(file);
+        PyErr_Clear();
+    }
+done:
+    Py_XDECREF(values);
+    PyErr_Clear();
+    *count = n;
+    return files;
+}
+
 PyDoc_STRVAR(run_in_subinterpreter_doc,
 "run_in_subinterpreter(kind, module, paths, stage_fd, owner_pid)\n\n"
 "Create a subinterpreter of `kind` (\"legacy\", \"isolated\" or \"own_gil\"),\n"
 "prepend `paths` to its sys.path, import `module`, end the interpreter.\n"
 "Stages are written to `stage_fd` only by the process `owner_pid`.\n"
-"Return (\"ok\", None, None, None), (\"exception\", type_name, message,\n"
-"cause) or (\"create_failed\", function, message, None).  After \"create_failed\" on 3.12\n"
-"the process must _exit() without finalizing (its GIL state is broken).");
+"Return a dict: \"status\" (\"ok\", \"exception\" or \"create_failed\"), and\n"
+"raw facts for Python to interpret: \"exception\" (type name), \"message\"\n"
+"(UTF-8 bytes, possibly cut inside a character), \"import_error\"\n"
+"(isinstance(exc, ImportError)), \"chain\" (bytes: type \\x1f message \\x1e ...),\n"
+"\"files\" (list of bytes: __file__ of the subinterpreter's modules).  After\n"
+"\"create_failed\" on 3.12 the process must _exit() without finalizing (its\n"
+"GIL state is broken).");
 
 static PyObject *
 run_in_subinterpreter(PyObject *self, PyObject *args)
 {
     const char *kind, *module;
-    PyObject *paths, *result = NULL;
-    int stage_fd;
+    PyObject *paths, *result = NULL, *files_list = NULL;
+    stage_channel channel;
     long owner;
-    char **path_copy;
-    Py_ssize_t path_count = 0;
-    char *exc_type = NULL, *exc_message = NULL, *exc_cause = NULL;
+    char **path_copy, **files = NULL;
+    Py_ssize_t path_count = 0, file_count = 0;
+    exception_facts facts;
     const char *status = "ok";
     PyThreadState *main_state, *sub_state = NULL;
 
+    memset(&facts, 0, sizeof(facts));
     if (!PyArg_ParseTuple(args, "ssOil:run_in_subinterpreter",
-                          &kind, &module, &paths, &stage_fd, &owner)) {
+                          &kind, &module, &paths, &channel.fd, &owner)) {
         return NULL;
     }
-    owner_pid = (pid_t)owner;
+    channel.owner = (pid_t)owner;
     path_copy = copy_paths(paths, &path_count);
     if (path_copy == NULL) {
         return NULL;
@@ -510,7 +616,7 @@ run_in_subinterpreter(PyObject *self, PyObject *args)
      * alive (args holds it) while we are away: reading it is safe. */
 
     main_state = PyThreadState_Get();
-    write_line(stage_fd, "stage", "create");
+    write_line(&channel, "stage", "create");
 #ifdef HAVE_INTERPRETER_CONFIG
     PyInterpreterConfig config;
     if (fill_config(kind, &config) < 0) {
@@ -526,9 +632,9 @@ run_in_subinterpreter(PyObject *self, PyObject *args)
          * _exit() rule in the docstring.) */
         PyThreadState_Swap(main_state);
         free_strings(path_copy, path_count);
-        return Py_BuildValue("(sssO)", "create_failed",
-                             status_create.func ? status_create.func : "?",
-                             status_create.err_msg ? status_create.err_msg : "?", Py_None);
+        return Py_BuildValue("{s:s,s:s,s:y}", "status", "create_failed",
+                             "exception", status_create.func ? status_create.func : "?",
+                             "message", status_create.err_msg ? status_create.err_msg : "?");
     }
 #else
     /* Before 3.12 there is only the legacy kind. */
@@ -542,43 +648,60 @@ run_in_subinterpreter(PyObject *self, PyObject *args)
     if (sub_state == NULL) {
         PyThreadState_Swap(main_state);
         free_strings(path_copy, path_count);
-        return Py_BuildValue("(sssO)", "create_failed", "Py_NewInterpreter", "returned NULL",
-                             Py_None);
+        return Py_BuildValue("{s:s,s:s,s:y}", "status", "create_failed",
+                             "exception", "Py_NewInterpreter", "message", "returned NULL");
     }
 #endif
 
     /* Now running in the new interpreter. */
-    write_line(stage_fd, "stage", "import");
+    write_line(&channel, "stage", "import");
     if (prepend_paths(path_copy, path_count) < 0) {
         status = "exception";
-        take_exception(&exc_type, &exc_message, &exc_cause);
+        take_exception(&facts);
     }
     else {
         PyObject *mod = PyImport_ImportModule(module);
         if (mod == NULL) {
             status = "exception";
-            take_exception(&exc_type, &exc_message, &exc_cause);
+            take_exception(&facts);
         }
         Py_XDECREF(mod);
     }
+    files = loaded_files(&file_count);
     /* If ending the interpreter kills the process, the import's own outcome
-     * is still known. */
-    write_line(stage_fd, "import_outcome",
+     * is still known.  The same rule as the main interpreter's (by class). */
+    write_line(&channel, "import_outcome",
                strcmp(status, "ok") == 0 ? "ok"
-               : (exc_type != NULL && (strcmp(exc_type, "ImportError") == 0
-                                       || strcmp(exc_type, "ModuleNotFoundError") == 0))
-                 ? "import_error" : "error");
-    write_line(stage_fd, "stage", "interpreter_end");
+               : facts.is_import_error ? "import_error" : "error");
+    write_line(&channel, "stage", "interpreter_end");
     Py_EndInterpreter(sub_state);
     PyThreadState_Swap(main_state);
-    write_line(stage_fd, "stage", "returned");
+    write_line(&channel, "stage", "returned");
 
-    /* Back in the main interpreter. */
+    /* Back in the main interpreter: turn the C copies into objects. */
     free_strings(path_copy, path_count);
-    result = Py_BuildValue("(szzz)", status, exc_type, exc_message, exc_cause);
-    free(exc_type);
-    free(exc_message);
-    free(exc_cause);
+    files_list = PyList_New(0);
+    for (Py_ssize_t i = 0; files_list != NULL && i < file_count; i++) {
+        PyObject *item = PyBytes_FromString(files[i]);
+        if (item == NULL || PyList_Append(files_list, item) < 0) {
+            Py_CLEAR(files_list);
+        }
+        Py_XDECREF(item);
+    }
+    free_strings(files, file_count);
+    if (files_list == NULL) {
+        free_facts(&facts);
+        return NULL;
+    }
+    result = Py_BuildValue(
+        "{s:s,s:z,s:y#,s:O,s:y#,s:N}",
+        "status", status,
+        "exception", facts.type_name,
+        "message", facts.message, facts.message_len,
+        "import_error", facts.is_import_error ? Py_True : Py_False,
+        "chain", facts.chain, facts.chain_len,
+        "files", files_list);
+    free_facts(&facts);
     return result;
 }
 
@@ -597,6 +720,12 @@ static PyModuleDef_Slot probe_slots[] = {
     /* This helper is only ever imported in the main interpreter of a
      * worker; it keeps no state, so it could be loaded anywhere. */
     {Py_mod_multiple_interpreters, Py_MOD_PER_INTERPRETER_GIL_SUPPORTED},
+#endif
+#ifdef Py_GIL_DISABLED
+    /* Free-threaded builds: importing a module without this slot re-enables
+     * the GIL for the whole process, which would change what every probe
+     * measures.  The helper holds no state, so it needs no GIL. */
+    {Py_mod_gil, Py_MOD_GIL_NOT_USED},
 #endif
     {0, NULL}   /* sentinel */
 };

@@ -1,40 +1,48 @@
-"""Probe worker, run BY THE TARGET interpreter: forks one sacrificial child per probe.
+"""Probe processes, run BY THE TARGET interpreter: a zygote and the probe children it forks.
 
-Standard library only, and Python 3.8+ syntax: this file is copied next to the compiled C
-helper (native/probe.c) and executed by the audited interpreter, never imported by the CLI.
+Standard library only, built-in modules only, Python 3.8+ syntax: this file is copied next
+to the compiled C helper (native/probe.c) and executed by the audited interpreter, never
+imported by the CLI.  The supervisor (deadlines, pipes, evidence) is the CLI's
+auditor/probe.py; nothing here imports an extension module of its own.
 
-Two modes:
+Roles (each a process; the CLI starts the first two):
 
-``worker.py HELPER_DIR``
-    Serve probe requests: one JSON object per line on stdin, one JSON result per line on
-    stdout (parsed by auditor/probe.py).  Each probe runs in a child forked from this
-    process, which has imported nothing of the audited environment.  A module that the
-    worker itself had to import (``_json``, ``select``) cannot be probed fresh in a fork:
-    such probes fork and then exec a brand-new interpreter in child mode.
+``worker.py --zygote HELPER_DIR``
+    The zygote.  It does exactly what a strict-mode child does before its probe (enable
+    faulthandler, import the C helper) and then waits: for each request on stdin it forks
+    a probe child, says ``forked PID`` on stdout, waits for the child, and says
+    ``reaped PID STATUS``.  A fork of the zygote therefore starts from the state of a newly
+    started target interpreter running the helper: the same main-interpreter modules, one
+    thread, no signal handlers of the tool's.
 
-``worker.py --child HELPER_DIR PROBE MODULE FILE INIT_NAME [PATH ...]``
-    Child mode: run one probe and report on file descriptor 3.  Imports only built-in
-    modules before the probe.
+``worker.py --child FIELD...``
+    The strict mode's probe child (``--isolation strict``), exec'd by a fork of the zygote:
+    the same request, in a brand-new interpreter.
 
-A child reports on its own pipe (never on stdout, which it shares with the audited
-module): ``stage <name>`` lines as it goes, then ``result <json>``.  The worker adds what
-only the parent can know: exit status or signal, timeout, the stage reached, the tail of
-stderr and how much was written to stdout.
+A probe child runs ONE probe.  It reports on descriptor RESULT_FD (never on stdout, which
+it shares with the audited module): ``stage <name>`` lines as it goes, then
+``result <json>``.  Its stdout and stderr go to the supervisor too.  A *group* child runs
+``main`` and then, if that import left no thread running, forks one grandchild per
+after-main probe from that exact state (``forked K PID`` / ``reaped K STATUS`` on its
+result pipe).  A fresh probe forks once more after its subinterpreter ended, so that the
+exit of a process that used the module only in a subinterpreter is observed too.
+
+Requests are NUL-separated fields (see ``Request``), so that no JSON parser is needed.
 """
 
 import os
 import sys
 
-RESULT_FD = 3  # the result pipe's descriptor in a child started in exec mode
-TAIL_BYTES = 4096  # how much of the child's stderr is kept as evidence
+RESULT_FD = 3  # the result pipe's descriptor in every probe child
 SUB_KINDS = ("legacy", "isolated", "own_gil")
+EXIT_TOOL_FAILURE = 70  # a probe child that failed through a fault of this file
 
 
-# ---- child side: built-in modules only ------------------------------------------------
+# ---- encoding: built-in modules only ------------------------------------------------------
 
 
 def _encode(value):
-    """A tiny JSON encoder, so that the child needs no ``_json`` extension."""
+    """A tiny JSON encoder, so that no process here needs the ``_json`` extension."""
     if value is None:
         return "null"
     if value is True:
@@ -66,19 +74,55 @@ def _encode(value):
     return _encode(repr(value))
 
 
+def _decode(data):
+    """UTF-8 bytes (possibly cut by the C helper inside a character) -> str."""
+    if data is None:
+        return None
+    for cut in range(4):  # a cut character is at most 3 bytes of a 4-byte sequence
+        try:
+            return data[: len(data) - cut].decode("utf-8")
+        except UnicodeDecodeError:
+            continue
+    return data.decode("utf-8", "replace")
+
+
+class Request:
+    """One probe request: the fields the supervisor sends, in this order.
+
+    ``mode probe module path init_name N path*N out err res M (probe out err res)*M``;
+    mode is ``fork`` or ``exec``; out/err/res are the FIFOs of the probe child's stdout,
+    stderr and result pipe; the M entries are after-main probes of a group.
+    """
+
+    def __init__(self, fields):
+        it = iter(fields)
+        self.fields = list(fields)
+        self.mode = next(it)
+        self.probe = next(it)
+        self.module = next(it)
+        self.path = next(it)
+        self.init_name = next(it)
+        self.paths = [next(it) for _ in range(int(next(it)))]
+        self.fifos = (next(it), next(it), next(it))
+        self.after = [(next(it), (next(it), next(it), next(it))) for _ in range(int(next(it)))]
+
+
 class _Reporter:
     """Writes protocol lines to the result pipe, from the probing process only."""
 
-    def __init__(self, fd):
+    def __init__(self, fd, pid):
         self.fd = fd
-        self.pid = os.getpid()
+        self.pid = pid
 
     def _write(self, line):
         if os.getpid() != self.pid:  # a fork() made by the audited module: stay silent
             return
         data = (line + "\n").encode("ascii")
-        while data:
-            data = data[os.write(self.fd, data) :]
+        try:
+            while data:
+                data = data[os.write(self.fd, data) :]
+        except OSError:  # the supervisor is gone, or the module closed our pipe
+            pass
 
     def stage(self, name):
         self._write("stage " + name)
@@ -90,6 +134,9 @@ class _Reporter:
         self._write("result " + _encode(payload))
 
 
+# ---- what happened: one formatter, one ImportError rule -----------------------------------
+
+
 def _text(exc):
     try:
         return str(exc)
@@ -97,9 +144,15 @@ def _text(exc):
         return "<exception message could not be converted to str>"
 
 
+def _format_chain(links):
+    """[(type name, message), ...] -> "Type: message <- Type: message" (None if empty)."""
+    text = " <- ".join("%s: %s" % (kind, message) for kind, message in links)
+    return text[:8192] or None
+
+
 def _chain(exc):
-    """What `exc` was raised from, as native/probe.c's describe_chain() spells it."""
-    parts = []
+    """What `exc` was raised from: its __cause__, else its unsuppressed __context__."""
+    links = []
     current = exc
     for _ in range(5):
         nxt = current.__cause__
@@ -107,9 +160,14 @@ def _chain(exc):
             nxt = current.__context__
         if nxt is None:
             break
-        parts.append("%s: %s" % (type(nxt).__name__, _text(nxt)))
+        links.append((type(nxt).__name__, _text(nxt)[:8192]))
         current = nxt
-    return " <- ".join(parts)[:8191] or None
+    return _format_chain(links)
+
+
+def _outcome(is_import_error):
+    """The one rule: an ImportError (or a subclass) is a refusal, anything else an error."""
+    return "import_error" if is_import_error else "error"
 
 
 def _exception_fields(exc):
@@ -124,23 +182,37 @@ def _import_in_main(name):
     try:
         __import__(name)
         sys.modules[name]
-    except ImportError as exc:
-        return dict(outcome="import_error", **_exception_fields(exc))
     except BaseException as exc:  # SystemExit and friends are evidence too
-        return dict(outcome="error", **_exception_fields(exc))
+        return dict(outcome=_outcome(isinstance(exc, ImportError)), **_exception_fields(exc))
     return dict(OK)
 
 
-def _import_in_sub(helper, kind, name, paths, reporter):
-    status, first, second, cause = helper.run_in_subinterpreter(
-        kind, name, paths, reporter.fd, reporter.pid
+def _import_in_sub(helper, kind, request, reporter, files):
+    raw = helper.run_in_subinterpreter(
+        kind, request.module, request.paths, reporter.fd, reporter.pid
     )
-    if status == "ok":
+    files.extend(os.fsdecode(f) for f in raw.get("files", ()))
+    if raw["status"] == "ok":
         return dict(OK)
-    if status == "create_failed":
-        return dict(OK, outcome="error", exception="PyStatus", message=first + ": " + second)
-    outcome = "import_error" if first in ("ImportError", "ModuleNotFoundError") else "error"
-    return {"outcome": outcome, "exception": first, "message": second, "cause": cause}
+    if raw["status"] == "create_failed":
+        message = "%s: %s" % (raw["exception"], _decode(raw["message"]))
+        return dict(OK, outcome="error", exception="PyStatus", message=message)
+    links = []
+    for record in (raw.get("chain") or b"").split(b"\x1e"):
+        if record:
+            kind_name, _, text = record.partition(b"\x1f")
+            links.append((_decode(kind_name), _decode(text)))
+    message = raw.get("message")
+    return {
+        "outcome": _outcome(raw["import_error"]),
+        "exception": raw["exception"],
+        "message": (
+            _decode(message)
+            if message is not None
+            else "<exception message could not be converted to str>"
+        ),
+        "cause": _format_chain(links),
+    }
 
 
 def _leave_if_create_failed(result, reporter):
@@ -151,37 +223,104 @@ def _leave_if_create_failed(result, reporter):
         os._exit(0)
 
 
-def run_probe(helper, probe, module, path, init_name, paths, reporter, main_done=False):
+# ---- process state ----------------------------------------------------------------------
+
+
+def _thread_count():
+    """Threads of this process (Linux /proc); None when it cannot be told."""
+    try:
+        return len(os.listdir("/proc/self/task"))
+    except OSError:
+        return None
+
+
+def _status(status):
+    """A wait status -> {"outcome", "signal", "exit_code"} (signal as a number)."""
+    if os.WIFSIGNALED(status):
+        return {"outcome": "crash", "signal": os.WTERMSIG(status), "exit_code": None}
+    code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else None
+    return {"outcome": "ok" if code == 0 else "crash", "signal": None, "exit_code": code}
+
+
+def _observe_exit(reporter):
+    """Fork: the copy exits at once, through normal finalization; this process waits for it.
+
+    A process that used the module only in a subinterpreter may die at exit (CPython 3.12.1
+    after ``ssl`` in an isolated interpreter); the rest of a fresh probe imports in main,
+    which would hide that.  Not done when threads run: fork copies their locks, not them.
+    """
+    threads = _thread_count()
+    if threads != 1:
+        why = "threads are running" if threads else "the thread count is unknown"
+        return {"outcome": "not_run", "signal": None, "exit_code": None, "message": why}
+    reporter.stage("exit_after_subinterpreter")
+    pid = os.fork()
+    if pid == 0:
+        raise SystemExit(0)  # up through every frame: nothing of ours runs on the way out
+    _, status = os.waitpid(pid, 0)
+    return _status(status)
+
+
+def _loaded_files(extra=()):
+    """What this process loaded: __file__ of main's modules, the subinterpreter's
+    (`extra`), and every mapped file (extension modules and the libraries they link)."""
+    files = set(extra)
+    for module in list(sys.modules.values()):
+        try:
+            name = module.__dict__.get("__file__")
+        except BaseException:  # a hostile module object
+            continue
+        if isinstance(name, str):
+            files.add(name)
+    try:
+        with open("/proc/self/maps", "rb") as maps:
+            for line in maps:
+                parts = line.split(None, 5)
+                if len(parts) == 6 and parts[5].startswith(b"/"):
+                    path = parts[5].rstrip(b"\n")
+                    if not path.endswith(b" (deleted)"):
+                        files.add(os.fsdecode(path))
+    except OSError:
+        pass
+    return sorted(os.path.abspath(f) for f in files)
+
+
+# ---- probe child -------------------------------------------------------------------------
+
+
+def run_probe(helper, request, reporter, main_done=False):
     """Run one probe in this (sacrificial) process and report its result.
 
-    `main_done`: an after-main probe forked from a process that has already imported the
-    module in its main interpreter (Worker.probe_group).
+    `main_done`: an after-main probe forked from a group child that has already imported
+    the module in its main interpreter.
     """
-    sys.path[0:0] = paths
+    probe = request.probe
+    sys.path[0:0] = request.paths
     result = {"probe": probe}
+    sub_files = []
     if probe == "init":
         reporter.stage("init")
         try:
-            result["init"] = helper.read_init(path, init_name)
+            result["init"] = helper.read_init(request.path, request.init_name)
             result["outcome"] = "ok"
         except BaseException as exc:
-            result["outcome"] = "import_error" if isinstance(exc, ImportError) else "error"
+            result["outcome"] = _outcome(isinstance(exc, ImportError))
             result.update(_exception_fields(exc))
     elif probe == "main":
         reporter.stage("main_import")
-        result.update(_import_in_main(module))
+        result.update(_import_in_main(request.module))
     elif probe in SUB_KINDS:
         # Fresh: the subinterpreter is the first to load the module, then main tries.
-        result.update(_import_in_sub(helper, probe, module, paths, reporter))
+        result.update(_import_in_sub(helper, probe, request, reporter, sub_files))
         _leave_if_create_failed(result, reporter)
+        result["exit_after_sub"] = _observe_exit(reporter)
         reporter.stage("main_import")
-        result["main_after"] = _import_in_main(module)
+        result["main_after"] = _import_in_main(request.module)
     elif probe.endswith("_after_main") and probe[: -len("_after_main")] in SUB_KINDS:
-        if main_done:
-            before = {"outcome": "ok"}
-        else:
+        before = {"outcome": "ok"}
+        if not main_done:
             reporter.stage("main_import")
-            before = _import_in_main(module)
+            before = _import_in_main(request.module)
         if before["outcome"] != "ok":
             result.update(outcome="not_run", exception=before["exception"], cause=None)
             result["message"] = "the import in the main interpreter failed first: %s" % (
@@ -189,12 +328,151 @@ def run_probe(helper, probe, module, path, init_name, paths, reporter, main_done
             )
         else:
             kind = probe[: -len("_after_main")]
-            result.update(_import_in_sub(helper, kind, module, paths, reporter))
+            result.update(_import_in_sub(helper, kind, request, reporter, sub_files))
             _leave_if_create_failed(result, reporter)
     else:
-        raise SystemExit("worker: unknown probe %r" % (probe,))
+        raise ValueError("unknown probe %r" % (probe,))
+    result["files"] = _loaded_files(sub_files)
     reporter.result(result)
     reporter.stage("process_exit")
+
+
+def run_group(helper, request, reporter):
+    """``main``, then each after-main probe in a grandchild forked from that state."""
+    sys.path[0:0] = request.paths
+    reporter.stage("main_import")
+    main = _import_in_main(request.module)
+    main["probe"] = "main"
+    main["files"] = _loaded_files()
+    reporter.result(main)
+    if main["outcome"] != "ok" or not request.after:
+        reporter.stage("process_exit")
+        return
+    threads = _thread_count()
+    if threads != 1:
+        # A fork now would copy the threads' locks but not the threads: the supervisor
+        # runs the after-main probes in fresh processes instead.
+        reporter.line("threads %s" % (threads,))
+        reporter.stage("process_exit")
+        return
+    del sys.path[: len(request.paths)]  # each grandchild prepends them as a probe does
+    for index, (probe, fifos) in enumerate(request.after):
+        sub = Request(request.fields)
+        sub.probe, sub.fifos, sub.after = probe, fifos, []
+        pid = _fork_probe(helper, sub, main_done=True)
+        reporter.line("forked %d %d" % (index, pid))
+        _, status = os.waitpid(pid, 0)
+        reporter.line("reaped %d %d" % (index, status))
+    reporter.stage("process_exit")
+
+
+def _install_fifos(fifos):
+    """In a new probe child: stdin from /dev/null, stdout, stderr and RESULT_FD to the
+    supervisor's FIFOs.  Sources move out of the way first: the audited module may have
+    closed descriptors 0-2, so an opened FIFO can sit on any low number."""
+    high = []
+    for number, path in enumerate(fifos):
+        fd = os.open(path, os.O_WRONLY)
+        os.dup2(fd, 100 + number)
+        os.close(fd)
+        high.append(100 + number)
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    if devnull != 0:
+        os.dup2(devnull, 0)
+        os.close(devnull)
+    for target, fd in zip((1, 2, RESULT_FD), high):
+        os.dup2(fd, target)
+        os.close(fd)
+
+
+def _fork_probe(helper, request, main_done=False):
+    """Fork a probe child for `request`; in the parent, return its pid."""
+    pid = os.fork()
+    if pid != 0:
+        try:
+            os.setpgid(pid, pid)  # also done by the child: whichever runs first
+        except OSError:
+            pass
+        return pid
+    # ---- the probe child: never returns
+    try:
+        os.setpgid(0, 0)  # its own process group: the supervisor kills it whole
+        _install_fifos(request.fifos)
+        reporter = _Reporter(RESULT_FD, os.getpid())
+        if request.mode == "exec":
+            os.set_inheritable(RESULT_FD, True)
+            os.execv(sys.executable, _exec_argv() + request.fields)
+        if request.after:
+            run_group(helper, request, reporter)
+        else:
+            run_probe(helper, request, reporter, main_done=main_done)
+    except SystemExit:
+        raise
+    except BaseException:
+        _tool_failure()
+    # Leave through normal interpreter finalization, so that a crash at exit shows.
+    raise SystemExit(0)
+
+
+def _tool_failure():
+    """A fault of this file, not of the audited module: say so, and leave."""
+    import traceback
+
+    exc = sys.exc_info()[1]
+    _Reporter(RESULT_FD, os.getpid()).line(
+        "tool_failure " + _encode("%s: %s" % (type(exc).__name__, _text(exc)))
+    )
+    traceback.print_exc()
+    os._exit(EXIT_TOOL_FAILURE)
+
+
+def _exec_argv():
+    """How to start this file again in a new interpreter with the flags of this one."""
+    flags = ["-P"] if getattr(sys.flags, "safe_path", False) else []
+    return [sys.executable] + flags + [os.path.abspath(__file__), "--child"]
+
+
+# ---- zygote ------------------------------------------------------------------------------
+
+
+def _read_request(buffer):
+    """Read one request from stdin: ``<length>\\n<NUL-separated fields>``; None at EOF."""
+    while True:
+        head, sep, rest = buffer.partition(b"\n")
+        if sep:
+            size = int(head)
+            if len(rest) >= size:
+                fields = [os.fsdecode(f) for f in rest[:size].split(b"\0")]
+                return fields, rest[size:]
+        chunk = os.read(0, 65536)
+        if not chunk:
+            return None, b""
+        buffer += chunk
+
+
+def _say(text):
+    data = (text + "\n").encode("utf-8", "replace")
+    while data:
+        data = data[os.write(1, data) :]
+
+
+def zygote_main(helper):
+    """Serve requests until stdin closes (see the module docstring)."""
+    buffer = b""
+    while True:
+        fields, buffer = _read_request(buffer)
+        if fields is None:
+            return
+        try:
+            pid = _fork_probe(helper, Request(fields))
+        except SystemExit:
+            raise  # only ever in the child
+        except OSError as exc:  # fork refused (EAGAIN under a pids limit), ...
+            _say("error fork: %s" % (exc,))
+            continue
+        _say("forked %d" % pid)
+        _, status = os.waitpid(pid, 0)
+        _say("reaped %d %d" % (pid, status))
 
 
 def load_helper(helper_dir):
@@ -206,370 +484,33 @@ def load_helper(helper_dir):
     return _subinterp_probe
 
 
-def child_main(argv):
-    """Exec mode: ``--child HELPER_DIR PROBE MODULE FILE INIT_NAME [PATH ...]``."""
-    import faulthandler
-
-    faulthandler.enable(all_threads=True)
-    helper_dir, probe, module, path, init_name = argv[:5]
-    helper = load_helper(helper_dir)
-    run_probe(helper, probe, module, path, init_name, list(argv[5:]), _Reporter(RESULT_FD))
-    # Returning lets the interpreter finalize normally: a crash at exit is evidence.
-
-
-# ---- worker side --------------------------------------------------------------------
-
-
-def _signal_name(number):
-    import signal
-
-    try:
-        return signal.Signals(number).name
-    except ValueError:
-        return "signal %d" % number
-
-
-class _Stream:
-    """Drains one pipe of the child, keeping the byte count and the last TAIL_BYTES."""
-
-    def __init__(self, fd, keep_all=False):
-        self.fd = fd
-        self.keep_all = keep_all
-        self.total = 0
-        self.data = bytearray()
-
-    def read(self):
-        """Read what is there; False at end of file."""
-        try:
-            chunk = os.read(self.fd, 65536)
-        except BlockingIOError:
-            return True
-        if not chunk:
-            return False
-        self.total += len(chunk)
-        self.data += chunk
-        if not self.keep_all and len(self.data) > 2 * TAIL_BYTES:
-            del self.data[:-TAIL_BYTES]
-        return True
-
-    def tail(self):
-        return bytes(self.data[-TAIL_BYTES:]).decode("utf-8", "replace")
-
-
-class Worker:
-    def __init__(self, helper_dir):
-        import json
-        import select
-
-        self.json = json
-        self.select = select
-        self.helper_dir = helper_dir
-        self.helper = load_helper(helper_dir)
-        # Extension modules this process already holds: a fork would not probe them fresh.
-        self.preloaded = {
-            name
-            for name, mod in list(sys.modules.items())
-            if getattr(mod, "__file__", None) and not mod.__file__.endswith((".py", ".pyc"))
-        }
-        self._watch_children()
-        self._children = []  # process groups of the probes under way (for SIGTERM)
-        # Ctrl-C in the terminal reaches every process of its group: the CLI decides, and
-        # ends this worker with SIGTERM, which takes the probe under way down with it.
-        import signal
-
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        signal.signal(signal.SIGTERM, self._terminate)
-
-    def _terminate(self, signum, frame):
-        """SIGTERM: end the probes under way (a group child ends its own), then exit."""
-        import time
-
-        for sig, pause in ((15, 0.2), (9, 0)):
-            for pgid in self._children:
-                try:
-                    os.killpg(pgid, sig)
-                except (ProcessLookupError, PermissionError):
-                    pass
-            time.sleep(pause)
-        os._exit(143)
-
-    def _watch_children(self):
-        """SIGCHLD wakes select() through a pipe, so that a child's exit is seen at once."""
-        import signal
-
-        self.wake_r, self.wake_w = os.pipe()
-        os.set_blocking(self.wake_w, False)
-        os.set_blocking(self.wake_r, False)
-        signal.signal(signal.SIGCHLD, lambda signum, frame: None)
-        signal.set_wakeup_fd(self.wake_w)
-
-    def serve(self):
-        """Answer requests until stdin closes."""
-        out = sys.stdout
-        out.write(self.json.dumps({"ready": True, "pid": os.getpid()}) + "\n")
-        out.flush()
-        for line in sys.stdin:
-            if not line.strip():
-                continue
-            request = self.json.loads(line)
-            # Both return only in the worker, never in a child.
-            if request.get("after"):
-                reply = {"replies": self.probe_group(request)}
-            else:
-                reply = self.probe(request)
-            reply["id"] = request.get("id")
-            out.write(self.json.dumps(reply) + "\n")
-            out.flush()
-
-    def probe(self, request, on_spawn=None):
-        """One probe in one child: forked from here, or (exec mode) a new interpreter."""
-        name = request["module"]
-        fresh_exec = request.get("exec", False) or name in self.preloaded
-        args = [
-            self.helper_dir,
-            request["probe"],
-            name,
-            request["path"],
-            request["init_name"],
-        ] + list(request.get("paths", []))
-
-        def child(reporter):
-            if fresh_exec:
-                os.set_inheritable(RESULT_FD, True)
-                script = os.path.abspath(__file__)
-                os.execv(sys.executable, [sys.executable, script, "--child"] + args)
-            run_probe(
-                self.helper,
-                args[1],
-                name,
-                args[3],
-                args[4],
-                args[5:],
-                reporter,
-                main_done=request.get("main_done", False),
-            )
-
-        reply = self._spawn(request, child, float(request.get("timeout", 60)), on_spawn)
-        reply["fresh_exec"] = fresh_exec
-        return reply
-
-    def probe_group(self, request):
-        """`main`, then the after-main probes, sharing one import in the main interpreter.
-
-        A child imports the module in its main interpreter (that is the `main` probe), then
-        forks one grandchild per after-main probe: each starts from exactly the state a fresh
-        process has after that import, and only does the subinterpreter part.  Equivalent to
-        running each after-main probe in its own process (--isolation strict), one import
-        cheaper each.
-        """
-        timeout = float(request.get("timeout", 60))
-        after = list(request["after"])
-        if request.get("exec") or request["module"] in self.preloaded:
-            # A module this process holds cannot be probed in a fork: one process each.
-            replies = [self.probe(dict(request, probe="main"))]
-            if replies[0].get("outcome") == "ok":
-                replies += [self.probe(dict(request, probe=p)) for p in after]
-            return replies
-
-        def child(reporter):
-            import signal
-
-            self._watch_children()  # this child waits for grandchildren of its own
-            self._children = []
-            signal.signal(signal.SIGTERM, self._terminate)
-            sys.path[0:0] = request.get("paths", [])
-            reporter.stage("main_import")
-            main = _import_in_main(request["module"])
-            reporter.result(dict(probe="main", **main))
-            if main["outcome"] == "ok":
-                for probe in after:
-                    sub = dict(request, probe=probe, main_done=True)
-                    reply = self.probe(sub, on_spawn=lambda pid: reporter.line("spawned %d" % pid))
-                    reporter.line("subresult " + self.json.dumps(reply))
-            reporter.stage("process_exit")
-
-        # The group may take one timeout for main and one per after-main probe.
-        reply = self._spawn(dict(request, probe="main"), child, timeout * (1 + len(after)))
-        reply["fresh_exec"] = False
-        subresults = reply.pop("subresults", [])
-        for sub in subresults:
-            # What the shared main import wrote belongs to each after-main probe too, as it
-            # does when each probe imports in main itself.
-            sub["stdout_bytes"] += reply["stdout_bytes"]
-            sub["stderr_tail"] = (reply["stderr_tail"] + sub["stderr_tail"])[-TAIL_BYTES:]
-        return [reply] + subresults
-
-    def _spawn(self, request, child, timeout, on_spawn=None):
-        """Fork; run `child(reporter)` there with its own pipes; watch it; return its reply."""
-        import signal
-        import time
-
-        res_r, res_w = os.pipe()
-        out_r, out_w = os.pipe()
-        err_r, err_w = os.pipe()
-        started = time.monotonic()
-        pid = os.fork()
-        if pid == 0:  # ---- the child
-            try:
-                os.setpgid(0, 0)
-                signal.set_wakeup_fd(-1)
-                signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-                signal.signal(signal.SIGINT, signal.default_int_handler)
-                signal.signal(signal.SIGTERM, signal.SIG_DFL)
-                # stdin from /dev/null, stdout and stderr to the worker's pipes, the result
-                # pipe on RESULT_FD.  Each source descriptor is duplicated before the one
-                # that could overwrite it (they are all > 2; only RESULT_FD can collide).
-                for fd in (self.wake_r, self.wake_w, res_r, out_r, err_r):
-                    os.close(fd)
-                os.dup2(out_w, 1)
-                os.dup2(err_w, 2)
-                devnull = os.open(os.devnull, os.O_RDONLY)
-                os.dup2(devnull, 0)
-                if res_w != RESULT_FD:
-                    os.dup2(res_w, RESULT_FD)
-                for fd in {devnull, out_w, err_w, res_w} - {RESULT_FD}:
-                    os.close(fd)
-                import faulthandler
-
-                faulthandler.enable(all_threads=True)
-                child(_Reporter(RESULT_FD))
-            except SystemExit:
-                raise
-            except BaseException:  # a bug of ours: show it in stderr
-                import traceback
-
-                traceback.print_exc()
-                os._exit(70)
-            # Leave through normal interpreter finalization (the worker's stack has no
-            # cleanup of its own), so that a crash at exit shows.
-            raise SystemExit(0)
-        # ---- the parent
-        self._children.append(pid)
-        if on_spawn is not None:
-            on_spawn(pid)
-        for fd in (res_w, out_w, err_w):
-            os.close(fd)
-        try:
-            return self._watch(pid, request, started, timeout, res_r, out_r, err_r)
-        finally:
-            self._children.remove(pid)
-
-    def _watch(self, pid, request, started, timeout, res_r, out_r, err_r):
-        import time
-
-        streams = {fd: _Stream(fd, keep_all=(fd == res_r)) for fd in (res_r, out_r, err_r)}
-        for fd in streams:
-            os.set_blocking(fd, False)
-        deadline = started + timeout
-        status = None
-        timed_out = False
-        open_fds = set(streams)
-        while status is None:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                timed_out = True
-                break
-            try:
-                # SIGCHLD normally wakes us at once; the 0.1 s cap covers an audited module
-                # that replaced our SIGCHLD handler (a main-import child runs its code).
-                ready, _, _ = self.select.select(
-                    list(open_fds) + [self.wake_r], [], [], min(remaining, 0.1)
-                )
-            except InterruptedError:
-                ready = []
-            for fd in ready:
-                if fd == self.wake_r:
-                    try:
-                        while os.read(self.wake_r, 512):
-                            pass
-                    except BlockingIOError:
-                        pass
-                elif not streams[fd].read():
-                    open_fds.discard(fd)
-            done, wait_status = os.waitpid(pid, os.WNOHANG)
-            if done:
-                status = wait_status
-        # Kill the child's process group: the child after a timeout, and whatever the
-        # audited module forked, in every case.
-        try:
-            os.killpg(pid, 9)
-        except (ProcessLookupError, PermissionError):
-            pass
-        if status is None:
-            _, status = os.waitpid(pid, 0)
-        seconds = time.monotonic() - started
-        # Drain what is left.  The writers are gone, unless something the module forked
-        # left the process group: do not wait for that one.
-        drain_until = time.monotonic() + 1.0
-        while open_fds and time.monotonic() < drain_until:
-            ready, _, _ = self.select.select(list(open_fds), [], [], 0.2)
-            for fd in ready:
-                if not streams[fd].read():
-                    open_fds.discard(fd)
-        for fd in streams:
-            os.close(fd)
-        return self._reply(
-            request, streams[res_r], streams[out_r], streams[err_r], status, timed_out, seconds
-        )
-
-    def _reply(self, request, res, out, err, status, timed_out, seconds):
-        stage = None
-        result = None
-        imported = None  # what the import in a subinterpreter reported, before its end
-        subresults = []  # a group's after-main probes, reported by its child
-        for line in bytes(res.data).decode("ascii", "replace").splitlines():
-            key, _, value = line.partition(" ")
-            if key == "stage":
-                stage = value
-            elif key == "import_outcome":
-                imported = value
-            elif key == "result":
-                result = self.json.loads(value)
-            elif key == "subresult":
-                subresults.append(self.json.loads(value))
-            elif key == "spawned":
-                # A grandchild's process group: gone with its parent, whatever happened.
-                try:
-                    os.killpg(int(value), 9)
-                except (ProcessLookupError, PermissionError, ValueError):
-                    pass
-        reply = {
-            "probe": request["probe"],
-            "stage": stage,
-            "seconds": round(seconds, 4),
-            "stdout_bytes": out.total,
-            "stderr_tail": err.tail(),
-            "exit_code": None,
-            "signal": None,
-        }
-        if subresults:
-            reply["subresults"] = subresults
-        if os.WIFSIGNALED(status):
-            reply["signal"] = _signal_name(os.WTERMSIG(status))
-        elif os.WIFEXITED(status):
-            reply["exit_code"] = os.WEXITSTATUS(status)
-        if result is not None:
-            reply.update(result)
-        died = reply["signal"] is not None or reply["exit_code"] not in (0, None)
-        if timed_out or died or result is None:
-            # A hang or a crash at `stage`, even when the import itself had already
-            # reported (then import_outcome says what it did).  Exiting 0 without a
-            # result is os._exit(0) during the probe: a crash too.
-            reply["import_outcome"] = reply.get("outcome", imported)
-            reply["outcome"] = "timeout" if timed_out else "crash"
-            if timed_out:
-                reply["signal"] = None  # the SIGKILL was ours
-        return reply
-
-
 def main(argv):
     script_dir = os.path.dirname(os.path.abspath(__file__))
     if sys.path and os.path.abspath(sys.path[0] or ".") == script_dir:
         del sys.path[0]  # the helper directory must not shadow audited modules
-    if argv[:1] == ["--child"]:
-        child_main(argv[1:])
-    else:
-        Worker(argv[0]).serve()
+    # The state every probe starts from, in both modes: faulthandler on, the helper loaded,
+    # argv without the tool's arguments.
+    import faulthandler
+
+    faulthandler.enable(all_threads=True)
+    mode, rest = argv[0], argv[1:]
+    if mode == "--zygote":
+        helper = load_helper(rest[0])
+        sys.argv[:] = [sys.argv[0]]
+        zygote_main(helper)
+        return
+    if mode != "--child":
+        raise SystemExit("usage: worker.py --zygote HELPER_DIR | --child FIELD...")
+    request = Request(rest)
+    helper = load_helper(os.path.dirname(os.path.abspath(__file__)))
+    sys.argv[:] = [sys.argv[0]]
+    try:
+        run_probe(helper, request, _Reporter(RESULT_FD, os.getpid()))
+    except SystemExit:
+        raise
+    except BaseException:
+        _tool_failure()
+    # Returning lets the interpreter finalize normally: a crash at exit is evidence.
 
 
 if __name__ == "__main__":

@@ -8,4 +8,5 @@ MARKS = {
     "crash": "☠",
     "timeout": "∞",
     "not_run": "·",
+    "tool_failure": "?",
 }

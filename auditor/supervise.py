@@ -1,0 +1,430 @@
+"""Supervise the target's probe processes: the zygote, the FIFOs, deadlines, and the evidence.
+
+The target runs auditor/_target/worker.py as a *zygote* (one per job): a process in the state
+of a newly started interpreter running the C helper, which forks a probe child per request
+and reports ``forked PID`` / ``reaped PID STATUS``.  Everything else happens here, in the CLI
+process: each probe child writes its stdout, stderr and protocol lines into three FIFOs made
+here, and this module reads them (``poll``, any descriptor number), enforces the deadline
+(killing the child's process group), and turns what it saw into one reply dict per probe
+(the format auditor/probe.py's ``result_from_reply`` reads).
+
+Failures of the tool itself (the zygote dies, does not answer, or cannot fork; the worker
+reports a fault of its own) raise ``ToolFailure`` or give the outcome ``tool_failure``;
+they are never a module's crash.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import select
+import signal
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+TAIL_BYTES = 4096  # how much of a child's stderr is kept as evidence
+ANSWER_SECONDS = 30.0  # the zygote's answer to a request ("forked PID")
+REAP_SECONDS = 10.0  # from our SIGKILL to the zygote's "reaped"
+DRAIN_SECONDS = 1.0  # output still arriving after the child was reaped (module forks)
+
+
+class ToolFailure(Exception):
+    """A fault of subinterp-audit itself while probing (not of the audited module)."""
+
+
+def signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
+
+
+class _Stream:
+    """One FIFO of a probe child: the byte count and the last TAIL_BYTES (all, for results)."""
+
+    def __init__(self, path: str, keep_all: bool = False) -> None:
+        os.mkfifo(path, 0o600)
+        self.path = path
+        # Non-blocking, so that opening does not wait for the writer (the zygote opens it).
+        self.fd: int | None = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        self.keep_all = keep_all
+        self.total = 0
+        self.data = bytearray()
+        self.snapshot: tuple[int, bytes] | None = None
+
+    def read(self) -> bool:
+        """Read what is there; False at end of file (and the descriptor is closed)."""
+        assert self.fd is not None
+        while True:
+            try:
+                chunk = os.read(self.fd, 65536)
+            except BlockingIOError:
+                return True
+            if not chunk:
+                self.close()
+                return False
+            self.total += len(chunk)
+            self.data += chunk
+            if not self.keep_all and len(self.data) > 2 * TAIL_BYTES:
+                del self.data[:-TAIL_BYTES]
+
+    def tail(self) -> str:
+        return bytes(self.data[-TAIL_BYTES:]).decode("utf-8", "replace")
+
+    def close(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+        with contextlib.suppress(OSError):
+            os.unlink(self.path)
+
+
+@dataclass
+class _Child:
+    """One probe child being watched."""
+
+    probe: str
+    streams: tuple[_Stream, _Stream, _Stream]  # result, stdout, stderr
+    timeout: float
+    pid: int | None = None
+    started: float = 0.0
+    deadline: float = 0.0
+    status: int | None = None
+    reaped_at: float = 0.0
+    timed_out: bool = False
+    killed_at: float | None = None
+    lines_seen: int = 0
+    # What a group's main import had written when this after-main child was forked.
+    inherited: tuple[int, str] = (0, "")
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def fifos(self) -> list[str]:
+        return [s.path for s in (self.streams[1], self.streams[2], self.streams[0])]
+
+    def start(self, pid: int, now: float) -> None:
+        self.pid, self.started, self.deadline = pid, now, now + self.timeout
+
+    def kill(self, now: float) -> None:
+        if self.pid is not None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.pid, signal.SIGKILL)
+        if self.killed_at is None:
+            self.killed_at = now
+
+    def close(self) -> None:
+        for stream in self.streams:
+            stream.close()
+
+
+@dataclass(frozen=True)
+class Spec:
+    """What to probe: one probe, or (``after``) main plus after-main probes in one group."""
+
+    mode: str  # "fork" (from the zygote) or "exec" (a new interpreter: --isolation strict)
+    probe: str
+    module: str
+    path: str
+    init_name: str
+    paths: tuple[str, ...] = ()
+    after: tuple[str, ...] = ()
+
+
+class Zygote:
+    """One zygote process of the target interpreter (auditor/_target/worker.py --zygote)."""
+
+    def __init__(self, command: list[str]) -> None:
+        self._command = command
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._stderr: IO[bytes] | None = None
+        self._buffer = b""
+        self._fifo_dir = tempfile.mkdtemp(prefix="subinterp-audit-")
+        self._serial = 0
+
+    def _start(self) -> subprocess.Popen[bytes]:
+        if self._stderr is None:
+            self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 - closed in close()
+        # A session of its own: Ctrl-C in the terminal reaches the CLI only, which ends
+        # the zygote and the probe under way itself.
+        proc = subprocess.Popen(
+            self._command,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self._stderr,
+            start_new_session=True,
+        )
+        assert proc.stdout is not None
+        os.set_blocking(proc.stdout.fileno(), False)
+        self._buffer = b""
+        self._proc = proc
+        return proc
+
+    def stderr_tail(self) -> str:
+        if self._stderr is None:
+            return "no output"
+        self._stderr.seek(0)
+        lines = self._stderr.read().decode(errors="replace").strip().splitlines()
+        self._stderr.seek(0)
+        self._stderr.truncate()
+        return lines[-1] if lines else "no output"
+
+    def _fail(self, what: str) -> ToolFailure:
+        """The zygote is lost: end it and say why (its stderr's last line)."""
+        proc, self._proc = self._proc, None
+        if proc is not None:
+            with contextlib.suppress(OSError):
+                proc.kill()
+            proc.wait()
+            what = f"{what} (exit status {proc.returncode}: {self.stderr_tail()})"
+        return ToolFailure(what)
+
+    def _lines(self) -> tuple[list[str], bool]:
+        """Complete lines the zygote has said, and whether it is still there."""
+        assert self._proc is not None and self._proc.stdout is not None
+        alive = True
+        while True:
+            try:
+                chunk = os.read(self._proc.stdout.fileno(), 65536)
+            except BlockingIOError:
+                break
+            if not chunk:
+                alive = False
+                break
+            self._buffer += chunk
+        *lines, self._buffer = self._buffer.split(b"\n")
+        return [line.decode("utf-8", "replace") for line in lines], alive
+
+    def _streams(self) -> tuple[_Stream, _Stream, _Stream]:
+        self._serial += 1
+        base = os.path.join(self._fifo_dir, str(self._serial))
+        return (_Stream(base + ".res", keep_all=True), _Stream(base + ".out"), _Stream(base + ".err"))
+
+    def run(self, spec: Spec, timeout: float) -> list[dict[str, Any]]:
+        """Run `spec` in a probe child (and its grandchildren); one reply per probe.
+
+        Raises ToolFailure when the zygote fails; the probes under way are killed.
+        """
+        top = _Child(spec.probe, self._streams(), timeout)
+        subs = [_Child(probe, self._streams(), timeout) for probe in spec.after]
+        try:
+            self._supervise(spec, top, subs)
+            replies = [_reply(top, spec.mode == "exec")]
+            for child in subs:
+                if child.pid is not None:
+                    replies.append(_reply(child, False))
+            return replies
+        finally:
+            for child in (top, *subs):
+                if child.pid is not None and child.status is None:
+                    child.kill(time.monotonic())
+                child.close()
+
+    def _request(self, spec: Spec, top: _Child, subs: list[_Child]) -> bytes:
+        fields = [spec.mode, spec.probe, spec.module, spec.path, spec.init_name]
+        fields += [str(len(spec.paths)), *spec.paths, *top.fifos, str(len(subs))]
+        for child in subs:
+            fields += [child.probe, *child.fifos]
+        payload = b"\0".join(os.fsencode(f) for f in fields)
+        return str(len(payload)).encode() + b"\n" + payload
+
+    def _supervise(self, spec: Spec, top: _Child, subs: list[_Child]) -> None:
+        proc = self._proc if self._proc is not None and self._proc.poll() is None else None
+        try:
+            proc = proc or self._start()
+            assert proc.stdin is not None and proc.stdout is not None
+            proc.stdin.write(self._request(spec, top, subs))
+            proc.stdin.flush()
+        except OSError as exc:
+            raise self._fail(f"the probe zygote could not be reached: {exc}") from exc
+        poller = select.poll()
+        zygote_fd = proc.stdout.fileno()
+        poller.register(zygote_fd, select.POLLIN)
+        owners: dict[int, _Stream] = {}
+
+        def watch(child: _Child) -> None:
+            for stream in child.streams:
+                assert stream.fd is not None
+                owners[stream.fd] = stream
+                poller.register(stream.fd, select.POLLIN)
+
+        def read(stream: _Stream) -> None:
+            fd = stream.fd
+            if fd is not None and not stream.read():
+                poller.unregister(fd)
+                owners.pop(fd, None)
+
+        answer_by = time.monotonic() + ANSWER_SECONDS
+        while True:
+            now = time.monotonic()
+            if top.pid is None and now > answer_by:
+                raise self._fail("the probe zygote did not answer")
+            for child in (top, *subs):
+                if child.pid is not None and child.status is None:
+                    if child.killed_at is None and now > child.deadline:
+                        child.timed_out = True
+                        child.kill(now)
+                        if child is top:
+                            for sub in subs:
+                                if sub.pid is not None and sub.status is None:
+                                    sub.kill(now)
+                    elif child.killed_at is not None and now > child.killed_at + REAP_SECONDS:
+                        if child is top:
+                            raise self._fail(f"the probe zygote did not reap {child.pid}")
+                        child.status = -1  # its group child is gone: see _reply
+            if top.status is not None and (not owners or now > top.reaped_at + DRAIN_SECONDS):
+                return
+            for fd, _ in poller.poll(100):
+                if fd != zygote_fd:
+                    stream = owners.get(fd)
+                    if stream is not None:
+                        read(stream)
+                        if stream is top.streams[0]:
+                            self._group_lines(top, subs, watch, read)
+                    continue
+                lines, alive = self._lines()
+                for line in lines:
+                    key, _, value = line.partition(" ")
+                    if key == "forked":
+                        top.start(int(value), time.monotonic())
+                        watch(top)
+                    elif key == "reaped":
+                        top.status = int(value.split()[1])
+                        top.reaped_at = time.monotonic()
+                        top.kill(top.reaped_at)  # whatever the module forked into the group
+                        for sub in subs:
+                            sub.kill(top.reaped_at)
+                    elif key == "error":
+                        raise ToolFailure(f"the probe zygote failed: {value}")
+                if not alive:
+                    if top.pid is not None:
+                        top.kill(time.monotonic())
+                    raise self._fail("the probe zygote died")
+
+    @staticmethod
+    def _group_lines(top: _Child, subs: list[_Child], watch: Any, read: Any) -> None:
+        """A group child's protocol lines: it forked or reaped an after-main grandchild."""
+        lines = bytes(top.streams[0].data).split(b"\n")[:-1]
+        for raw in lines[top.lines_seen :]:
+            key, _, value = raw.decode("ascii", "replace").partition(" ")
+            now = time.monotonic()
+            if key == "forked":
+                index, pid = (int(v) for v in value.split())
+                child = subs[index]
+                # What main's import wrote so far belongs to this probe too, as it does
+                # when the probe imports in main itself (--isolation strict).
+                for stream in top.streams[1:]:
+                    if stream.fd is not None:
+                        read(stream)
+                child.inherited = (top.streams[1].total, top.streams[2].tail())
+                child.start(pid, now)
+                watch(child)
+                top.deadline = child.deadline + top.timeout
+            elif key == "reaped":
+                index, status = (int(v) for v in value.split())
+                child = subs[index]
+                child.status, child.reaped_at = status, now
+                child.kill(now)
+                top.deadline = now + top.timeout
+        top.lines_seen = len(lines)
+
+    def close(self) -> None:
+        """End the zygote (closing its stdin is enough when it is idle)."""
+        proc, self._proc = self._proc, None
+        if proc is not None:
+            assert proc.stdin is not None
+            with contextlib.suppress(OSError):
+                proc.stdin.close()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        if self._stderr is not None:
+            self._stderr.close()
+            self._stderr = None
+        with contextlib.suppress(OSError):
+            for name in os.listdir(self._fifo_dir):
+                os.unlink(os.path.join(self._fifo_dir, name))
+            os.rmdir(self._fifo_dir)
+
+    def terminate(self) -> None:
+        """Ctrl-C: kill the zygote's whole session (it and every probe it forked)."""
+        proc = self._proc
+        if proc is not None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(proc.pid, signal.SIGKILL)
+
+
+def _reply(child: _Child, exec_mode: bool) -> dict[str, Any]:
+    """What one probe child did, as a reply dict (see auditor/probe.py result_from_reply)."""
+    res, out, err = child.streams
+    stage = imported = result = failure = None
+    for line in bytes(res.data).decode("ascii", "replace").splitlines():
+        key, _, value = line.partition(" ")
+        if key == "stage":
+            stage = value
+        elif key == "import_outcome":
+            imported = value
+        elif key == "result":
+            result = json.loads(value)
+        elif key == "tool_failure":
+            failure = json.loads(value)
+        elif key == "threads":
+            child.extra["threads"] = value
+    stdout_bytes, stderr_tail = out.total, err.tail()
+    if child.inherited != (0, ""):
+        stdout_bytes += child.inherited[0]
+        stderr_tail = (child.inherited[1] + stderr_tail)[-TAIL_BYTES:]
+    reply: dict[str, Any] = {
+        "probe": child.probe,
+        "stage": stage,
+        "seconds": round((child.reaped_at or time.monotonic()) - child.started, 4),
+        "stdout_bytes": stdout_bytes,
+        "stderr_tail": stderr_tail,
+        "exit_code": None,
+        "signal": None,
+        "fresh_exec": exec_mode,
+        **child.extra,
+    }
+    status = child.status
+    if status is not None and status >= 0:
+        if os.WIFSIGNALED(status):
+            reply["signal"] = signal_name(os.WTERMSIG(status))
+        elif os.WIFEXITED(status):
+            reply["exit_code"] = os.WEXITSTATUS(status)
+    if result is not None:
+        reply.update(result)
+    exit_after = reply.get("exit_after_sub")
+    if isinstance(exit_after, dict) and exit_after.get("signal") is not None:
+        exit_after["signal"] = signal_name(exit_after["signal"])
+    if failure is not None or status is None or status < 0:
+        reply.update(
+            outcome="tool_failure",
+            exception=None,
+            message=failure
+            or "subinterp-audit lost this probe: its group child ended before reporting it",
+        )
+        return reply
+    died = reply["signal"] is not None or reply["exit_code"] not in (0, None)
+    if child.timed_out or died or result is None:
+        # A hang or a crash at `stage`, even when the import itself had already reported
+        # (then import_outcome says what it did).  Exiting 0 without a result is
+        # os._exit(0) during the probe: a crash too.
+        reply["import_outcome"] = reply.get("outcome", imported)
+        reply["outcome"] = "timeout" if child.timed_out else "crash"
+        if child.timed_out:
+            reply["signal"] = None  # the SIGKILL was ours
+    elif isinstance(exit_after, dict) and exit_after.get("outcome") == "crash":
+        # The process that used the module only in a subinterpreter died at its exit.
+        reply["import_outcome"] = reply.get("outcome")
+        reply.update(
+            outcome="crash",
+            stage="exit_after_subinterpreter",
+            signal=exit_after.get("signal"),
+            exit_code=exit_after.get("exit_code"),
+        )
+    return reply
