@@ -42,8 +42,10 @@
 #  define HAVE_INTERPRETER_CONFIG 1
 #endif
 
-/* Longest exception message we copy out of a subinterpreter. */
-#define MAX_MESSAGE 8192
+/* Longest exception message we copy out of a subinterpreter, in bytes: room
+ * for the 8,192 characters that auditor/_target/worker.py keeps of any
+ * message, main interpreter's or subinterpreter's alike. */
+#define MAX_MESSAGE (4 * 8192)
 
 
 /* ---- small helpers ---------------------------------------------------- */

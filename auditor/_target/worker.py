@@ -36,6 +36,7 @@ import sys
 RESULT_FD = 3  # the result pipe's descriptor in every probe child
 SUB_KINDS = ("legacy", "isolated", "own_gil")
 EXIT_TOOL_FAILURE = 70  # a probe child that failed through a fault of this file
+MAX_MESSAGE = 8192  # characters kept of any exception message (native/probe.c copies enough)
 
 
 # ---- encoding: built-in modules only ------------------------------------------------------
@@ -144,10 +145,16 @@ def _text(exc):
         return "<exception message could not be converted to str>"
 
 
+def _decode_message(data):
+    """A message from the C helper -> str, cut like any other message."""
+    text = _decode(data)
+    return None if text is None else text[:MAX_MESSAGE]
+
+
 def _format_chain(links):
     """[(type name, message), ...] -> "Type: message <- Type: message" (None if empty)."""
     text = " <- ".join("%s: %s" % (kind, message) for kind, message in links)
-    return text[:8192] or None
+    return text[:MAX_MESSAGE] or None
 
 
 def _chain(exc):
@@ -160,7 +167,7 @@ def _chain(exc):
             nxt = current.__context__
         if nxt is None:
             break
-        links.append((type(nxt).__name__, _text(nxt)[:8192]))
+        links.append((type(nxt).__name__, _text(nxt)[:MAX_MESSAGE]))
         current = nxt
     return _format_chain(links)
 
@@ -171,7 +178,11 @@ def _outcome(is_import_error):
 
 
 def _exception_fields(exc):
-    return {"exception": type(exc).__name__, "message": _text(exc)[:8192], "cause": _chain(exc)}
+    return {
+        "exception": type(exc).__name__,
+        "message": _text(exc)[:MAX_MESSAGE],
+        "cause": _chain(exc),
+    }
 
 
 OK = {"outcome": "ok", "exception": None, "message": None, "cause": None}
@@ -201,13 +212,13 @@ def _import_in_sub(helper, kind, request, reporter, files):
     for record in (raw.get("chain") or b"").split(b"\x1e"):
         if record:
             kind_name, _, text = record.partition(b"\x1f")
-            links.append((_decode(kind_name), _decode(text)))
+            links.append((_decode(kind_name), _decode_message(text)))
     message = raw.get("message")
     return {
         "outcome": _outcome(raw["import_error"]),
         "exception": raw["exception"],
         "message": (
-            _decode(message)
+            _decode_message(message)
             if message is not None
             else "<exception message could not be converted to str>"
         ),
