@@ -26,8 +26,9 @@ from auditor.probe import ISOLATION_MODES
 from auditor.report import terminal
 from auditor.report.github import markdown_summary, workflow_commands
 from auditor.report.html import render_html
-from auditor.report.json import dump_json, load_report, report_dict, write_atomic
+from auditor.report.json import dump_json, load_report, report_dict
 from auditor.report.junit import render_junit
+from auditor.report.output import check_output, write_report
 from auditor.report.sarif import render_sarif
 from auditor.scan import scan_target
 from auditor.target import describe, resolve
@@ -246,6 +247,16 @@ def scan(
         if not baseline.exists():
             _error(f"baseline {baseline} does not exist (create it with --update-baseline)")
         old = load_report(baseline)
+    default_outputs = not any((json_path, html_path, junit_path, sarif_path))
+    if default_outputs:
+        json_path, html_path = DEFAULT_JSON, DEFAULT_HTML
+    _check_outputs(
+        ("JSON report", json_path),
+        ("HTML report", html_path),
+        ("JUnit report", junit_path),
+        ("SARIF report", sarif_path),
+        ("baseline", baseline if update_baseline else None),
+    )
     paths = paths or tuple(p for p in settings.paths if _exists(p))
     jobs = jobs or settings.jobs or os.cpu_count() or 1
     timeout = timeout or settings.timeout or 60.0
@@ -270,9 +281,8 @@ def scan(
     data = report_dict(report)
     gate = evaluate(data, policy, old)
 
-    if not any((json_path, html_path, junit_path, sarif_path)):
+    if default_outputs:
         _default_report_dir()
-        json_path, html_path = DEFAULT_JSON, DEFAULT_HTML
     renderers: tuple[tuple[Path | None, Callable[[], str]], ...] = (
         (json_path, lambda: dump_json(data)),
         (html_path, lambda: render_html(data)),
@@ -282,12 +292,12 @@ def scan(
     # Render everything before writing anything: a failure leaves every old report intact.
     outputs = [(path, render()) for path, render in renderers if path]
     for path, text in outputs:
-        write_atomic(path, text)
+        write_report(path, text)
     terminal.render(targets, console, [path for path, _ in outputs])
     terminal.render_gate(gate, console)
     if update_baseline and baseline is not None:
         if gate:
-            write_atomic(baseline, dump_json(data))
+            write_report(baseline, dump_json(data))
             console.print(f"baseline written to [bold]{escape(str(baseline))}[/]")
         else:
             console.print(
@@ -299,6 +309,14 @@ def scan(
         raise SystemExit(EXIT_POLICY)
     if any(t.incomplete for t in targets):
         raise SystemExit(EXIT_INCOMPLETE)
+
+
+def _check_outputs(*outputs: tuple[str, Path | None]) -> None:
+    """Fail in a second, before anything is probed, when an output cannot be written."""
+    for label, path in outputs:
+        reason = None if path is None else check_output(path)
+        if reason is not None:
+            _error(f"cannot write the {label} to {path}: {reason}")
 
 
 def _exists(path: Path) -> bool:

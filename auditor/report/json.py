@@ -1,10 +1,8 @@
-"""The JSON report (contract): model -> dict, validated by schema.json, written atomically."""
+"""The JSON report (contract): model -> dict, validated by schema.json, written by output.py."""
 
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -12,10 +10,12 @@ from typing import Any
 from auditor import __version__
 from auditor.errors import ReportError
 from auditor.model import Advice, AuditReport, ModuleAudit, ProbeResult, TargetAudit
+from auditor.report.output import write_report
 
 # Report format history (bump on any incompatible change; adding fields is compatible):
 # 1: first version.  Later additions within 1: modules' "binding" and "static", reasons'
-#    "advice".
+#    "advice"; the outcome "tool_failure", probes' "exit_after_sub", init's "basis",
+#    the target's "environment".
 FORMAT_VERSION = 1
 
 
@@ -27,6 +27,8 @@ def _probe(result: ProbeResult) -> dict[str, Any]:
         data["import_outcome"] = result.import_outcome.value
     if result.main_after is not None:
         data["main_after"]["outcome"] = result.main_after.outcome.value
+    if result.exit_after_sub is not None:
+        data["exit_after_sub"]["outcome"] = result.exit_after_sub.outcome.value
     return data
 
 
@@ -83,6 +85,7 @@ def _target(target: TargetAudit) -> dict[str, Any]:
             "platform": py.platform,
             "prefix": py.prefix,
         },
+        "environment": dict(target.environment),
         "notes": list(target.notes),
         "modules": [_module(m) for m in target.modules],
         "non_extensions": [asdict(n) for n in target.non_extensions],
@@ -112,33 +115,13 @@ def schema() -> dict[str, Any]:
     return data
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Write `text` to `path` through a temporary file and a rename: all or nothing."""
-    path = path.expanduser()
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    except OSError as exc:
-        raise ReportError(f"cannot write {path}: {exc.strerror or exc}") from exc
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as stream:
-            stream.write(text)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except OSError as exc:
-        Path(tmp).unlink(missing_ok=True)
-        raise ReportError(f"cannot write {path}: {exc.strerror or exc}") from exc
-
-
 def dump_json(data: dict[str, Any]) -> str:
     """The report dict as the text of a report file."""
     return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
 
 
 def write_json(report: AuditReport, path: Path) -> None:
-    write_atomic(path, dump_json(report_dict(report)))
+    write_report(path, dump_json(report_dict(report)))
 
 
 def load_report(path: Path) -> dict[str, Any]:

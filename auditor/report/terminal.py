@@ -42,6 +42,7 @@ _MARK_STYLE = {
     Outcome.CRASH: "bold red",
     Outcome.TIMEOUT: "bold red",
     Outcome.NOT_RUN: "dim",
+    Outcome.TOOL_FAILURE: "bold yellow",
 }
 
 
@@ -49,7 +50,7 @@ def _mark(result: ProbeResult | None) -> Text:
     if result is None:
         return Text("-", style="dim")
     style = _MARK_STYLE[result.outcome]
-    if result.outcome is Outcome.OK and result.main_after is not None and not result.main_after:
+    if result.outcome is Outcome.OK and result.main_after is not None and not result.main_after.ok:
         style = "yellow"  # loaded, but main's import failed afterwards
     return Text(MARKS[result.outcome.value], style=style)
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import stat
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -180,6 +182,64 @@ def test_default_outputs_are_json_and_html(python: str, fixtures_dir: Path, tmp_
     html = (tmp_path / "reports" / "subinterp-audit.html").read_text()
     assert html.startswith("<!DOCTYPE html>") and "singlephase_basic" in html
     assert "report written to reports/subinterp-audit.html" in done.stdout
+
+
+def test_reports_keep_links_and_devices(python: str, fixtures_dir: Path, tmp_path: Path) -> None:
+    (so,) = fixtures_dir.glob("multiphase_no_slot.*so")
+    real = tmp_path / "real.json"
+    real.write_text("old")
+    real.chmod(0o640)
+    link = tmp_path / "link.json"
+    link.symlink_to(real)
+    null_before = os.stat("/dev/null")
+    done = run_cli(
+        "scan",
+        "--python",
+        python,
+        "--json",
+        str(link),
+        "--html",
+        "/dev/null",
+        "--junit",
+        "/dev/stdout",  # a pipe here: written through, before the table
+        str(so),
+    )
+    assert done.returncode == 0, done.stderr
+    assert link.is_symlink() and os.readlink(link) == str(real)
+    assert _names(json.loads(real.read_text())) == ["multiphase_no_slot"]
+    assert real.stat().st_mode & 0o777 == 0o640
+    null_after = os.stat("/dev/null")
+    assert stat.S_ISCHR(null_after.st_mode) and null_after.st_ino == null_before.st_ino
+    assert done.stdout.startswith('<?xml version="1.0" encoding="utf-8"?>')
+    assert "multiphase_no_slot" in done.stdout.split("</testsuites>")[1]  # then the table
+
+
+def test_unwritable_output_fails_before_probing(
+    python: str, fixtures_dir: Path, tmp_path: Path
+) -> None:
+    # The whole zoo, hang fixture included, would take at least --timeout seconds.
+    (tmp_path / "somefile").write_text("x")
+    started = time.monotonic()
+    done = run_cli(
+        "scan",
+        "--python",
+        python,
+        "--timeout",
+        "30",
+        "--no-cache",
+        "--json",
+        "somefile/report.json",
+        str(fixtures_dir),
+        cwd=tmp_path,
+    )
+    assert time.monotonic() - started < 10
+    assert done.returncode == 2
+    assert done.stderr == (
+        "subinterp-audit: error: cannot write the JSON report to somefile/report.json: "
+        "somefile is not a directory\n"
+    )
+    assert done.stdout == ""
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["somefile"]
 
 
 def test_explain_probes_and_prints_fixes(python: str, fixtures_dir: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -81,3 +82,76 @@ def test_help_teaches(capsys: pytest.CaptureFixture[str]) -> None:
 def test_version(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(capsys, "--version")
     assert code == 0 and out.startswith("subinterp-audit, version ")
+
+
+@pytest.fixture
+def never_run_python(tmp_path: Path) -> Path:
+    """A --python that leaves a mark and takes 30 s if anything ever starts it."""
+    fake = tmp_path / "slow-python"
+    fake.write_text('#!/bin/sh\ntouch "$0.ran"\nsleep 30\n')
+    fake.chmod(0o755)
+    return fake
+
+
+@pytest.mark.parametrize(
+    ("options", "label"),
+    [
+        (["--json", "somefile/report.json"], "JSON report"),
+        (["--html", "somefile/report.html"], "HTML report"),
+        (["--junit", "somefile/junit.xml"], "JUnit report"),
+        (["--sarif", "somefile/report.sarif"], "SARIF report"),
+        (["--update-baseline", "--baseline", "somefile/base.json"], "baseline"),
+    ],
+    ids=["json", "html", "junit", "sarif", "baseline"],
+)
+def test_unwritable_output_fails_before_probing(
+    capsys: pytest.CaptureFixture[str], never_run_python: Path, options: list[str], label: str
+) -> None:
+    Path("somefile").write_text("not a directory\n")
+    started = time.monotonic()
+    code, out, err = run(capsys, "scan", "--python", str(never_run_python), *options)
+    assert time.monotonic() - started < 5
+    path = options[-1]
+    _one_line_error(code, err, f"cannot write the {label} to {path}: somefile is not a directory")
+    assert out == ""
+    assert "target:" not in err  # the first thing a scan prints, before discovery
+    assert not Path(f"{never_run_python}.ran").exists()  # the target was never even started
+    assert Path("somefile").read_text() == "not a directory\n"
+
+
+def test_default_reports_dir_not_a_directory(
+    capsys: pytest.CaptureFixture[str], never_run_python: Path
+) -> None:
+    Path("reports").write_text("a file\n")
+    code, out, err = run(capsys, "scan", "--python", str(never_run_python))
+    assert code == 2 and out == ""
+    assert err.strip() == (
+        "subinterp-audit: error: cannot write the JSON report to "
+        "reports/subinterp-audit.json: reports is not a directory"
+    )
+    assert not Path(f"{never_run_python}.ran").exists()
+    assert Path("reports").read_text() == "a file\n"
+
+
+def test_output_directory_fails_before_probing(
+    capsys: pytest.CaptureFixture[str], never_run_python: Path
+) -> None:
+    Path("out").mkdir()
+    code, _, err = run(capsys, "scan", "--python", str(never_run_python), "--json", "out")
+    assert code == 2
+    assert "'out' is a directory" in err
+    assert len(err.strip().splitlines()) == 1
+    assert not Path(f"{never_run_python}.ran").exists()
+    assert list(Path("out").iterdir()) == []
+
+
+def test_baseline_from_the_configuration_is_checked(
+    capsys: pytest.CaptureFixture[str], never_run_python: Path
+) -> None:
+    Path("somefile").write_text("not a directory\n")
+    Path("pyproject.toml").write_text('[tool.subinterp-audit]\nbaseline = "somefile/base.json"\n')
+    code, _, err = run(capsys, "scan", "--python", str(never_run_python), "--update-baseline")
+    assert code == 2
+    assert "cannot write the baseline to " in err and "somefile is not a directory" in err
+    assert len(err.strip().splitlines()) == 1
+    assert not Path(f"{never_run_python}.ran").exists()

@@ -23,7 +23,8 @@ from auditor.model import (
     TargetAudit,
     Verdict,
 )
-from auditor.report.json import report_dict, schema, write_atomic, write_json
+from auditor.report.json import report_dict, schema, write_json
+from auditor.report.output import write_report
 
 INTERP = Interpreter(
     "/py/bin/python3",
@@ -116,9 +117,9 @@ def test_failed_write_keeps_previous_report(
     def broken_replace(src: str, dst: str) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr("auditor.report.json.os.replace", broken_replace)
+    monkeypatch.setattr("auditor.report.output.os.replace", broken_replace)
     with pytest.raises(ReportError, match="No space left on device"):
-        write_atomic(out, "new")
+        write_report(out, "new")
     assert out.read_text() == "previous"
     assert [p.name for p in tmp_path.iterdir()] == ["r.json"]  # no temp file left behind
 
@@ -126,7 +127,7 @@ def test_failed_write_keeps_previous_report(
 def test_write_into_a_file_path_is_a_clear_error(tmp_path: Path) -> None:
     (tmp_path / "file").write_text("x")
     with pytest.raises(ReportError, match="cannot write"):
-        write_atomic(tmp_path / "file" / "r.json", "x")
+        write_report(tmp_path / "file" / "r.json", "x")
 
 
 def test_schema_lists_every_reason_code() -> None:
