@@ -20,8 +20,8 @@ from auditor.configs import SUBINTERPRETER_PROBES
 from auditor.model import (
     GIL,
     MULTIPLE_INTERPRETERS,
-    ExtensionModule,
     ExitCheck,
+    ExtensionModule,
     ImportAttempt,
     InitInfo,
     Interpreter,
@@ -96,9 +96,11 @@ def init_from_reply(reply: dict[str, Any] | None, version: tuple[int, int]) -> I
     init (it only returns its PyModuleDef) never does: single-phase, inferred.
     """
     if reply is not None and reply.get("outcome") in ("import_error", "error"):
-        if reply.get("exception") != "ImportError" or not str(reply.get("message", "")).startswith(
-            ("dlopen failed", "no PyInit")
-        ):
+        # The helper's own refusals: the file did not load, or has no init function.
+        unloadable = reply.get("exception") == "ImportError" and str(
+            reply.get("message", "")
+        ).startswith(("dlopen failed", "no PyInit"))
+        if not unloadable:
             return InitInfo(style="single_phase", export="PyInit", basis="inferred")
     data = (reply or {}).get("init")
     if not data:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
@@ -85,9 +84,7 @@ def scan_target(
         """The key of an entry whose closure is unknown: the whole environment too."""
         if not whole_environment:
             whole_environment.append(
-                cache.environment_fingerprint(
-                    interp.sys_path, found.distributions, found.all_files
-                )
+                cache.environment_fingerprint(interp.sys_path, found.distributions, found.all_files)
             )
         return cache.key(base, whole_environment[0])
 

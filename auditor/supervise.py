@@ -201,7 +201,11 @@ class Zygote:
     def _streams(self) -> tuple[_Stream, _Stream, _Stream]:
         self._serial += 1
         base = os.path.join(self._fifo_dir, str(self._serial))
-        return (_Stream(base + ".res", keep_all=True), _Stream(base + ".out"), _Stream(base + ".err"))
+        return (
+            _Stream(base + ".res", keep_all=True),
+            _Stream(base + ".out"),
+            _Stream(base + ".err"),
+        )
 
     def run(self, spec: Spec, timeout: float) -> list[dict[str, Any]]:
         """Run `spec` in a probe child (and its grandchildren); one reply per probe.

@@ -391,7 +391,7 @@ def _install_fifos(fifos):
     if devnull != 0:
         os.dup2(devnull, 0)
         os.close(devnull)
-    for target, fd in zip((1, 2, RESULT_FD), high):
+    for target, fd in zip((1, 2, RESULT_FD), high):  # noqa: B905 - 3.8 syntax, equal lengths
         os.dup2(fd, target)
         os.close(fd)
 

@@ -1,0 +1,181 @@
+"""The result cache never answers for a changed environment, and never keeps the tool's faults.
+
+Real scans through the CLI with a private cache directory, on 3.12 and 3.13.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from tests.fixtures.build import _compile, _Job, _toolchain
+from tests.integration.conftest import PROBE_TIMEOUT, run_cli
+
+TINY = """
+#include "Python.h"
+static int tiny_exec(PyObject *m) { return PyModule_AddIntConstant(m, "answer", 42); }
+static PyModuleDef_Slot tiny_slots[] = {
+    {Py_mod_exec, tiny_exec},
+    {Py_mod_multiple_interpreters, Py_MOD_PER_INTERPRETER_GIL_SUPPORTED},
+    {0, NULL}
+};
+static struct PyModuleDef tiny_def = {
+    PyModuleDef_HEAD_INIT, .m_name = "tinyext", .m_size = 0, .m_slots = tiny_slots,
+};
+PyMODINIT_FUNC PyInit_tinyext(void) { return PyModuleDef_Init(&tiny_def); }
+"""
+
+
+def _package(python: str, root: Path, name: str) -> Path:
+    """root/name/__init__.py (empty) and root/name/tinyext<EXT_SUFFIX>, an own-GIL module."""
+    package = root / name
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    source = root / "tinyext.c"
+    source.write_text(TINY)
+    toolchain = _toolchain(python)
+    with tempfile.TemporaryDirectory() as objdir:
+        _compile(_Job(source, package / f"tinyext{toolchain.ext_suffix}"), toolchain, Path(objdir))
+    return package
+
+
+class Scanner:
+    """Scans with one private cache, as a user's repeated runs do."""
+
+    def __init__(self, python: str, tmp: Path) -> None:
+        self.python, self.tmp, self.cache = python, tmp, tmp / "cache"
+
+    def __call__(self, *args: str, env: dict[str, str] | None = None) -> tuple[Any, str, int]:
+        out = self.tmp / "report.json"
+        done = run_cli(
+            "scan",
+            "--python",
+            self.python,
+            "--timeout",
+            PROBE_TIMEOUT,
+            "--jobs",
+            "2",
+            "--json",
+            str(out),
+            "--html",
+            str(self.tmp / "report.html"),
+            *args,
+            env={"SUBINTERP_AUDIT_CACHE": str(self.cache), **(env or {})},
+        )
+        assert "Traceback" not in done.stderr, done.stderr
+        return json.loads(out.read_text()), done.stderr, done.returncode
+
+
+def _verdict(report: Any, name: str) -> str:
+    (module,) = [m for m in report["targets"][0]["modules"] if m["name"] == name]
+    return str(module["verdict"])
+
+
+def test_edited_pure_python_package_is_probed_again(python: str, tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    package = _package(python, site, "cachepkg")
+    scan = Scanner(python, tmp_path)
+    report, err, code = scan(str(site))
+    assert (code, _verdict(report, "cachepkg.tinyext")) == (0, "own_gil")
+    report, err, _ = scan(str(site))
+    assert "1 unchanged since the last scan" in err
+    # The package's pure-Python __init__ now imports a single-phase module.
+    (package / "__init__.py").write_text("import readline\n")
+    report, err, _ = scan(str(site))
+    assert "unchanged since the last scan" not in err
+    assert _verdict(report, "cachepkg.tinyext") == "legacy_only"
+    (module,) = report["targets"][0]["modules"]
+    assert any(
+        r["code"] == "blocked_by" and r["module"] == "readline" for r in module["reasons"]
+    ), module["reasons"]
+    # Back as it was: probed again (the entry now holds the readline closure).
+    (package / "__init__.py").write_text("")
+    report, err, _ = scan(str(site))
+    assert "unchanged since the last scan" not in err
+    assert _verdict(report, "cachepkg.tinyext") == "own_gil"
+
+
+def test_environment_is_part_of_the_key(python: str, tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    package = _package(python, site, "warnpkg")
+    (package / "__init__.py").write_text(
+        "import warnings\nwarnings.warn('warnpkg is deprecated', UserWarning)\n"
+    )
+    scan = Scanner(python, tmp_path)
+    report, _, _ = scan(str(site))
+    assert _verdict(report, "warnpkg.tinyext") == "own_gil"
+    before = report["targets"][0]["environment"]
+    assert "PYTHONWARNINGS" not in before
+    report, err, _ = scan(str(site), env={"PYTHONWARNINGS": "error::UserWarning"})
+    assert "unchanged since the last scan" not in err
+    assert _verdict(report, "warnpkg.tinyext") == "broken"
+    assert report["targets"][0]["environment"] == {**before, "PYTHONWARNINGS": "error::UserWarning"}
+    main = report["targets"][0]["modules"][0]["probes"]["main"]
+    assert (main["exception"], main["message"]) == ("UserWarning", "warnpkg is deprecated")
+
+
+def test_only_changed_closures_are_probed_again(python: str, tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    _package(python, site, "pkga")
+    changed = _package(python, site, "pkgb")
+    scan = Scanner(python, tmp_path)
+    scan(str(site))
+    (changed / "__init__.py").write_text("# a new release\n")
+    report, err, _ = scan(str(site))
+    assert "1 unchanged since the last scan" in err  # pkga's module only
+    assert {m["verdict"] for m in report["targets"][0]["modules"]} == {"own_gil"}
+
+
+def test_timeouts_are_never_cached(python: str, fixtures_dir: Path, tmp_path: Path) -> None:
+    scan = Scanner(python, tmp_path)
+    args = ("--module", "hangs_in_subinterp", str(fixtures_dir))
+    report, _, _ = scan(*args)
+    assert _verdict(report, "hangs_in_subinterp") == "hangs"
+    report, err, _ = scan(*args)
+    assert "unchanged since the last scan" not in err
+    assert _verdict(report, "hangs_in_subinterp") == "hangs"
+
+
+# A zygote that cannot fork, as under a pids limit (EAGAIN): what the real one says then.
+BROKEN_ZYGOTE = """
+import os, sys
+while True:
+    data = os.read(0, 1 << 20)
+    if not data:
+        break
+    os.write(1, b"error fork: [Errno 11] Resource temporarily unavailable\\n")
+"""
+
+
+def test_tool_failures_are_the_tools_and_never_cached(
+    python: str, fixtures_dir: Path, tmp_path: Path
+) -> None:
+    scan = Scanner(python, tmp_path)
+    args = ("--module", "multiphase_own_gil", "--module", "singlephase_basic", str(fixtures_dir))
+    scan("--module", "exec_raises", str(fixtures_dir))  # builds the helper into the cache
+    (helper_dir,) = (scan.cache / "helpers").iterdir()
+    worker = helper_dir / "worker.py"
+    real = worker.read_text()
+    worker.write_text(BROKEN_ZYGOTE)
+    try:
+        report, err, code = scan(*args)
+    finally:
+        worker.write_text(real)
+    assert code == 3
+    target = report["targets"][0]
+    assert sorted(target["incomplete"]) == ["multiphase_own_gil", "singlephase_basic"]
+    for module in target["modules"]:
+        assert any(r["code"] == "tool_failure" for r in module["reasons"])
+        for probe in ("init", "main"):
+            result = module["probes"][probe]
+            assert result["outcome"] == "tool_failure", result
+            assert "Resource temporarily unavailable" in result["message"]
+        assert module["verdict"] != "crashes"
+    # Nothing of that run was kept: the next scan probes for real.
+    report, err, code = scan(*args)
+    assert code == 0
+    assert "unchanged since the last scan" not in err
+    assert _verdict(report, "multiphase_own_gil") == "own_gil"
+    assert _verdict(report, "singlephase_basic") == "legacy_only"
