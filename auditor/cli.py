@@ -71,14 +71,16 @@ ISOLATION_OPTION = click.option(
     type=click.Choice(ISOLATION_MODES),
     default="shared",
     show_default=True,
-    help="shared: probes fork from a worker, and the after-main probes share one main import. "
-    "strict: every probe in a newly started interpreter (slower; same results).",
+    help="shared: each probe forks from a process in the state of a newly started "
+    "interpreter, and the after-main probes share one main import (unless it left threads "
+    "running). strict: every probe in a newly started interpreter (slower; same results).",
 )
 NO_CACHE_OPTION = click.option(
     "--no-cache",
     is_flag=True,
-    help="Probe every module again instead of reusing the results of an unchanged "
-    "environment (kept in ~/.cache/subinterp-audit); the new results replace them.",
+    help="Probe every module again instead of reusing cached results (a result is reused "
+    "only while every file its probes loaded, sys.path and the PYTHON*/LD_* environment are "
+    "unchanged; kept in ~/.cache/subinterp-audit); the new results replace them.",
 )
 
 
