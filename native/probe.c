@@ -34,6 +34,7 @@
 
 #include <dlfcn.h>
 #include <errno.h>
+#include <stdint.h>
 #include <string.h>
 #include <sys/types.h>
 #include <unistd.h>
@@ -266,32 +267,89 @@ set_str(PyObject *info, const char *key, const char *value)
 }
 
 typedef PyObject *(*init_func)(void);
-typedef PyModuleDef_Slot *(*export_func)(void);
 
-/* info["slots"] = [(slot id, value as an integer), ...] in declaration order.
+/* A PEP 793 / PEP 820 slot (3.15's `PySlot`, Include/slots.h), spelled out so
+ * that the helper builds against the headers of any version: 16 bytes, an id,
+ * flags, a reserved word and an 8-byte value. */
+typedef struct {
+    uint16_t id;
+    uint16_t flags;
+    uint32_t reserved;
+    union {
+        void *ptr;
+        int64_t int64;
+    } value;
+} raw_slot;
+
+typedef raw_slot *(*export_func)(void);
+
+/* 3.15 lets a slot array include another one (Include/slots_generated.h):
+ * Py_slot_subslots points to a PySlot array, Py_mod_slots to a
+ * PyModuleDef_Slot array.  Only followed for 3.15+ targets, where the ids
+ * exist; CPython allows a few levels of nesting. */
+#define RAW_SLOT_SUBSLOTS 92
+#define RAW_MOD_SLOTS 94
+#define MAX_NESTING 5
+
+/* Append (slot id, value) for every slot of `array` to `pairs`, in
+ * declaration order, following nested arrays.  `pyslots`: the array is of
+ * PySlot (an export hook's), else of PyModuleDef_Slot (a PyModuleDef's).
  * Raw facts: which id means what depends on the interpreter version (PEP 820
- * renumbered them in 3.15), so auditor/_target/worker.py's slot table
- * decides, not this helper. */
+ * renumbered them in 3.15), so auditor/model.py's slot table decides. */
 static int
-add_slots(PyObject *info, PyModuleDef_Slot *slots)
+walk_slots(PyObject *pairs, const void *array, int pyslots, int depth)
+{
+    if (array == NULL) {
+        return 0;
+    }
+    if (depth > MAX_NESTING) {
+        PyErr_SetString(PyExc_ValueError, "slot arrays nested too deeply");
+        return -1;
+    }
+    for (Py_ssize_t i = 0;; i++) {
+        long id;
+        void *value;
+        if (pyslots) {
+            const raw_slot *slot = (const raw_slot *)array + i;
+            id = slot->id;
+            value = slot->value.ptr;
+        }
+        else {
+            const PyModuleDef_Slot *slot = (const PyModuleDef_Slot *)array + i;
+            id = slot->slot;
+            value = slot->value;
+        }
+        if (id == 0) {
+            return 0;    /* Py_slot_end */
+        }
+#if PY_VERSION_HEX >= 0x030F0000
+        if (id == RAW_SLOT_SUBSLOTS || id == RAW_MOD_SLOTS) {
+            if (walk_slots(pairs, value, id == RAW_SLOT_SUBSLOTS, depth + 1) < 0) {
+                return -1;
+            }
+            continue;
+        }
+#endif
+        PyObject *pair = Py_BuildValue("(lN)", id, PyLong_FromVoidPtr(value));
+        if (pair == NULL || PyList_Append(pairs, pair) < 0) {
+            Py_XDECREF(pair);
+            return -1;
+        }
+        Py_DECREF(pair);
+    }
+}
+
+/* info["slots"] = [(slot id, value as an integer), ...]. */
+static int
+add_slots(PyObject *info, const void *array, int pyslots)
 {
     PyObject *pairs = PyList_New(0);
     int rc = -1;
 
-    if (pairs == NULL) {
-        return -1;
+    if (pairs != NULL && walk_slots(pairs, array, pyslots, 0) == 0) {
+        rc = PyDict_SetItemString(info, "slots", pairs);
     }
-    for (PyModuleDef_Slot *slot = slots; slot != NULL && slot->slot != 0; slot++) {
-        PyObject *pair = Py_BuildValue("(iN)", slot->slot, PyLong_FromVoidPtr(slot->value));
-        if (pair == NULL || PyList_Append(pairs, pair) < 0) {
-            Py_XDECREF(pair);
-            goto done;
-        }
-        Py_DECREF(pair);
-    }
-    rc = PyDict_SetItemString(info, "slots", pairs);
-done:
-    Py_DECREF(pairs);
+    Py_XDECREF(pairs);
     return rc;
 }
 
@@ -308,7 +366,7 @@ describe_init_result(PyObject *info, PyObject *result)
         if (set_str(info, "style", "multi_phase") < 0) {
             return -1;
         }
-        if (add_slots(info, def->m_slots) < 0) {
+        if (add_slots(info, def->m_slots, 0) < 0) {
             return -1;
         }
     }
@@ -364,11 +422,13 @@ read_init(PyObject *self, PyObject *args)
         return NULL;
     }
 
-    /* PEP 793 (3.15): the export hook takes precedence over PyInit. */
+#if PY_VERSION_HEX >= 0x030F0000
+    /* PEP 793 (3.15+): the export hook takes precedence over PyInit, as in
+     * CPython's own loader.  Older interpreters never look for it. */
     snprintf(symbol, sizeof(symbol), "PyModExport%s", name);
     export_func export = (export_func)dlsym(handle, symbol);
     if (export != NULL) {
-        PyModuleDef_Slot *slots = export();
+        raw_slot *slots = export();
         if (slots == NULL) {
             if (!PyErr_Occurred()) {
                 PyErr_Format(PyExc_SystemError, "%s returned NULL without an exception", symbol);
@@ -377,11 +437,12 @@ read_init(PyObject *self, PyObject *args)
         }
         if (set_str(info, "export", "PyModExport") < 0
             || set_str(info, "style", "multi_phase") < 0
-            || add_slots(info, slots) < 0) {
+            || add_slots(info, slots, 1) < 0) {
             goto error;
         }
         return info;
     }
+#endif
 
     snprintf(symbol, sizeof(symbol), "PyInit%s", name);
     init_func init = (init_func)dlsym(handle, symbol);
