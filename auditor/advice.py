@@ -27,13 +27,16 @@ def knowledge() -> dict[str, Any]:
 
 
 def variant(reason: Reason) -> str | None:
-    """The refinement of a reason's entry: a crash's stage, the library that refused."""
+    """The refinement of a reason's entry: a crash's stage, the library that refused, a
+    dependency's guard."""
     details = dict(reason.details)
     if reason.code in ("crash", "timeout"):
         stage = str(details.get("stage"))
         return {"returned": "interpreter_end"}.get(stage, stage)
     if reason.code == "binding_refusal":
         return str(details.get("binding"))
+    if reason.code == "blocked_by" and details.get("guard"):
+        return "guard"  # a dependency's library guard, not CPython's refusal
     return None
 
 

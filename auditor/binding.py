@@ -70,9 +70,12 @@ PYBIND11_EXTRA = (b"_pybind11_conduit_v1_",)
 # ("nanobind.nb_func", "nanobind.nb_method", ...) and its error messages ("nanobind::detail::").
 NANOBIND_STRINGS = (b"__nb_internals_", b"nanobind.nb_", b"nanobind::")
 
-# mypyc: the shared group library exports CPyInit_<module>; the per-module shims import
-# "<hash>__mypyc" (mypyc/lib-rt/module_shim.tmpl); CPyStatics is its table of constants.
+# mypyc: the shared group library is the module "<group>__mypyc" (mypyc/common.py
+# shared_lib_name; the group is a 20-digit hex hash, often not an identifier) and exports
+# PyInit_<group>__mypyc and CPyInit_<module>; the per-module shims import "<group>__mypyc" by
+# name (mypyc/lib-rt/module_shim.tmpl); CPyStatics is its table of constants.
 MYPYC_EXPORT = "CPyInit_"
+MYPYC_RUNTIME_EXPORT = re.compile(r"PyInit_\w+__mypyc")
 MYPYC_STRINGS = (b"__mypyc",)
 MYPYC_MANGLED = b"CPyStatics"
 
@@ -352,10 +355,12 @@ def _binding(image: _Image, symbols: _Symbols, needed: tuple[str, ...]) -> Bindi
         if found:
             return Binding(toolkit, None, tuple(_quote(text) for text in found))
 
+    group_lib = sorted(name for name in exports if MYPYC_RUNTIME_EXPORT.fullmatch(name))
     cpyinit = sorted(name for name in exports if name.startswith(MYPYC_EXPORT))
     found = image.find_any(MYPYC_STRINGS)
-    if cpyinit or found or image.has_name(MYPYC_MANGLED):
-        evidence = [f"symbol {name}" for name in cpyinit[:1]] + [_quote(t) for t in found]
+    if group_lib or cpyinit or found or image.has_name(MYPYC_MANGLED):
+        evidence = [f"symbol {name} (mypyc's shared runtime)" for name in group_lib[:1]]
+        evidence += [f"symbol {name}" for name in cpyinit[:1]] + [_quote(t) for t in found]
         return Binding("mypyc", None, tuple(evidence or ["symbol-table name 'CPyStatics'"]))
 
     found = image.find_any(F2PY_STRINGS)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Collection, Mapping
+from dataclasses import dataclass
 
 from auditor.configs import KINDS
 from auditor.model import (
@@ -41,22 +42,43 @@ REASON_CODES = (
 _CPYTHON_REFUSAL = re.compile(r"module (\S+) does not support loading in subinterpreters")
 
 # Refusals raised by binding generators and libraries themselves, which fire when a *second*
-# interpreter loads the module (../shared/research/subinterp-tech.md, sections 4 and 5).
+# interpreter loads the module (../shared/research/subinterp-tech.md, sections 4 and 5):
+# (text, binding).  Cython's re-initialisation messages name the module, by the last component
+# of its name (Cython/Compiler/ModuleNode.py: env.module_name).
+_ICD = "Interpreter change detected"
 _BINDING_REFUSALS: tuple[tuple[str, str], ...] = (
-    ("Interpreter change detected", "cython"),  # __Pyx_check_single_interpreter
+    (_ICD, "cython"),  # __Pyx_check_single_interpreter, in the create slot
     ("has already been imported. Re-initialisation is not supported", "cython"),
     ("has already been imported into this interpreter", "cython"),
     ("PyO3 modules do not yet support subinterpreters", "pyo3"),  # PyO3/pyo3#576
     ("PyO3 modules compiled for CPython 3.8 or older", "pyo3"),
-    ("cannot load module more than once per process", "numpy"),  # numpy/numpy#28271
+    # NumPy's (numpy/numpy#28271), and the opt-out the CPython HOWTO "Isolating Extension
+    # Modules" recommends to every module: any module may raise it.
+    ("cannot load module more than once per process", "numpy"),
 )
-
 
 _GUARDS = {
     "cython": "Cython's interpreter-change guard",
     "pyo3": "PyO3's interpreter guard",
     "numpy": "NumPy's once-per-process guard",
 }
+
+# How the module that raised a guard is named in the evidence: the guard's own words (Cython's
+# re-initialisation messages), or the wrapper that re-raised a dependency's failure.  Wrappers:
+# numpy/__init__.pxd import_array() "numpy._core.multiarray failed to import" (Cython modules
+# that cimport numpy), numpy/_core/__init__.py "Importing the numpy C-extensions failed",
+# pandas/__init__.py "Unable to import required dependencies:\nnumpy: ..." (3.x: "dependency").
+_NAMED_BY_GUARD = re.compile(r"Module '([\w.]+)' has already been imported")
+_NAMED_BY_WRAPPER = (
+    re.compile(r"([\w.]+) failed to import"),
+    re.compile(r"Importing the ([\w.]+) C-extensions failed"),
+    re.compile(r"required dependenc(?:y|ies):?\s+([\w.]+)"),
+)
+
+# Py_mod_create, and the slot ids whose meaning is the same in every version up to 3.14
+# (Include/moduleobject.h; 3.15 renumbers some, see auditor.model.slot_ids).
+_PY_MOD_CREATE = 1
+_CLASSIC_SLOTS = frozenset({1, 2, 3, 4})
 
 
 def _refused_name(message: str | None) -> str | None:
@@ -81,14 +103,84 @@ def resolve_module_name(reported: str, probed: str, known: Collection[str]) -> s
     return candidates[0] if len(candidates) == 1 else reported
 
 
-def _is_self(reported: str, module: str) -> bool:
-    return reported in (module, module.rpartition(".")[2])
+def refusable(init: InitInfo, kind: str) -> bool:
+    """Whether CPython's own check can refuse this module in a subinterpreter of `kind`.
+
+    Research section 2.2: a multi-phase module is refused only where its slot says so
+    (per-interpreter GIL: never; supported or no slot: with an own GIL only); a single-phase
+    module, or one whose init is unknown, in any checking interpreter.
+    """
+    if kind not in KINDS:  # the main interpreter never checks
+        return False
+    if init.style != "multi_phase":
+        return True
+    if init.multiple_interpreters == "per_interpreter_gil":
+        return False
+    return init.multiple_interpreters == "not_supported" or kind == "own_gil"
+
+
+def blamed_module(
+    reported: str,
+    module: str,
+    init: InitInfo,
+    kind: str,
+    known: Collection[str],
+    seen: Collection[str] = (),
+) -> str | None:
+    """The full name of the module CPython's refusal names, or None when it is `module`.
+
+    CPython names a multi-phase module by its full spec name, and a single-phase one by the
+    last component of its name on a first load and in full afterwards (research 2.1).  So a
+    refusal naming this module's last component is this module only if it is single-phase (or
+    its style is unknown) and this module's own messages (`seen`: the full names they gave)
+    name no other module with that last component; and a refusal naming it in full is this
+    module only if CPython can refuse it in that kind at all.
+    """
+    others = [n for n in known if n != module]
+    if reported == module:
+        if refusable(init, kind):
+            return None
+        # CPython cannot refuse this module here: another one goes by this name on its first
+        # load (a single-phase "pkg.<module>" next to a top-level <module>).
+        blocker = resolve_module_name(reported, module, others)
+        return None if blocker == reported else blocker
+    if reported == module.rpartition(".")[2] and init.style != "multi_phase":
+        rivals = sorted(n for n in seen if n != module and n.rpartition(".")[2] == reported)
+        if module in seen or not rivals:
+            return None
+        return rivals[0] if len(rivals) == 1 else reported
+    return resolve_module_name(reported, module, {*others, *seen} - {module})
+
+
+def _names_self(named: str, module: str) -> bool:
+    """A guard or wrapper names `module`: in full, by its last component (Cython), or by a
+    package that contains it (numpy's wrapper names "numpy")."""
+    return named in (module, module.rpartition(".")[2]) or module.startswith(named + ".")
+
+
+def may_raise_guard(text: str, init: InitInfo) -> bool:
+    """Whether a module initialised as `init` can itself raise the guard whose text is `text`.
+
+    Cython raises "Interpreter change detected" only from its create slot, which is compiled
+    with the check only without module state, and only module state emits a
+    Py_mod_multiple_interpreters slot (Cython 3.1 ModuleSetupCode.c
+    __Pyx_check_single_interpreter, ModuleNode.py): so a single-phase module, or a
+    multi-phase one without Py_mod_create or with that slot, is not Cython's guard.  The
+    other guards may live anywhere; an init that was not read tells nothing.
+    """
+    if text != _ICD or init.style == "unknown":
+        return True
+    if init.style == "single_phase":
+        return init.basis == "inferred"  # PyInit raised: what it is was not read
+    if not init.slots or not set(init.slots) <= _CLASSIC_SLOTS:
+        return True  # no slot list, or a numbering this rule does not know
+    return _PY_MOD_CREATE in init.slots and init.multiple_interpreters is None
 
 
 def passes(probes: Mapping[str, ProbeResult], kind: str) -> bool:
     """The kind works in both orders, and main still imports after a fresh load."""
     fresh, after = probes.get(kind), probes.get(f"{kind}_after_main")
-    return bool(fresh) and bool(after)
+    return fresh is not None and fresh.passed and after is not None and after.passed
 
 
 def verdict_of(probes: Mapping[str, ProbeResult]) -> Verdict:
@@ -98,7 +190,8 @@ def verdict_of(probes: Mapping[str, ProbeResult]) -> Verdict:
         return Verdict.CRASHES
     if Outcome.TIMEOUT in outcomes:
         return Verdict.HANGS
-    if not probes.get("main"):
+    main = probes.get("main")
+    if main is None or not main.passed:
         return Verdict.BROKEN
     for kind, verdict in (
         ("own_gil", Verdict.OWN_GIL),
@@ -206,43 +299,158 @@ def _init_reasons(init: InitInfo, reasons: _Reasons) -> None:
             )
 
 
-def _failure_reasons(
+@dataclass(frozen=True)
+class _Failure:
+    """One failed import of the module: in a subinterpreter, or in main after a fresh probe."""
+
+    probe: str  # "own_gil", "legacy_after_main", "isolated:main_after"
+    kind: str  # the interpreter that failed: one of KINDS, or "main"
+    exception: str | None
+    message: str | None
+    cause: str | None
+
+    @property
+    def parts(self) -> list[str]:
+        """The message, then each exception it was raised from ("Type: msg"), outermost
+        first.  A wrapper's message may hide the real refusal (pandas re-raises numpy's as
+        "Unable to import required dependency numpy"): its chain is evidence too."""
+        return [self.message or "", *(self.cause.split(" <- ") if self.cause else [])]
+
+
+def _failures(probes: Mapping[str, ProbeResult]) -> list[_Failure]:
+    """Every failed import of the subinterpreter probes, whatever the exception's type: an
+    ImportError subclass, or any other exception, is judged by what it says."""
+    failures = []
+    failed = (Outcome.IMPORT_ERROR, Outcome.ERROR)
+    for name in _sub_probes(probes):
+        result = probes[name]
+        if result.outcome in failed:
+            kind = name.removesuffix("_after_main")
+            failures.append(_Failure(name, kind, result.exception, result.message, result.cause))
+        after = result.main_after
+        if after is not None and after.outcome in failed:
+            failures.append(
+                _Failure(f"{name}:main_after", "main", after.exception, after.message, after.cause)
+            )
+    return failures
+
+
+def _distribution_note(
+    known: Collection[str], blocker: str | None, module: str
+) -> tuple[bool | None, str]:
+    """Whether `blocker` is in the module's own distribution, and how to say so."""
+    same: bool | None = None
+    if isinstance(known, Mapping) and blocker and known.get(blocker) and known.get(module):
+        same = known[blocker] == known[module]
+    return same, {True: " (same distribution)", False: " (another distribution)", None: ""}[same]
+
+
+def _guard_named(failure: _Failure, index: int) -> str | None:
+    """The module the evidence says raised the guard found in part `index` of the failure:
+    named by the guard itself, else by the innermost wrapper that re-raised it."""
+    match = _NAMED_BY_GUARD.search(failure.parts[index])
+    if match:
+        return match.group(1)
+    for part in reversed(failure.parts[:index]):
+        for pattern in _NAMED_BY_WRAPPER:
+            match = pattern.search(part)
+            if match:
+                return match.group(1).rstrip(".")
+    return None
+
+
+def _guard_reason(
     module: ExtensionModule,
-    name: str,
-    result: ProbeResult,
+    init: InitInfo,
+    failure: _Failure,
+    index: int,
+    guard: tuple[str, str],
     known: Collection[str],
+    refused_in: Mapping[str, set[str]],
     reasons: _Reasons,
 ) -> None:
-    attempts = [(name, result.outcome, result.exception, result.message, result.cause)]
-    if result.main_after is not None and not result.main_after:
-        after = result.main_after
-        attempts.append(
-            (f"{name}:main_after", after.outcome, after.exception, after.message, after.cause)
+    """A library guard refused a second interpreter: this module's own, or a dependency's.
+
+    A dependency's when the evidence names another module, or when this module's init shows
+    that it cannot raise that guard (see may_raise_guard).  In the second case the raiser is
+    not named: for Cython's guard, it is the module CPython refuses in this module's own-GIL
+    probes but not in its shared-GIL ones (a multi-phase module without the slot, as Cython
+    builds them), when there is exactly one.
+    """
+    text, binding = guard
+    label = _GUARDS[binding]
+    said = failure.parts[index]  # the guard's own words, even when a wrapper hides them
+    named = _guard_named(failure, index)
+    if named is not None and not _names_self(named, module.name):
+        blocker: str | None = resolve_module_name(
+            named, module.name, [n for n in known if n != module.name]
         )
-    for probe, outcome, exception, message, cause in attempts:
-        if outcome not in (Outcome.IMPORT_ERROR, Outcome.ERROR):
-            continue
-        # A wrapper's message may hide the real refusal (pandas re-raises numpy's as "Unable
-        # to import required dependency numpy"): its chain is evidence too.
-        evidence = f"{message or ''}\n{cause or ''}"
-        refused = _refused_name(evidence)
-        guard = next(((t, b) for t, b in _BINDING_REFUSALS if t in evidence), None)
-        binding = guard[1] if guard else None
-        # Quote the guard's own words, even when a wrapper's message hides them.
-        said = next(
+        how = "the error names it"
+    elif not may_raise_guard(text, init):
+        candidates = refused_in.get("own_gil", set()) - refused_in.get("isolated", set())
+        blocker = next(iter(candidates)) if len(candidates) == 1 else None
+        how = "this module's own init cannot raise it"
+    else:
+        reasons.add(
+            "binding_refusal",
+            f"{label} refuses a second interpreter in the same process: {said}",
+            failure.probe,
+            binding=binding,
+        )
+        return
+    same, where = _distribution_note(known, blocker, module.name)
+    if blocker is None:
+        message = (
+            f"refused by {label} in a module it imports, not named in the error ({how}): {said}"
+        )
+    else:
+        message = (
+            f"refused because it imports {blocker}{where}, which refuses a second interpreter "
+            f"in the same process ({label}; {how}): {said}"
+        )
+    reasons.add(
+        "blocked_by",
+        message,
+        failure.probe,
+        module=blocker,
+        variant=f"guard:{binding}",
+        same_distribution=same,
+        guard=binding,
+    )
+
+
+def _failure_reasons(
+    module: ExtensionModule,
+    init: InitInfo,
+    failures: list[_Failure],
+    known: Collection[str],
+    seen: Collection[str],
+    reasons: _Reasons,
+) -> None:
+    """The reasons behind the failed imports: who is to blame, this module or another."""
+    blamed: list[tuple[_Failure, str | None, str | None]] = []
+    refused_in: dict[str, set[str]] = {}  # kind -> the other modules CPython refused there
+    for failure in failures:
+        reported = next((n for part in failure.parts if (n := _refused_name(part))), None)
+        blocker = None
+        if reported is not None:
+            blocker = blamed_module(reported, module.name, init, failure.kind, known, seen)
+            if blocker is not None:
+                refused_in.setdefault(failure.kind, set()).add(blocker)
+        blamed.append((failure, reported, blocker))
+    for failure, reported, blocker in blamed:
+        probe, exception, message = failure.probe, failure.exception, failure.message
+        guard = next(
             (
-                part
-                for part in [message or "", *(cause or "").split(" <- ")]
-                if guard and guard[0] in part
+                (i, (text, binding))
+                for i, part in enumerate(failure.parts)
+                for text, binding in _BINDING_REFUSALS
+                if text in part
             ),
-            message,
+            None,
         )
-        if refused is not None and not _is_self(refused, module.name):
-            blocker = resolve_module_name(refused, module.name, known)
-            same: bool | None = None
-            if isinstance(known, Mapping) and known.get(blocker) and known.get(module.name):
-                same = known[blocker] == known[module.name]
-            where = {True: " (same distribution)", False: " (another distribution)", None: ""}[same]
+        if blocker is not None:
+            same, where = _distribution_note(known, blocker, module.name)
             reasons.add(
                 "blocked_by",
                 f"refused because it imports {blocker}{where}, which does not support "
@@ -251,16 +459,12 @@ def _failure_reasons(
                 module=blocker,
                 same_distribution=same,
             )
-        elif binding is not None:
-            reasons.add(
-                "binding_refusal",
-                f"{_GUARDS[binding]} refuses a second interpreter in the same process: {said}",
-                probe,
-                binding=binding,
-            )
-        elif refused is not None:
+        elif guard is not None:
+            index, found = guard
+            _guard_reason(module, init, failure, index, found, known, refused_in, reasons)
+        elif reported is not None:
             reasons.add("refused_by_cpython", f"CPython refused it: {message}", probe)
-        elif probe.endswith(":main_after"):
+        elif failure.kind == "main":
             reasons.add(
                 "main_import_after_subinterpreter",
                 f"after a subinterpreter loaded it, the main interpreter cannot import it: "
@@ -343,8 +547,7 @@ def classify(
         if isinstance(known_modules, Mapping)
         else set(known_modules) | seen
     )
-    for name in _sub_probes(probes):
-        _failure_reasons(module, name, probes[name], known, reasons)
+    _failure_reasons(module, init, _failures(probes), known, seen, reasons)
     # The slot promises more than the probes showed (and no dependency is to blame).
     if "blocked_by" not in reasons.codes() and verdict not in (Verdict.CRASHES, Verdict.HANGS):
         promised = {"per_interpreter_gil": "own_gil", "supported": "isolated"}.get(

@@ -73,7 +73,8 @@ def discover(
     """Extension modules importable by `interp`, narrowed by distribution, name or path.
 
     A file whose name says "extension" but that exports no init function is listed as a
-    NonExtension, never probed.
+    NonExtension, never probed; one whose name is not an identifier (only C code can import
+    it) is a module only if it exports the init function of its name, and is skipped otherwise.
     """
     for path in paths:
         if not path.exists():
@@ -88,6 +89,11 @@ def discover(
             continue
         exports = exports_of(module.path)
         expected = {f"PyInit{module.init_suffix}", f"PyModExport{module.init_suffix}"}
+        if not item.get("identifier", True) and not (exports and exports & expected):
+            # A name only C code can import (mypyc's "<hash>__mypyc" runtime): a module if
+            # it exports the init function of that name, else an ordinary shared library
+            # that happens to end in ".so" ("libfoo-1.so"), not worth a line.
+            continue
         if exports is not None and not exports & expected:
             found = ", ".join(sorted(exports)) or "none"
             others.append(

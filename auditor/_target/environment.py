@@ -108,21 +108,57 @@ def _owner_map(roots):
     return owners, seen
 
 
+def _package_init(directory):
+    """Whether `directory` is a regular package: FileFinder finds an ``__init__`` with any of
+    its suffixes (extension modules first, then source, then bytecode)."""
+    suffixes = (
+        importlib.machinery.EXTENSION_SUFFIXES
+        + importlib.machinery.SOURCE_SUFFIXES
+        + importlib.machinery.BYTECODE_SUFFIXES
+    )
+    return any(os.path.isfile(os.path.join(directory, "__init__" + s)) for s in suffixes)
+
+
+def _module_name(parts, stem):
+    """The name an extension file is imported by, and whether that name is made of identifiers;
+    None when nothing can import it by name.
+
+    ``pkg/__init__<suffix>`` is the package ``pkg`` itself: its init function is
+    ``PyInit_pkg`` (mypyc's shims also export ``PyInit___init__``, which would load the same
+    file a second time under the name ``pkg.__init__``).  A stem that is not an identifier
+    cannot appear in an import statement, but C code imports it by name
+    (``PyImport_ImportModule``), which works for any name without a dot: mypyc's shared
+    runtime ``<hash>__mypyc`` is imported so by every module of its group.
+    """
+    if stem == "__init__":
+        if not parts:  # a sys.path entry is not a package
+            return None
+        return ".".join(parts), True
+    if not stem or "." in stem:
+        return None
+    return ".".join(parts + [stem]), stem.isidentifier()
+
+
 def _walk(root, start):
-    """Yield (dotted name, path) for extension files under `start`, named relative to `root`."""
+    """Yield (dotted name, path, suffix, identifier) for extension files under `start`, named
+    relative to `root`, in the order FileFinder prefers them: within a directory, for one
+    name, the suffixes in EXTENSION_SUFFIXES order."""
     suffixes = importlib.machinery.EXTENSION_SUFFIXES
     for dirpath, dirnames, filenames in os.walk(start):
         rel = os.path.relpath(dirpath, root)
         parts = [] if rel == "." else rel.split(os.sep)
         # Only directories with identifier names can be (namespace) packages.
         dirnames[:] = sorted(d for d in dirnames if d.isidentifier())
-        for filename in sorted(filenames):
-            for suffix in suffixes:
+        found = []
+        for filename in filenames:
+            for rank, suffix in enumerate(suffixes):
                 if filename.endswith(suffix):
-                    stem = filename[: -len(suffix)]
-                    if stem.isidentifier():
-                        yield ".".join(parts + [stem]), os.path.join(dirpath, filename), suffix
+                    named = _module_name(parts, filename[: -len(suffix)])
+                    if named is not None:
+                        found.append((named[0], rank, filename, suffix, named[1]))
                     break
+        for name, _, filename, suffix, identifier in sorted(found):
+            yield name, os.path.join(dirpath, filename), suffix, identifier
 
 
 def discover(requested):
@@ -149,20 +185,21 @@ def discover(requested):
     for root, start in plan:
         if os.path.isfile(start):
             found = [
-                (name, path, suffix)
-                for name, path, suffix in _walk(root, os.path.dirname(start))
-                if os.path.samefile(path, start)
+                found_file
+                for found_file in _walk(root, os.path.dirname(start))
+                if os.path.samefile(found_file[1], start)
             ]
         else:
             found = _walk(root, start)
-        for name, path, suffix in found:
+        for name, path, suffix, identifier in found:
             real = os.path.realpath(path)
             if name in chosen:
                 if chosen[name] != real:
                     shadowed.append({"name": name, "path": path, "by": chosen[name]})
                 continue
+            is_init = os.path.basename(path) == "__init__" + suffix
             package_dir = os.path.join(os.path.dirname(path), name.rpartition(".")[2])
-            if os.path.isfile(os.path.join(package_dir, "__init__.py")):
+            if not is_init and _package_init(package_dir):
                 # FileFinder prefers a regular package of the same name.
                 shadowed.append({"name": name, "path": path, "by": package_dir})
                 continue
@@ -182,6 +219,9 @@ def discover(requested):
                     "root": root,
                     "abi": "stable" if suffix == ".abi3.so" else "version",
                     "init_suffix": _init_suffix(name),
+                    # False: imported by name from C only; a module only if it exports
+                    # PyInit<init_suffix> (checked on the host, auditor/discover.py).
+                    "identifier": identifier,
                     "origin": origin,
                     "distribution": owner,
                 }

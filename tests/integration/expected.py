@@ -33,6 +33,7 @@ class P:
 
     outcome: str
     message: str | None = None
+    exception: str | None = None  # the exception's type name
     main_after: str | None = None  # outcome of main's import after a fresh probe
     main_after_message: str | None = None
     signal: str | None = None
@@ -64,6 +65,11 @@ def crashing(**fields: object) -> dict[str, P]:
     return {p: P("crash", **fields) for p in SUB_PROBES}  # type: ignore[arg-type]
 
 
+# A reason as (code, blamed module, guard): the module of a "blocked_by" reason, and the
+# library guard ("cython", ...) when a dependency's guard refused rather than CPython.
+R = tuple[str, str | None, str | None]
+
+
 @dataclass(frozen=True)
 class Expect:
     verdict: str
@@ -72,7 +78,26 @@ class Expect:
     m_size: int | None
     probes: dict[str, P]
     reasons: frozenset[str] = field(default_factory=frozenset)
-    blocked_by: str | None = None
+    blocked_by: str | None = None  # every blocked_by reason names this module
+    toolkit: str = "c"  # auditor/binding.py's fingerprint of the file
+    exact: tuple[R, ...] | None = None  # the reasons, in report order, when given
+
+
+def guard_blocked(message: str, first: str = "interp_guard") -> dict[str, P]:
+    """A module that imports interp_guard (Cython's guard, no slot): ok fresh in shared-GIL
+    kinds, then main fails with `message`; fails so after main too; CPython refuses `first`
+    (interp_guard, or the module itself if it has no slot) with an own GIL."""
+    return {
+        "legacy": P("ok", main_after="import_error", main_after_message=message),
+        "isolated": P("ok", main_after="import_error", main_after_message=message),
+        "own_gil": P("import_error", refused(first), main_after="ok"),
+        "legacy_after_main": P("import_error", message),
+        "isolated_after_main": P("import_error", message),
+        "own_gil_after_main": P("import_error", refused(first)),
+    }
+
+
+SUBCLASS_REFUSAL = "import_error_subclass: refusing to load outside the main interpreter"
 
 
 CATALOGUE: dict[str, Expect] = {
@@ -152,6 +177,7 @@ CATALOGUE: dict[str, Expect] = {
                 "declared_vs_observed",
             }
         ),
+        toolkit="cython",  # it carries Cython's guard text on purpose
     ),
     "segv_in_subinterp": Expect(
         "crashes",
@@ -223,6 +249,119 @@ CATALOGUE: dict[str, Expect] = {
         refused_in(("isolated", "own_gil"), "blockpkg._core", first_load_name="_core"),
         frozenset({"blocked_by"}),
         blocked_by="blockpkg._core",
+        exact=(("blocked_by", "blockpkg._core", None),),
+    ),
+    # Discovery: a package whose __init__ is an extension module is that package (mypyc).
+    "pkginit": Expect(
+        "legacy_only",
+        "single_phase",
+        None,
+        -1,
+        refused_in(("isolated", "own_gil"), "pkginit"),
+        frozenset({"single_phase_init", "refused_by_cpython"}),
+        exact=(("single_phase_init", None, None), ("refused_by_cpython", None, None)),
+    ),
+    "pkginit.nested": Expect(
+        "legacy_only",
+        "multi_phase",
+        "per_interpreter_gil",
+        0,
+        refused_in(("isolated", "own_gil"), "pkginit"),
+        frozenset({"blocked_by"}),
+        blocked_by="pkginit",
+        exact=(("blocked_by", "pkginit", None),),
+    ),
+    # Discovery: a module named as C code imports it, no identifier (mypyc's runtime).
+    "00fixture__mypyc": Expect(
+        "legacy_only",
+        "single_phase",
+        None,
+        -1,
+        refused_in(("isolated", "own_gil"), "00fixture__mypyc"),
+        frozenset({"single_phase_init", "refused_by_cpython"}),
+        toolkit="mypyc",
+        exact=(("single_phase_init", None, None), ("refused_by_cpython", None, None)),
+    ),
+    "mypyc_shim": Expect(
+        "legacy_only",
+        "multi_phase",
+        "per_interpreter_gil",
+        0,
+        refused_in(("isolated", "own_gil"), "00fixture__mypyc"),
+        frozenset({"blocked_by"}),
+        blocked_by="00fixture__mypyc",
+        toolkit="mypyc",  # it names "00fixture__mypyc", as mypyc's shims name "<hash>__mypyc"
+        exact=(("blocked_by", "00fixture__mypyc", None),),
+    ),
+    # Blame: "module _speedups" on pb's first load is not pa._speedups (multi-phase modules
+    # are refused by their full name).
+    "pa._speedups": Expect(
+        "legacy_only",
+        "multi_phase",
+        "per_interpreter_gil",
+        0,
+        refused_in(("isolated", "own_gil"), "pb._speedups", first_load_name="_speedups"),
+        frozenset({"blocked_by"}),
+        blocked_by="pb._speedups",
+        exact=(("blocked_by", "pb._speedups", None),),
+    ),
+    "pb._speedups": Expect(
+        "legacy_only",
+        "single_phase",
+        None,
+        -1,
+        refused_in(("isolated", "own_gil"), "pb._speedups", first_load_name="_speedups"),
+        frozenset({"single_phase_init", "refused_by_cpython"}),
+        exact=(("single_phase_init", None, None), ("refused_by_cpython", None, None)),
+    ),
+    # Blame: a dependency's guard is the dependency's.  guard_user cannot raise Cython's
+    # guard (no create slot, a per-interpreter-GIL slot); CPython names interp_guard in its
+    # own-GIL probes.
+    "guard_user": Expect(
+        "one_interpreter",
+        "multi_phase",
+        "per_interpreter_gil",
+        0,
+        guard_blocked(ICD),
+        frozenset({"blocked_by"}),
+        blocked_by="interp_guard",
+        exact=(("blocked_by", "interp_guard", "cython"), ("blocked_by", "interp_guard", None)),
+    ),
+    # guard_wrapped re-raises the guard as "interp_guard failed to import": named.
+    "guard_wrapped": Expect(
+        "one_interpreter",
+        "multi_phase",
+        None,
+        0,
+        guard_blocked("interp_guard failed to import", first="guard_wrapped"),
+        frozenset({"blocked_by", "no_multi_interp_slot", "refused_by_cpython"}),
+        blocked_by="interp_guard",
+        exact=(
+            ("blocked_by", "interp_guard", "cython"),
+            ("no_multi_interp_slot", None, None),
+            ("refused_by_cpython", None, None),
+        ),
+    ),
+    # An ImportError subclass is an import refusal (isinstance), in every interpreter.
+    "import_error_subclass": Expect(
+        "unsupported",
+        "multi_phase",
+        "per_interpreter_gil",
+        0,
+        {
+            p: P(
+                "import_error",
+                SUBCLASS_REFUSAL,
+                exception="MyImportError",
+                main_after="ok" if p in FRESH else None,
+            )
+            for p in SUB_PROBES
+        },
+        frozenset({"subinterpreter_import_error", "declared_vs_observed"}),
+        exact=(
+            ("subinterpreter_import_error", None, None),
+            ("declared_vs_observed", None, None),
+        ),
     ),
 }
 

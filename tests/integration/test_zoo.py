@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import json
 import subprocess
+from collections import Counter
 from pathlib import Path
 
 import jsonschema
 import pytest
 
-from auditor.model import EVIDENCE_FIELDS
+from auditor.model import EVIDENCE_FIELDS, Verdict
 from auditor.report.json import schema
 from tests.integration.conftest import PROBE_TIMEOUT, Scan, run_cli
-from tests.integration.expected import CATALOGUE, FRESH, NON_EXTENSIONS, SUB_PROBES
+from tests.integration.expected import CATALOGUE, FRESH, ICD, NON_EXTENSIONS, SUB_PROBES
 
 ORACLE = Path(__file__).resolve().parents[1] / "fixtures" / "oracle.py"
 MODULES = sorted(CATALOGUE)
@@ -40,6 +41,8 @@ def test_probe_outcome(zoo_scan: Scan, name: str, probe: str) -> None:
     want = CATALOGUE[name].probes[probe]
     got = zoo_scan.module(name)["probes"][probe]
     assert got["outcome"] == want.outcome, got
+    if want.exception is not None:
+        assert got["exception"] == want.exception
     if want.message is not None:
         assert got["message"] == want.message
     elif want.outcome == "ok":
@@ -72,6 +75,58 @@ def test_main_probe(zoo_scan: Scan, name: str) -> None:
 def test_reason_codes(zoo_scan: Scan, name: str) -> None:
     codes = {r["code"] for r in zoo_scan.module(name)["reasons"]}
     assert codes == CATALOGUE[name].reasons
+
+
+@pytest.mark.parametrize("name", [n for n in MODULES if CATALOGUE[n].exact is not None])
+def test_exact_reasons(zoo_scan: Scan, name: str) -> None:
+    """The reasons in report order, with the module each blames and the guard, if any."""
+    got = [
+        (r["code"], r["module"], r["details"].get("guard"))
+        for r in zoo_scan.module(name)["reasons"]
+    ]
+    assert got == list(CATALOGUE[name].exact or ())
+
+
+@pytest.mark.parametrize("name", [n for n in MODULES if CATALOGUE[n].blocked_by])
+def test_every_blocked_by_names_the_blocker(zoo_scan: Scan, name: str) -> None:
+    reasons = zoo_scan.module(name)["reasons"]
+    blockers = {r["module"] for r in reasons if r["code"] == "blocked_by"}
+    assert blockers == {CATALOGUE[name].blocked_by}
+    assert "binding_refusal" not in {r["code"] for r in reasons}  # no guard of its own
+
+
+def test_discovery_names_extension_packages_and_c_only_names(zoo_scan: Scan) -> None:
+    """pkginit/__init__<EXT_SUFFIX> is `pkginit` (never `pkginit.__init__`, though it exports
+    PyInit___init__ as mypyc's shims do); 00fixture__mypyc is listed by the name C imports."""
+    (target,) = zoo_scan.report["targets"]
+    names = {m["name"]: m for m in target["modules"]}
+    assert not [n for n in names if n.endswith(".__init__")]
+    suffix = ".".join(Path(names["multiphase_own_gil"]["path"]).name.split(".")[1:])
+    assert Path(names["pkginit"]["path"]).relative_to(zoo_scan.fixtures) == Path(
+        f"pkginit/__init__.{suffix}"
+    )
+    assert Path(names["pkginit.nested"]["path"]).relative_to(zoo_scan.fixtures) == Path(
+        f"pkginit/nested/__init__.{suffix}"
+    )
+    assert Path(names["00fixture__mypyc"]["path"]).name == f"00fixture__mypyc.{suffix}"
+    runtime = names["00fixture__mypyc"]["binding"]
+    assert "symbol PyInit_00fixture__mypyc (mypyc's shared runtime)" in runtime["evidence"]
+    assert names["pkginit"]["probes"]["main"]["outcome"] == "ok"  # the .py beside it never ran
+
+
+@pytest.mark.parametrize("name", ["guard_user", "guard_wrapped"])
+def test_dependency_guard_is_the_dependencys(zoo_scan: Scan, name: str) -> None:
+    """interp_guard's "Interpreter change detected" is blamed on interp_guard, with the advice
+    for a dependency's guard, not Cython's advice for this module."""
+    reasons = zoo_scan.module(name)["reasons"]
+    (guard,) = [r for r in reasons if r["details"].get("guard")]
+    assert guard["module"] == "interp_guard"
+    assert guard["details"] == {"guard": "cython", "same_distribution": None}
+    assert guard["advice"]["topic"] == "blocked_by.guard"
+    assert ICD in guard["message"]
+    assert sorted(guard["probes"]) == sorted(
+        ["legacy:main_after", "isolated:main_after", "legacy_after_main", "isolated_after_main"]
+    )
 
 
 def test_blocked_by_names_the_dependency(zoo_scan: Scan) -> None:
@@ -131,10 +186,12 @@ def test_report_validates_against_schema(zoo_scan: Scan) -> None:
 
 
 def test_terminal_summary(zoo_scan: Scan) -> None:
-    assert (
-        "17 modules: 3 own_gil, 2 shared_gil, 5 legacy_only, 1 one_interpreter, "
-        "3 crashes, 2 hangs, 1 broken"
-    ) in zoo_scan.stdout
+    (target,) = zoo_scan.report["targets"]
+    counts = Counter(m["verdict"] for m in target["modules"])
+    for name, expect in CATALOGUE.items():
+        assert zoo_scan.module(name)["verdict"] == expect.verdict
+    parts = [f"{counts[v.value]} {v.value}" for v in Verdict if counts[v.value]]
+    assert f"{len(target['modules'])} modules: {', '.join(parts)}" in zoo_scan.stdout
     assert (
         "blockpkg._accel (legacy_only): refused because it imports blockpkg._core"
         in zoo_scan.stdout
@@ -185,8 +242,7 @@ def test_every_finding_comes_with_a_fix(zoo_scan: Scan, name: str) -> None:
 @pytest.mark.parametrize("name", MODULES)
 def test_binding_detected(zoo_scan: Scan, name: str) -> None:
     binding = zoo_scan.module(name)["binding"]
-    # interp_guard carries Cython's guard text on purpose: it is fingerprinted as Cython.
-    assert binding["toolkit"] == ("cython" if name == "interp_guard" else "c")
+    assert binding["toolkit"] == CATALOGUE[name].toolkit
     assert binding["evidence"]
 
 

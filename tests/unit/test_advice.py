@@ -74,3 +74,11 @@ def test_binding_refusal_advice_names_the_upstream(binding: str, link: str) -> N
     advice = advise(Reason("binding_refusal", "m", details=(("binding", binding),)), None)
     assert advice.topic == f"binding_refusal.{binding}"
     assert any(link in url for _, url in advice.links)
+
+
+def test_a_dependency_guard_has_its_own_advice() -> None:
+    details = (("guard", "cython"), ("same_distribution", None))
+    advice = advise(Reason("blocked_by", "m", module="dep", details=details), "c")
+    assert advice.topic == "blocked_by.guard"
+    assert "Nothing to change in this module" in advice.fix
+    assert advise(Reason("blocked_by", "m", module="dep"), "c").topic == "blocked_by"

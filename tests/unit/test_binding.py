@@ -176,6 +176,15 @@ CASES = [
         "CPyInit_",
     ),
     ("mypyc-shim", Source(strings=("ab12__mypyc", "init_pkg___mod")), "mypyc", None, "__mypyc"),
+    (
+        # The group library by its init function alone (its name: a hash, often starting with
+        # a digit, as black's 85cae5375ceb5d1ca6c6__mypyc).
+        "mypyc-runtime",
+        Source(exports=("PyInit_85cae5375ceb5d1ca6c6__mypyc",)),
+        "mypyc",
+        None,
+        "symbol PyInit_85cae5375ceb5d1ca6c6__mypyc (mypyc's shared runtime)",
+    ),
     ("f2py", Source(strings=("fortranobject.c:get_elsize",)), "f2py", None, "fortranobject"),
     ("hpy", Source(exports=("PyInit_x", "HPyInit_x")), "hpy", None, "symbol HPyInit_x"),
     (
