@@ -144,6 +144,7 @@ class Zygote:
         self._buffer = b""
         self._fifo_dir = tempfile.mkdtemp(prefix="subinterp-audit-")
         self._serial = 0
+        self._running: list[_Child] = []  # the probe children of the task under way
 
     def _start(self) -> subprocess.Popen[bytes]:
         if self._stderr is None:
@@ -214,6 +215,7 @@ class Zygote:
         """
         top = _Child(spec.probe, self._streams(), timeout)
         subs = [_Child(probe, self._streams(), timeout) for probe in spec.after]
+        self._running = [top, *subs]
         try:
             self._supervise(spec, top, subs)
             replies = [_reply(top, spec.mode == "exec")]
@@ -222,6 +224,7 @@ class Zygote:
                     replies.append(_reply(child, False))
             return replies
         finally:
+            self._running = []
             for child in (top, *subs):
                 if child.pid is not None and child.status is None:
                     child.kill(time.monotonic())
@@ -356,7 +359,11 @@ class Zygote:
             os.rmdir(self._fifo_dir)
 
     def terminate(self) -> None:
-        """Ctrl-C: kill the zygote's whole session (it and every probe it forked)."""
+        """Ctrl-C: kill the probe under way (each probe child has a process group of its
+        own, and so has each after-main grandchild), then the zygote."""
+        now = time.monotonic()
+        for child in list(self._running):
+            child.kill(now)
         proc = self._proc
         if proc is not None:
             with contextlib.suppress(ProcessLookupError, PermissionError):
