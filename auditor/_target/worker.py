@@ -125,6 +125,14 @@ class _Reporter:
         except OSError:  # the supervisor is gone, or the module closed our pipe
             pass
 
+    def leave_if_copy(self):
+        """Called right after the audited module's code ran: a process that the module
+        forked (with a raw fork(), which nothing can stop) continues here as a copy of the
+        prober.  It must not probe on, fork probe children or report: it leaves at once,
+        quietly, in every isolation mode alike."""
+        if os.getpid() != self.pid:
+            os._exit(0)
+
     def stage(self, name):
         self._write("stage " + name)
 
@@ -317,21 +325,26 @@ def run_probe(helper, request, reporter, main_done=False):
         except BaseException as exc:
             result["outcome"] = _outcome(isinstance(exc, ImportError))
             result.update(_exception_fields(exc))
+        reporter.leave_if_copy()
     elif probe == "main":
         reporter.stage("main_import")
         result.update(_import_in_main(request.module))
+        reporter.leave_if_copy()
     elif probe in SUB_KINDS:
         # Fresh: the subinterpreter is the first to load the module, then main tries.
         result.update(_import_in_sub(helper, probe, request, reporter, sub_files))
+        reporter.leave_if_copy()
         _leave_if_create_failed(result, reporter)
         result["exit_after_sub"] = _observe_exit(reporter)
         reporter.stage("main_import")
         result["main_after"] = _import_in_main(request.module)
+        reporter.leave_if_copy()
     elif probe.endswith("_after_main") and probe[: -len("_after_main")] in SUB_KINDS:
         before = {"outcome": "ok"}
         if not main_done:
             reporter.stage("main_import")
             before = _import_in_main(request.module)
+            reporter.leave_if_copy()
         if before["outcome"] != "ok":
             result.update(outcome="not_run", exception=before["exception"], cause=None)
             result["message"] = "the import in the main interpreter failed first: %s" % (
@@ -340,6 +353,7 @@ def run_probe(helper, request, reporter, main_done=False):
         else:
             kind = probe[: -len("_after_main")]
             result.update(_import_in_sub(helper, kind, request, reporter, sub_files))
+            reporter.leave_if_copy()
             _leave_if_create_failed(result, reporter)
     else:
         raise ValueError("unknown probe %r" % (probe,))
@@ -353,6 +367,7 @@ def run_group(helper, request, reporter):
     sys.path[0:0] = request.paths
     reporter.stage("main_import")
     main = _import_in_main(request.module)
+    reporter.leave_if_copy()
     main["probe"] = "main"
     main["files"] = _loaded_files()
     reporter.result(main)
@@ -406,10 +421,11 @@ def _fork_probe(helper, request, main_done=False):
             pass
         return pid
     # ---- the probe child: never returns
+    owner = os.getpid()
     try:
         os.setpgid(0, 0)  # its own process group: the supervisor kills it whole
         _install_fifos(request.fifos)
-        reporter = _Reporter(RESULT_FD, os.getpid())
+        reporter = _Reporter(RESULT_FD, owner)
         if request.mode == "exec":
             os.set_inheritable(RESULT_FD, True)
             os.execv(sys.executable, _exec_argv() + request.fields)
@@ -420,17 +436,20 @@ def _fork_probe(helper, request, main_done=False):
     except SystemExit:
         raise
     except BaseException:
-        _tool_failure()
+        _tool_failure(owner)
     # Leave through normal interpreter finalization, so that a crash at exit shows.
     raise SystemExit(0)
 
 
-def _tool_failure():
-    """A fault of this file, not of the audited module: say so, and leave."""
+def _tool_failure(owner):
+    """A fault of this file, not of the audited module: say so, and leave.  Only the probe
+    child itself (`owner`) speaks; a copy the module forked leaves quietly."""
+    if os.getpid() != owner:
+        os._exit(0)
     import traceback
 
     exc = sys.exc_info()[1]
-    _Reporter(RESULT_FD, os.getpid()).line(
+    _Reporter(RESULT_FD, owner).line(
         "tool_failure " + _encode("%s: %s" % (type(exc).__name__, _text(exc)))
     )
     traceback.print_exc()
@@ -515,12 +534,13 @@ def main(argv):
     request = Request(rest)
     helper = load_helper(os.path.dirname(os.path.abspath(__file__)))
     sys.argv[:] = [sys.argv[0]]
+    owner = os.getpid()
     try:
-        run_probe(helper, request, _Reporter(RESULT_FD, os.getpid()))
+        run_probe(helper, request, _Reporter(RESULT_FD, owner))
     except SystemExit:
         raise
     except BaseException:
-        _tool_failure()
+        _tool_failure(owner)
     # Returning lets the interpreter finalize normally: a crash at exit is evidence.
 
 
