@@ -8,6 +8,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from auditor.interpreter_bugs import known_bugs
 from auditor.model import Advice, Reason
 
 if sys.version_info >= (3, 11):
@@ -42,6 +43,9 @@ def variant(reason: Reason) -> str | None:
 
 def advise(reason: Reason, toolkit: str | None) -> Advice:
     """The advice for `reason` in a module built with `toolkit` (most specific entry wins)."""
+    bug = _known_bug(reason)
+    if bug is not None:
+        return bug
     data = knowledge()
     entry = data.get(reason.code)
     if entry is None:
@@ -63,6 +67,23 @@ def advise(reason: Reason, toolkit: str | None) -> Advice:
         merged.update({k: layer[k] for k in _FIELDS if k in layer})
     links = tuple(tuple(data["links"][name]) for name in merged.get("links", ()))
     return Advice(topic, merged["title"], merged["explanation"], merged["fix"], links, used_toolkit)
+
+
+def _known_bug(reason: Reason) -> Advice | None:
+    """A known CPython bug brings its own words (auditor/interpreter_bugs.toml)."""
+    if reason.code != "interpreter_bug":
+        return None
+    bug_id = dict(reason.details).get("bug")
+    bug = next((b for b in known_bugs() if b.id == bug_id), None)
+    if bug is None:
+        return None
+    return Advice(
+        f"interpreter_bug.{bug.id}",
+        bug.title,
+        bug.explanation,
+        bug.fix,
+        ((f"CPython {bug.cpython_issue}", bug.url),),
+    )
 
 
 def annotate(reasons: tuple[Reason, ...], toolkit: str | None) -> tuple[Reason, ...]:

@@ -22,6 +22,7 @@ from auditor.model import (
 REASON_CODES = (
     "crash",
     "timeout",
+    "interpreter_bug",
     "main_import_failed",
     "tool_failure",
     "blocked_by",

@@ -160,6 +160,14 @@ def cli() -> None:
     help="CI gate: fail (exit 1) on these verdicts, comma-separated (e.g. crashes,hangs).",
 )
 @click.option(
+    "--fail-on-interpreter-bugs",
+    "fail_interpreter_bugs",
+    is_flag=True,
+    default=None,
+    help="CI gate: judge a module by what happened even when a known CPython bug explains it "
+    "(default: by its verdict on a fixed interpreter; the reason interpreter_bug names the bug).",
+)
+@click.option(
     "--baseline",
     type=click.Path(path_type=Path, dir_okay=False),
     help="Compare with this earlier JSON report: only regressions fail (a module that got "
@@ -205,6 +213,7 @@ def scan(
     sarif_path: Path | None,
     require: str | None,
     fail_on: tuple[str, ...],
+    fail_interpreter_bugs: bool | None,
     baseline: Path | None,
     update_baseline: bool,
     config_path: Path | None,
@@ -238,6 +247,11 @@ def scan(
             require=Verdict(require) if require else settings.require,
             fail_on=parse_verdicts(fail_on, "--fail-on") if fail_on else settings.fail_on,
             ignore=settings.ignore,
+            fail_interpreter_bugs=bool(
+                fail_interpreter_bugs
+                if fail_interpreter_bugs is not None
+                else settings.fail_interpreter_bugs
+            ),
         )
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None

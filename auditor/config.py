@@ -26,6 +26,7 @@ KEYS = {
     "paths": "directories or files to audit, relative to pyproject.toml (a list)",
     "require": "the minimum verdict: own_gil, shared_gil or legacy_only",
     "fail-on": "verdicts that fail the gate (a string or a list)",
+    "fail-on-interpreter-bugs": "true: a known CPython bug fails the gate like any finding",
     "ignore": 'modules exempted from the gate: [{module = "...", reason = "..."}]',
     "baseline": "a JSON report to compare with, relative to pyproject.toml",
     "timeout": "seconds one probe may take",
@@ -45,6 +46,7 @@ class Settings:
     paths: tuple[Path, ...] = ()
     require: Verdict | None = None
     fail_on: frozenset[Verdict] = frozenset()
+    fail_interpreter_bugs: bool | None = None
     ignore: tuple[Ignore, ...] = field(default=())
     baseline: Path | None = None
     timeout: float | None = None
@@ -86,6 +88,10 @@ def parse(table: dict[str, Any], source: Path) -> Settings:
             )
         except ValueError as exc:
             raise ConfigError(f"{where}: {exc}") from None
+    if "fail-on-interpreter-bugs" in table:
+        if not isinstance(table["fail-on-interpreter-bugs"], bool):
+            raise ConfigError(f"{where}: 'fail-on-interpreter-bugs' must be true or false")
+        values["fail_interpreter_bugs"] = table["fail-on-interpreter-bugs"]
     if "ignore" in table:
         values["ignore"] = _ignores(table["ignore"], where)
     if "baseline" in table:

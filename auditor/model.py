@@ -248,6 +248,9 @@ class ModuleAudit:
     verdict: Verdict
     reasons: tuple[Reason, ...]
     static: StaticInfo | None = None  # binding toolkit and C-API hints, read from the file
+    # When a known CPython bug explains some probes (reason "interpreter_bug"): the verdict
+    # with those probes as an interpreter without the bug gives them.  The gate uses it.
+    verdict_on_fixed_interpreter: Verdict | None = None
 
     def __bool__(self) -> bool:
         return self.verdict is Verdict.OWN_GIL

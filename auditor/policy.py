@@ -28,6 +28,9 @@ class Policy:
     require: Verdict | None = None  # the minimum verdict every module must reach
     fail_on: frozenset[Verdict] = frozenset()  # verdicts that fail whatever `require` says
     ignore: tuple[Ignore, ...] = ()
+    # A known CPython bug (reason interpreter_bug) is the interpreter's: by default a module
+    # is judged by its verdict on a fixed interpreter.  True: by what happened here.
+    fail_interpreter_bugs: bool = False
 
     def violated_by(self, verdict: Verdict) -> str | None:
         """Why `verdict` breaks the policy, or None."""
@@ -61,6 +64,7 @@ class ModuleResult:
     violation: str | None  # what the module breaks, if anything
     failed: bool  # counts against the gate
     ignored: Ignore | None = None
+    excused_by: str | None = None  # the CPython bug its verdict was judged without
     baseline: Verdict | None = None  # its verdict in the baseline, if it was there
     in_baseline: bool = False
 
@@ -97,6 +101,10 @@ class GateResult:
     @property
     def regressions(self) -> tuple[ModuleResult, ...]:
         return tuple(m for m in self.modules if m.change == "regressed")
+
+    @property
+    def excused(self) -> tuple[ModuleResult, ...]:
+        return tuple(m for m in self.modules if m.excused_by)
 
     @property
     def ignored(self) -> tuple[ModuleResult, ...]:
@@ -138,6 +146,18 @@ def evaluate(
     results = []
     for key, module in _modules(report):
         verdict = Verdict(module["verdict"])
+        fixed = module.get("verdict_on_fixed_interpreter")
+        excused_by = None
+        if fixed and not policy.fail_interpreter_bugs:
+            bugs = [r for r in module.get("reasons") or () if r["code"] == "interpreter_bug"]
+            excused_by = ", ".join(
+                f"CPython {r['details']['cpython_issue']} (fixed in {r['details']['fixed_in']})"
+                for r in bugs
+            )
+            if policy.violated_by(verdict) and not policy.violated_by(Verdict(fixed)):
+                verdict = Verdict(fixed)
+            else:
+                excused_by = None
         violation = policy.violated_by(verdict)
         old = before.get((key, module["name"]))
         if baseline is None or old is None:
@@ -159,6 +179,7 @@ def evaluate(
                 violation=violation,
                 failed=failed and ignore is None,
                 ignored=ignore,
+                excused_by=excused_by,
                 baseline=old,
                 in_baseline=baseline is not None,
             )

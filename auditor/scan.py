@@ -14,6 +14,8 @@ from auditor.cache import ResultCache, never_cached, relevant_environment
 from auditor.classify import classify
 from auditor.configs import probes_for
 from auditor.discover import Discovery, discover
+from auditor.errors import AuditorError
+from auditor.interpreter_bugs import BugMatch, controls_needed, recognise
 from auditor.model import (
     InitInfo,
     Interpreter,
@@ -24,7 +26,7 @@ from auditor.model import (
     StaticInfo,
     TargetAudit,
 )
-from auditor.native import build_helper
+from auditor.native import Helper, build_helper
 from auditor.probe import ProbeRun, init_from_reply, result_from_reply, run_probes
 
 
@@ -120,22 +122,13 @@ def scan_target(
         )
         for m in found.modules
     }
+    all_results = {m.name: _results(runs[m.name], probes) for m in found.modules}
+    controls = _controls(interp, helper, found, all_results, probes, jobs, timeout, isolation)
     audits = []
     incomplete = []
     for module in sorted(found.modules, key=lambda m: (m.group.lower(), m.name)):
         run = runs[module.name]
-        results: dict[str, ProbeResult] = {}
-        for probe in probes:
-            reply = run.replies.get(probe)
-            if reply is not None:
-                results[probe] = result_from_reply(reply)
-            else:
-                reason = (
-                    "the main interpreter could not import it"
-                    if run.failure is None
-                    else run.failure
-                )
-                results[probe] = ProbeResult(probe, Outcome.NOT_RUN, message=f"not run: {reason}")
+        results = all_results[module.name]
         init: InitInfo = init_from_reply(run.replies.get("init"), interp.short_version)
         verdict, reasons = classify(module, init, results, known)
         if run.failure is not None:
@@ -146,8 +139,14 @@ def scan_target(
         else:
             static = inspect_binary(module.path)
             _remember(cache, keys[module.name], fallback_key, run, static)
+        bugs, fixed = recognise(interp.version, init.style, results, controls)
+        verdict_fixed = None
+        for match in bugs:
+            reasons = (*reasons, _bug_reason(match))
+        if bugs:
+            verdict_fixed, _ = classify(module, init, fixed, known)
         reasons = annotate(reasons, static.binding.toolkit if static else None)
-        audits.append(ModuleAudit(module, init, results, verdict, reasons, static))
+        audits.append(ModuleAudit(module, init, results, verdict, reasons, static, verdict_fixed))
     cache.flush()
     return TargetAudit(
         environment=environ,
@@ -183,3 +182,63 @@ def _remember(
         cache.put(key, entry)
     else:
         cache.put(fallback_key(key), entry)
+
+
+def _results(run: ProbeRun, probes: Sequence[str]) -> dict[str, ProbeResult]:
+    """A module's replies as results, every probe present (not_run when it did not run)."""
+    results: dict[str, ProbeResult] = {}
+    for probe in probes:
+        reply = run.replies.get(probe)
+        if reply is not None:
+            results[probe] = result_from_reply(reply)
+        else:
+            reason = (
+                "the main interpreter could not import it" if run.failure is None else run.failure
+            )
+            results[probe] = ProbeResult(probe, Outcome.NOT_RUN, message=f"not run: {reason}")
+    return results
+
+
+def _controls(
+    interp: Interpreter,
+    helper: Helper,
+    found: Discovery,
+    results: dict[str, dict[str, ProbeResult]],
+    probes: tuple[str, ...],
+    jobs: int,
+    timeout: float,
+    isolation: str,
+) -> dict[str, dict[str, ProbeResult]]:
+    """The stdlib control modules that recognising this interpreter's known bugs needs:
+    from this scan when it probed them, else probed now (not reported as modules)."""
+    controls = {}
+    for name in controls_needed(interp.version):
+        if name in results:
+            controls[name] = results[name]
+            continue
+        try:
+            extra = discover(interp, module_names=(name,)).modules
+        except AuditorError:
+            continue  # not in this build of the interpreter
+        runs = run_probes(
+            interp, helper, extra, probes, jobs=jobs, timeout=timeout, isolation=isolation
+        )
+        for module in extra:
+            controls[module.name] = _results(runs[module.name], probes)
+    return controls
+
+
+def _bug_reason(match: BugMatch) -> Reason:
+    bug = match.bug
+    return Reason(
+        "interpreter_bug",
+        f"{bug.title} (CPython {bug.cpython_issue}, fixed in {bug.fixed_in}): "
+        f"not a defect of this module",
+        match.probes,
+        details=(
+            ("bug", bug.id),
+            ("cpython_issue", bug.cpython_issue),
+            ("fixed_in", bug.fixed_in),
+            ("url", bug.url),
+        ),
+    )

@@ -373,7 +373,7 @@ class Zygote:
 def _reply(child: _Child, exec_mode: bool) -> dict[str, Any]:
     """What one probe child did, as a reply dict (see auditor/probe.py result_from_reply)."""
     res, out, err = child.streams
-    stage = imported = result = failure = None
+    stage = imported = result = failure = sub_import = None
     for line in bytes(res.data).decode("ascii", "replace").splitlines():
         key, _, value = line.partition(" ")
         if key == "stage":
@@ -386,6 +386,8 @@ def _reply(child: _Child, exec_mode: bool) -> dict[str, Any]:
             failure = json.loads(value)
         elif key == "threads":
             child.extra["threads"] = value
+        elif key == "imported":
+            sub_import = json.loads(value)
     stdout_bytes, stderr_tail = out.total, err.tail()
     if child.inherited != (0, ""):
         stdout_bytes += child.inherited[0]
@@ -421,6 +423,10 @@ def _reply(child: _Child, exec_mode: bool) -> dict[str, Any]:
         )
         return reply
     died = reply["signal"] is not None or reply["exit_code"] not in (0, None)
+    if result is None and sub_import is not None:
+        # Died after the subinterpreter's import had returned: keep what it raised.
+        reply.update({k: sub_import[k] for k in ("exception", "message", "cause")})
+        reply["outcome"] = imported = sub_import["outcome"]
     if child.timed_out or died or result is None:
         # A hang or a crash at `stage`, even when the import itself had already reported
         # (then import_outcome says what it did).  Exiting 0 without a result is

@@ -234,6 +234,15 @@ def _import_in_sub(helper, kind, request, reporter, files):
     }
 
 
+def _say_imported(result, reporter):
+    """What the subinterpreter's import did, said at once: if the process dies later (at the
+    interpreter's end, at exit, in main's import), the evidence still has the exception."""
+    reporter.line(
+        "imported "
+        + _encode({k: result.get(k) for k in ("outcome", "exception", "message", "cause")})
+    )
+
+
 def _leave_if_create_failed(result, reporter):
     """On 3.12 a failed Py_NewInterpreterFromConfig breaks the GIL state: report and leave
     without finalizing (../shared/research/subinterp-tech.md, 1.3)."""
@@ -335,6 +344,7 @@ def run_probe(helper, request, reporter, main_done=False):
         result.update(_import_in_sub(helper, probe, request, reporter, sub_files))
         reporter.leave_if_copy()
         _leave_if_create_failed(result, reporter)
+        _say_imported(result, reporter)
         result["exit_after_sub"] = _observe_exit(reporter)
         reporter.stage("main_import")
         result["main_after"] = _import_in_main(request.module)
@@ -355,6 +365,7 @@ def run_probe(helper, request, reporter, main_done=False):
             result.update(_import_in_sub(helper, kind, request, reporter, sub_files))
             reporter.leave_if_copy()
             _leave_if_create_failed(result, reporter)
+            _say_imported(result, reporter)
     else:
         raise ValueError("unknown probe %r" % (probe,))
     result["files"] = _loaded_files(sub_files)

@@ -43,6 +43,11 @@ def _module(audit: ModuleAudit) -> dict[str, Any]:
         "init": {**asdict(audit.init), "slots": list(audit.init.slots)},
         "probes": {name: _probe(result) for name, result in audit.probes.items()},
         "verdict": audit.verdict.value,
+        "verdict_on_fixed_interpreter": (
+            audit.verdict_on_fixed_interpreter.value
+            if audit.verdict_on_fixed_interpreter is not None
+            else None
+        ),
         "reasons": [
             {
                 "code": r.code,

@@ -319,6 +319,12 @@ def render_gate(gate: GateResult, console: Console) -> None:
                 console.print(
                     f"  {escape(r.name)} (Python {r.target}): {before} -> {r.verdict.value}"
                 )
+    for r in gate.excused:
+        console.print(
+            f"[dim]  {escape(r.name)} judged as {r.verdict.value} on a fixed interpreter: "
+            f"a known bug of this CPython, {escape(r.excused_by or '')} "
+            f"(--fail-on-interpreter-bugs to count it)[/]"
+        )
     for r in gate.ignored:
         assert r.ignored is not None
         console.print(

@@ -1,0 +1,160 @@
+"""CPython's bugs are CPython's: recognise known interpreter defects in a module's evidence.
+
+The knowledge base is data (auditor/interpreter_bugs.toml).  ``recognise`` is pure: the
+target's version and one module's probe results -> the bugs that explain some of them, and
+the probe results as a fixed interpreter gives them (to re-judge the module).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from functools import cache
+from importlib import resources
+from typing import Any
+
+from packaging.specifiers import SpecifierSet
+from packaging.version import Version
+
+from auditor.model import ImportAttempt, Outcome, ProbeResult
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+
+@dataclass(frozen=True)
+class InterpreterBug:
+    """One known CPython defect and how to recognise it from a probe's evidence."""
+
+    id: str
+    title: str
+    cpython_issue: str
+    url: str
+    affects: SpecifierSet
+    fixed_in: str
+    explanation: str
+    fix: str
+    match: Mapping[str, Any]
+    fixed: Mapping[str, Any]
+
+    def matches(
+        self,
+        result: ProbeResult,
+        init_style: str,
+        controls: Mapping[str, Mapping[str, ProbeResult]],
+    ) -> bool:
+        rule = self.match
+        if "init_style" in rule and init_style != rule["init_style"]:
+            return False
+        control = rule.get("control")
+        if control is not None:
+            # The same failure in a stdlib-only control probe of this scan.
+            seen = controls.get(control, {}).get(result.probe)
+            plain = {k: v for k, v in rule.items() if k != "control"}
+            if seen is None or not replace(self, match=plain).matches(seen, "single_phase", {}):
+                return False
+        checks = (
+            ("probes", result.probe, lambda want, got: got in want),
+            ("outcome", result.outcome.value, lambda want, got: got == want),
+            ("stage", result.stage, lambda want, got: got == want),
+            (
+                "import_outcome",
+                result.import_outcome.value if result.import_outcome else None,
+                lambda want, got: got in ([want] if isinstance(want, str) else want),
+            ),
+            ("signal", result.signal, lambda want, got: got in want),
+            ("message", result.message or "", lambda want, got: want in got),
+            ("stderr", result.stderr_tail, lambda want, got: any(s in got for s in want)),
+        )
+        return all(test(rule[key], got) for key, got, test in checks if key in rule)
+
+    def as_fixed(self, result: ProbeResult) -> ProbeResult:
+        """The probe as an interpreter without this bug gives it."""
+        fixed = self.fixed
+        main_after = result.main_after
+        if "main_after" in fixed:
+            main_after = ImportAttempt(Outcome(fixed["main_after"]))
+        outcome = fixed["outcome"]
+        if outcome == "same_as_import":  # what the subinterpreter's import itself did
+            outcome = (result.import_outcome or Outcome.OK).value
+        return replace(
+            result,
+            outcome=Outcome(outcome),
+            signal=None,
+            exit_code=0,
+            stage="process_exit",
+            main_after=main_after,
+            exit_after_sub=None,
+        )
+
+
+@dataclass(frozen=True)
+class BugMatch:
+    bug: InterpreterBug
+    probes: tuple[str, ...]
+
+
+@cache
+def known_bugs() -> tuple[InterpreterBug, ...]:
+    text = resources.files("auditor").joinpath("interpreter_bugs.toml").read_text("utf-8")
+    return tuple(
+        InterpreterBug(
+            id=entry["id"],
+            title=entry["title"],
+            cpython_issue=entry["cpython_issue"],
+            url=entry["url"],
+            affects=SpecifierSet(entry["affects"]),
+            fixed_in=entry["fixed_in"],
+            explanation=entry["explanation"],
+            fix=entry["fix"],
+            match=entry["match"],
+            fixed=entry["fixed"],
+        )
+        for entry in tomllib.loads(text)["bug"]
+    )
+
+
+def controls_needed(version: str) -> tuple[str, ...]:
+    """The stdlib modules whose probes recognition needs on interpreter `version`."""
+    release = Version(version)
+    return tuple(
+        sorted(
+            {
+                b.match["control"]
+                for b in known_bugs()
+                if "control" in b.match and release in b.affects
+            }
+        )
+    )
+
+
+def recognise(
+    version: str,
+    init_style: str,
+    probes: Mapping[str, ProbeResult],
+    controls: Mapping[str, Mapping[str, ProbeResult]] | None = None,
+    bugs: tuple[InterpreterBug, ...] | None = None,
+) -> tuple[tuple[BugMatch, ...], dict[str, ProbeResult]]:
+    """The known bugs of interpreter `version` that explain some of `probes` (a module whose
+    init style is `init_style`; `controls`: other modules' probes of this scan), and the probe
+    results with those replaced by what a fixed interpreter gives."""
+    release = Version(version)
+    fixed = dict(probes)
+    matches: list[BugMatch] = []
+    for bug in known_bugs() if bugs is None else bugs:
+        if release not in bug.affects:
+            continue
+        hit = tuple(
+            name
+            for name, result in probes.items()
+            if name not in {p for m in matches for p in m.probes}
+            and bug.matches(result, init_style, controls or {})
+        )
+        if hit:
+            matches.append(BugMatch(bug, hit))
+            for name in hit:
+                fixed[name] = bug.as_fixed(probes[name])
+    return tuple(matches), fixed

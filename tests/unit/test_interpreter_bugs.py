@@ -1,0 +1,125 @@
+"""Known CPython bugs: recognised from a probe's evidence, on the versions they affect only."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from auditor.advice import advise
+from auditor.interpreter_bugs import known_bugs, recognise
+from auditor.model import ImportAttempt, Outcome, ProbeResult, Reason, Verdict
+from auditor.policy import Policy, evaluate
+
+REFUSAL = "module psutil._psutil_linux does not support loading in subinterpreters"
+
+
+def _refused_then_main_crashed(probe: str) -> ProbeResult:
+    """What psutil's fresh isolated probes show on CPython 3.12.1."""
+    return ProbeResult(
+        probe,
+        Outcome.CRASH,
+        exception="ImportError",
+        message=REFUSAL,
+        signal="SIGABRT",
+        stage="main_import",
+        stderr_tail="double free or corruption (out)\nFatal Python error: Aborted\n",
+        import_outcome=Outcome.IMPORT_ERROR,
+    )
+
+
+def _exit_abort(probe: str) -> ProbeResult:
+    return ProbeResult(
+        probe,
+        Outcome.CRASH,
+        signal="SIGABRT",
+        stage="exit_after_subinterpreter",
+        stderr_tail="free(): invalid pointer\n",
+        import_outcome=Outcome.OK,
+        main_after=ImportAttempt(Outcome.OK),
+    )
+
+
+@pytest.mark.parametrize(
+    ("version", "result", "expected"),
+    [
+        (
+            "3.12.1",
+            _refused_then_main_crashed("own_gil"),
+            "single_phase_init_in_isolated_interpreter",
+        ),
+        (
+            "3.12.1",
+            _refused_then_main_crashed("isolated"),
+            "single_phase_init_in_isolated_interpreter",
+        ),
+        ("3.13.0", _refused_then_main_crashed("own_gil"), None),  # not a 3.13 bug
+        ("3.12.1", _refused_then_main_crashed("legacy"), None),  # legacy loads it: no refusal
+        ("3.12.1", _exit_abort("own_gil"), "exit_abort_after_isolated_interpreter"),
+        ("3.12.1", ProbeResult("own_gil", Outcome.CRASH, signal="SIGSEGV", stage="import"), None),
+    ],
+    ids=str,
+)
+def test_recognised_only_where_it_applies(
+    version: str, result: ProbeResult, expected: str | None
+) -> None:
+    matches, fixed = recognise(version, "single_phase", {result.probe: result})
+    assert [m.bug.id for m in matches] == ([expected] if expected else [])
+    if expected:
+        assert fixed[result.probe].outcome is not Outcome.CRASH
+        assert fixed[result.probe].main_after is not None
+        assert fixed[result.probe].main_after.ok
+    else:
+        assert fixed[result.probe] is result
+
+
+def test_every_bug_is_complete() -> None:
+    for bug in known_bugs():
+        assert bug.cpython_issue.startswith("gh-") and bug.url.startswith("https://github.com/")
+        assert bug.fixed_in and bug.explanation and bug.fix and bug.match and bug.fixed
+        advice = advise(Reason("interpreter_bug", "m", details=(("bug", bug.id),)), None)
+        assert advice.topic == f"interpreter_bug.{bug.id}"
+        assert advice.links == ((f"CPython {bug.cpython_issue}", bug.url),)
+
+
+def _report(verdict: str, fixed: str | None) -> dict[str, object]:
+    reasons = [
+        {
+            "code": "interpreter_bug",
+            "message": "m",
+            "details": {"cpython_issue": "gh-117953", "fixed_in": "3.13.0"},
+        }
+    ]
+    module = {
+        "name": "psutil._psutil_linux",
+        "path": "/x.so",
+        "verdict": verdict,
+        "verdict_on_fixed_interpreter": fixed,
+        "reasons": reasons if fixed else [],
+    }
+    return {"targets": [{"python": {"version": "3.12.1"}, "modules": [module]}]}
+
+
+def test_gate_judges_by_the_fixed_interpreter_by_default() -> None:
+    require = Policy(require=Verdict.LEGACY_ONLY)
+    gate = evaluate(_report("crashes", "legacy_only"), require)
+    assert gate  # passes
+    (result,) = gate.excused
+    assert result.excused_by == "CPython gh-117953 (fixed in 3.13.0)"
+    strict = Policy(require=Verdict.LEGACY_ONLY, fail_interpreter_bugs=True)
+    assert not evaluate(_report("crashes", "legacy_only"), strict)
+    # A real crash, with no known bug behind it, still fails.
+    assert not evaluate(_report("crashes", None), require)
+    assert evaluate(_report("crashes", None), Policy())  # no policy: nothing fails
+
+
+def test_a_dependency_is_recognised_only_with_the_control() -> None:
+    crashed = replace(
+        _refused_then_main_crashed("own_gil"), import_outcome=Outcome.OK, message=None
+    )
+    alone, _ = recognise("3.12.1", "multi_phase", {"own_gil": crashed})
+    assert alone == ()  # a multi-phase module's own crash: not excused without the control
+    control = {"_datetime": {"own_gil": _refused_then_main_crashed("own_gil")}}
+    matches, fixed = recognise("3.12.1", "multi_phase", {"own_gil": crashed}, control)
+    assert [m.bug.id for m in matches] == ["single_phase_dependency_init_in_isolated_interpreter"]
+    assert fixed["own_gil"].outcome is Outcome.OK
