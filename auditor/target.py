@@ -68,8 +68,9 @@ def _find_version(spec: str) -> Path:
         found = re.search(r"^version(?:_info)?\s*=\s*(\S+)", text, re.M)
         if found and (found.group(1) + ".").startswith(wanted + "."):
             return py
-    # 3. pyenv: the newest release matching the spec.
-    best: tuple[Version, Path] | None = None
+    # 3. pyenv: the newest release matching the spec (a pre-release such as 3.15.0rc1 only
+    #    when no final release matches).
+    best: tuple[bool, Version, Path] | None = None
     for entry in _pyenv_versions():
         name = entry.name
         if threaded != ("t" if name.endswith("t") else ""):
@@ -78,13 +79,14 @@ def _find_version(spec: str) -> Path:
             version = Version(name.rstrip("t"))
         except InvalidVersion:
             continue
-        if not (str(version) + ".").startswith(wanted + ".") or version.is_prerelease:
+        if not (version.base_version + ".").startswith(wanted + "."):
             continue
         py = entry / "bin" / f"python{major}.{minor}{threaded}"
-        if py.is_file() and (best is None or version > best[0]):
-            best = (version, py)
+        rank = (not version.is_prerelease, version)
+        if py.is_file() and (best is None or rank > best[:2]):
+            best = (*rank, py)
     if best:
-        return best[1]
+        return best[2]
     if on_path:
         return Path(on_path)
     raise TargetError(

@@ -2,6 +2,7 @@
 
     python bench/bench_scan.py                        # builds bench/.venv-real (3.13) once
     python bench/bench_scan.py --python /path/to/venv/bin/python --jobs 2
+    python bench/bench_scan.py --python ... --jobs 2 --exclude-package mypy   # a subset
 
 Measured in one run, with the same number of jobs:
 
@@ -10,8 +11,10 @@ Measured in one run, with the same number of jobs:
 - cold:   `scan --no-cache` (the default shared mode, nothing reused);
 - warm:   `scan` again on the unchanged environment (results from the cache).
 
-It also checks that the strict and the cold reports agree probe by probe, and samples the
-resident memory of the whole process tree of each scan (the CLI, its workers and children).
+It also checks that the strict and the cold reports agree probe by probe (once: for the
+re-runs that tell nondeterminism from a divergence, see equivalence.py), and samples the
+resident memory of the whole process tree of each scan (the CLI, the zygotes and children).
+`--package` / `--exclude-package` narrow every run to some distributions (stdlib left out).
 Runs with the tool installed in the current Python (`pip install .`).
 """
 
@@ -139,6 +142,16 @@ def main() -> int:
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--timeout", type=float, default=60)
     parser.add_argument(
+        "--package", action="append", default=[], help="only this distribution (repeatable)"
+    )
+    parser.add_argument(
+        "--exclude-package",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="every distribution but this one (repeatable)",
+    )
+    parser.add_argument(
         "--skip-strict",
         action="store_true",
         help="skip the one-process-per-probe baseline (the slowest part)",
@@ -152,9 +165,18 @@ def main() -> int:
     interp = describe(resolve(python))
     found = discover(interp)
     names = [m.name for m in found.modules]
+    packages: list[str] = []
+    subset = f"{len(names)} extension modules"
+    if args.package or args.exclude_package:
+        sys.path.insert(0, str(HERE))
+        from _subset import describe_subset, select
+
+        _, packages, count, total = select(python, args.package, args.exclude_package)
+        chosen = set(packages)
+        names = [m.name for m in found.modules if m.distribution and m.distribution.name in chosen]
+        subset = describe_subset(total, count, args.exclude_package, args.package)
     print(
-        f"target: {interp.label}; {len(names)} extension modules; jobs {args.jobs}; "
-        f"{os.cpu_count()} CPUs",
+        f"target: {interp.label}; {subset}; jobs {args.jobs}; {os.cpu_count()} CPUs",
         flush=True,
     )
 
@@ -172,9 +194,12 @@ def main() -> int:
         "--timeout",
         str(args.timeout),
     ]
+    warmup = [*scan, "--module", names[0], "--json", str(work / "warmup.json")]
+    for name in packages:
+        scan += ["--package", name]
     # Build the C helper outside the timings.
     subprocess.run(
-        [*scan, "--module", names[0], "--json", str(work / "warmup.json")],
+        warmup,
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
