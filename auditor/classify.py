@@ -23,6 +23,7 @@ REASON_CODES = (
     "crash",
     "timeout",
     "interpreter_bug",
+    "gil_reenabled",
     "main_import_failed",
     "tool_failure",
     "blocked_by",

@@ -48,7 +48,7 @@ MULTIPLE_INTERPRETERS = {0: "not_supported", 1: "supported", 2: "per_interpreter
 GIL = {0: "used", 1: "not_used"}
 
 
-def slot_ids(version: tuple[int, int]) -> dict[str, tuple[int, ...]]:
+def slot_ids(version: tuple[int, int]) -> dict[str, Any]:
     """The slot table: which ``PyModuleDef_Slot`` ids mean Py_mod_multiple_interpreters and
     Py_mod_gil on a target of `version`.  The C helper reports raw (id, value) pairs.
 
@@ -57,8 +57,15 @@ def slot_ids(version: tuple[int, int]) -> dict[str, tuple[int, ...]]:
     built for an older limited API still uses 3 and 4 (``_Py_SLOT_COMPAT_VALUE``).
     """
     if version >= (3, 15):
-        return {"multiple_interpreters": (86, 3), "gil": (87, 4)}
-    return {"multiple_interpreters": (3,), "gil": (4,)}
+        return {
+            "multiple_interpreters": (86, 3),
+            "gil": (87, 4),
+            "state_size": (102,),
+            # The report lists module slots by their 3.12-3.14 numbers on every version
+            # (Py_mod_create 84, Py_mod_exec 85, ... -> 1, 2, ...); others keep theirs.
+            "classic": {84: 1, 85: 2, 86: 3, 87: 4},
+        }
+    return {"multiple_interpreters": (3,), "gil": (4,), "state_size": (), "classic": {}}
 
 
 @dataclass(frozen=True)
@@ -78,6 +85,8 @@ class Interpreter:
     base_prefix: str
     sys_path: tuple[str, ...]
     compiler: dict[str, str | None] = field(hash=False, compare=False)
+    # sys.implementation.supports_isolated_interpreters (3.14+); None where it does not exist.
+    supports_isolated_interpreters: bool | None = None
 
     @property
     def short_version(self) -> tuple[int, int]:
@@ -207,6 +216,8 @@ class ProbeResult:
     import_outcome: Outcome | None = None  # crash after the import had reported this
     fresh_exec: bool = False  # run in a newly exec'd interpreter instead of a fork
     exit_after_sub: ExitCheck | None = None  # fresh probes: the exit without main's import
+    # Free-threaded builds: whether the GIL was on at the probe's end (None: always on).
+    gil_enabled: bool | None = None
 
     @property
     def passed(self) -> bool:

@@ -86,6 +86,7 @@ def result_from_reply(reply: dict[str, Any]) -> ProbeResult:
         import_outcome=Outcome(imported) if imported else None,
         fresh_exec=bool(reply.get("fresh_exec")),
         exit_after_sub=_exit_check(reply.get("exit_after_sub")),
+        gil_enabled=reply.get("gil_enabled"),
     )
 
 
@@ -119,8 +120,9 @@ def init_from_reply(reply: dict[str, Any] | None, version: tuple[int, int]) -> I
         export=data.get("export"),
         multiple_interpreters=value_of("multiple_interpreters", MULTIPLE_INTERPRETERS),
         gil=value_of("gil", GIL),
-        m_size=data.get("m_size"),
-        slots=tuple(slot for slot, _ in pairs),
+        # An export hook (3.15) declares its state size in a slot, not in a PyModuleDef.
+        m_size=data.get("m_size", next((v for s, v in pairs if s in ids["state_size"]), None)),
+        slots=tuple(ids["classic"].get(slot, slot) for slot, _ in pairs),
     )
 
 

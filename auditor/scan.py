@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
@@ -139,6 +140,8 @@ def scan_target(
         else:
             static = inspect_binary(module.path)
             _remember(cache, keys[module.name], fallback_key, run, static)
+        if interp.gil_disabled:
+            reasons = (*reasons, *_gil_reasons(results))
         bugs, fixed = recognise(interp.version, init.style, results, controls)
         verdict_fixed = None
         for match in bugs:
@@ -226,6 +229,28 @@ def _controls(
         for module in extra:
             controls[module.name] = _results(runs[module.name], probes)
     return controls
+
+
+# CPython's own words when an import re-enables the GIL (Python/import.c, 3.13+).
+_GIL_WARNING = re.compile(r"GIL\) has been enabled to load module '([^']+)'")
+
+
+def _gil_reasons(results: dict[str, ProbeResult]) -> tuple[Reason, ...]:
+    """Free-threaded target: the main import re-enabled the GIL, and which module did it."""
+    main = results.get("main")
+    if main is None or not main.gil_enabled:
+        return ()
+    named = _GIL_WARNING.findall(main.stderr_tail)
+    culprit = named[0] if named else None
+    return (
+        Reason(
+            "gil_reenabled",
+            "importing it re-enabled the GIL for the whole process"
+            + (f": {culprit} does not declare Py_mod_gil = Py_MOD_GIL_NOT_USED" if culprit else ""),
+            ("main",),
+            module=culprit,
+        ),
+    )
 
 
 def _bug_reason(match: BugMatch) -> Reason:

@@ -159,6 +159,7 @@ def describe(executable: Path) -> Interpreter:
         soabi=data["soabi"],
         ext_suffix=data["ext_suffix"],
         gil_disabled=data["gil_disabled"],
+        supports_isolated_interpreters=data.get("supports_isolated_interpreters"),
         platform=data["platform"],
         prefix=data["prefix"],
         base_prefix=data["base_prefix"],

@@ -769,12 +769,51 @@ run_in_subinterpreter(PyObject *self, PyObject *args)
 }
 
 
+/* ---- config_of --------------------------------------------------------- */
+
+PyDoc_STRVAR(config_of_doc,
+"config_of(kind)\n\n"
+"The PyInterpreterConfig this helper creates for `kind`, as a dict (so that\n"
+"tests can check the own-GIL kind against concurrent.interpreters' own).");
+
+static PyObject *
+config_of(PyObject *self, PyObject *args)
+{
+    const char *kind;
+
+    if (!PyArg_ParseTuple(args, "s:config_of", &kind)) {
+        return NULL;
+    }
+#ifdef HAVE_INTERPRETER_CONFIG
+    PyInterpreterConfig config;
+    if (fill_config(kind, &config) < 0) {
+        PyErr_Format(PyExc_ValueError, "unknown interpreter kind %s", kind);
+        return NULL;
+    }
+    return Py_BuildValue("{s:N,s:N,s:N,s:N,s:N,s:N,s:s}",
+        "use_main_obmalloc", PyBool_FromLong(config.use_main_obmalloc),
+        "allow_fork", PyBool_FromLong(config.allow_fork),
+        "allow_exec", PyBool_FromLong(config.allow_exec),
+        "allow_threads", PyBool_FromLong(config.allow_threads),
+        "allow_daemon_threads", PyBool_FromLong(config.allow_daemon_threads),
+        "check_multi_interp_extensions",
+        PyBool_FromLong(config.check_multi_interp_extensions),
+        "gil", config.gil == PyInterpreterConfig_OWN_GIL ? "own"
+               : config.gil == PyInterpreterConfig_SHARED_GIL ? "shared" : "default");
+#else
+    PyErr_SetString(PyExc_NotImplementedError, "interpreter configs need Python 3.12+");
+    return NULL;
+#endif
+}
+
+
 /* ---- module ------------------------------------------------------------ */
 
 static PyMethodDef probe_methods[] = {
     {"read_init", read_init, METH_VARARGS, read_init_doc},
     {"run_in_subinterpreter", run_in_subinterpreter, METH_VARARGS,
      run_in_subinterpreter_doc},
+    {"config_of", config_of, METH_VARARGS, config_of_doc},
     {NULL, NULL, 0, NULL}   /* sentinel */
 };
 

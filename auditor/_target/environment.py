@@ -45,6 +45,10 @@ def describe():
         "soabi": config("SOABI"),
         "ext_suffix": config("EXT_SUFFIX"),
         "gil_disabled": bool(config("Py_GIL_DISABLED")),
+        # 3.14+ (PEP 734): whether this build can create isolated interpreters at all.
+        "supports_isolated_interpreters": getattr(
+            sys.implementation, "supports_isolated_interpreters", None
+        ),
         "platform": sys.platform,
         "prefix": sys.prefix,
         "base_prefix": sys.base_prefix,

@@ -369,8 +369,17 @@ def run_probe(helper, request, reporter, main_done=False):
     else:
         raise ValueError("unknown probe %r" % (probe,))
     result["files"] = _loaded_files(sub_files)
+    result["gil_enabled"] = _gil_enabled()
     reporter.result(result)
     reporter.stage("process_exit")
+
+
+def _gil_enabled():
+    """Free-threaded builds (3.13+): whether something this probe loaded re-enabled the GIL
+    for the whole process.  None on builds that always have one."""
+    if not hasattr(sys, "_is_gil_enabled"):
+        return None
+    return sys._is_gil_enabled()
 
 
 def run_group(helper, request, reporter):
@@ -381,6 +390,7 @@ def run_group(helper, request, reporter):
     reporter.leave_if_copy()
     main["probe"] = "main"
     main["files"] = _loaded_files()
+    main["gil_enabled"] = _gil_enabled()
     reporter.result(main)
     if main["outcome"] != "ok" or not request.after:
         reporter.stage("process_exit")

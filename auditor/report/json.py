@@ -86,6 +86,7 @@ def _target(target: TargetAudit) -> dict[str, Any]:
             "implementation": py.implementation,
             "soabi": py.soabi,
             "gil_disabled": py.gil_disabled,
+            "supports_isolated_interpreters": py.supports_isolated_interpreters,
             "build": py.build,
             "platform": py.platform,
             "prefix": py.prefix,

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import TARGET_VERSIONS, find_target
+from tests.conftest import NEWER_VERSIONS, TARGET_VERSIONS, find_target
 from tests.fixtures.build import build_fixtures
 
 # Long enough for any honest probe on a loaded 2-core machine, short enough for the hang fixture.
@@ -51,9 +51,40 @@ def run_cli(
     )
 
 
-@pytest.fixture(scope="session", params=TARGET_VERSIONS)
+# Test modules that run on the newer targets too; the others run on the required ones only,
+# to keep the suite's time in check (they test the tool, not the interpreter).
+ZOO_MODULES = ("test_zoo", "test_soundness", "test_targets")
+
+
+@pytest.fixture(scope="session", params=TARGET_VERSIONS + NEWER_VERSIONS)
 def python(request: pytest.FixtureRequest) -> str:
     return find_target(request.param)
+
+
+@pytest.fixture(autouse=True)
+def _newer_targets_run_the_zoo(request: pytest.FixtureRequest) -> None:
+    callspec = getattr(request.node, "callspec", None)
+    version = callspec.params.get("python") if callspec else None
+    if version in NEWER_VERSIONS and request.module.__name__.split(".")[-1] not in ZOO_MODULES:
+        pytest.skip(f"on Python {version} only the fixture zoo runs (test_zoo, test_soundness)")
+
+
+def free_threaded(scan: Scan) -> bool:
+    return bool(scan.report["targets"][0]["python"]["gil_disabled"])
+
+
+def reasons_of(scan: Scan, name: str) -> list[dict[str, Any]]:
+    """A module's reasons, less `gil_reenabled` (free-threaded builds; tested on its own)."""
+    return [r for r in scan.module(name)["reasons"] if r["code"] != "gil_reenabled"]
+
+
+def gil_build_only(scan: Scan, verdict: str) -> None:
+    """Skip an expectation written for GIL builds where a free-threaded build differs."""
+    if free_threaded(scan) and verdict == "legacy_only":
+        pytest.skip(
+            "free-threaded build: every subinterpreter, legacy ones too, refuses single-phase "
+            "and not-supported modules (CPython gh-117649); test_verdict checks that"
+        )
 
 
 @pytest.fixture(scope="session")
