@@ -119,7 +119,7 @@ class ExtensionModule:
     distribution: Distribution | None
     init_suffix: str  # PyInit<suffix>
     root: str  # the sys.path entry (or PATH argument) it is named from
-    abi: str = "version"  # "version" or "stable" (abi3)
+    abi: str = "version"  # "version", "stable" (abi3) or "stable_free_threading" (abi3t)
 
     @property
     def group(self) -> str:

@@ -63,6 +63,14 @@ def describe():
     }
 
 
+def _abi(suffix):
+    """Which ABI an extension suffix names: the version's, the stable ABI (abi3), or the
+    free-threading stable ABI (abi3t, PEP 803, 3.15+)."""
+    if suffix.startswith(".abi3t"):
+        return "stable_free_threading"
+    return "stable" if suffix.startswith(".abi3") else "version"
+
+
 def _init_suffix(name):
     """PyInit<suffix> for a module's last name component (PEP 489 for non-ASCII names)."""
     last = name.rpartition(".")[2]
@@ -221,7 +229,7 @@ def discover(requested):
                     "name": name,
                     "path": path,
                     "root": root,
-                    "abi": "stable" if suffix == ".abi3.so" else "version",
+                    "abi": _abi(suffix),
                     "init_suffix": _init_suffix(name),
                     # False: imported by name from C only; a module only if it exports
                     # PyInit<init_suffix> (checked on the host, auditor/discover.py).

@@ -126,3 +126,19 @@ def test_host_keeps_c_only_names_that_export_their_init(
     found = discover(interp, paths=[root], exports_of=exports_of)
     assert [m.name for m in found.modules] == (["85ca__mypyc", "plain"] if listed else ["plain"])
     assert found.non_extensions == ()
+
+
+@pytest.mark.parametrize(
+    ("suffix", "abi"),
+    [
+        (".cpython-315-x86_64-linux-gnu.so", "version"),
+        (".cpython-314t-x86_64-linux-gnu.so", "version"),
+        (".abi3.so", "stable"),
+        (".abi3-x86_64-linux-gnu.so", "stable"),  # 3.15's platform-tagged abi3
+        (".abi3t.so", "stable_free_threading"),  # PEP 803
+        (".abi3t-x86_64-linux-gnu.so", "stable_free_threading"),
+        (".so", "version"),
+    ],
+)
+def test_abi_of_each_suffix(suffix: str, abi: str) -> None:
+    assert environment._abi(suffix) == abi
