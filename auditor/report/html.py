@@ -162,6 +162,7 @@ def _module_view(module: dict[str, Any]) -> dict[str, Any]:
         "cells": [[_cell("main", probes.get("main"))]]
         + [[_cell(p, probes.get(p)) for p in (fresh, after)] for fresh, after in _COLUMNS],
         "verdict": module["verdict"],
+        "verdict_fixed": module.get("verdict_on_fixed_interpreter"),
         "rank": Verdict(module["verdict"]).rank,
         "reasons": reasons,
         "search": search,
