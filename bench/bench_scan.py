@@ -32,6 +32,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+import _subset  # noqa: E402  (bench/_subset.py)
+
 # Real packages of every binding style (hand-written C, Cython, PyO3, pybind11, nanobind,
 # f2py, cffi, numpy and a scientific stack): a few hundred extension modules.
 PACKAGES = HERE / "requirements-real.txt"
@@ -85,7 +89,13 @@ def _tree_rss(root: int) -> int:
 def run_measured(command: list[str], env: dict[str, str]) -> tuple[float, int, int]:
     """(seconds, peak tree RSS in bytes, exit code) of a command."""
     started = time.monotonic()
-    proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        command,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        cwd=_subset.TOOL[0] if _subset.TOOL else None,
+    )
     peak = [0]
     done = threading.Event()
 
@@ -103,22 +113,36 @@ def run_measured(command: list[str], env: dict[str, str]) -> tuple[float, int, i
     return seconds, peak[0], code
 
 
-def floor(python: str, modules: list[str], jobs: int) -> float:
-    """Every module imported once, each in a fresh process, `jobs` at a time."""
+FLOOR_CHILD = (
+    "import importlib, os, sys; importlib.import_module(sys.argv[1]); "
+    "print(len(os.listdir('/proc/self/task')))"
+)
 
-    def one(name: str) -> None:
-        subprocess.run(
-            [python, "-c", "import importlib, sys; importlib.import_module(sys.argv[1])", name],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            timeout=120,
-            check=False,
-        )
+
+def floor(python: str, modules: list[str], jobs: int) -> tuple[float, list[str]]:
+    """Every module imported once, each in a fresh process, `jobs` at a time.  Also returns
+    the modules whose import left threads running (the scan cannot fork their after-main
+    probes from main's import: each of them imports in main again)."""
+
+    def one(name: str) -> bool:
+        try:
+            done = subprocess.run(
+                [python, "-c", FLOOR_CHILD, name],
+                capture_output=True,
+                text=True,
+                timeout=120,
+                check=False,
+            )
+        except subprocess.TimeoutExpired:
+            return False
+        lines = done.stdout.strip().splitlines()
+        return done.returncode == 0 and bool(lines) and lines[-1].strip() not in ("1", "")
 
     started = time.monotonic()
     with ThreadPoolExecutor(jobs) as pool:
-        list(pool.map(one, modules))
-    return time.monotonic() - started
+        threaded = list(pool.map(one, modules))
+    seconds = time.monotonic() - started
+    return seconds, [name for name, t in zip(modules, threaded, strict=True) if t]
 
 
 def probes(report: Path) -> dict[tuple[str, str], dict]:
@@ -152,11 +176,19 @@ def main() -> int:
         help="every distribution but this one (repeatable)",
     )
     parser.add_argument(
+        "--tool",
+        type=Path,
+        metavar="DIR",
+        help="run the subinterp-audit of this source tree (a snapshot: `git archive HEAD | "
+        "tar -x -C DIR`) instead of the installed one",
+    )
+    parser.add_argument(
         "--skip-strict",
         action="store_true",
         help="skip the one-process-per-probe baseline (the slowest part)",
     )
     args = parser.parse_args()
+    _subset.use_tool(args.tool)
 
     from auditor.discover import discover
     from auditor.target import describe, resolve
@@ -168,13 +200,10 @@ def main() -> int:
     packages: list[str] = []
     subset = f"{len(names)} extension modules"
     if args.package or args.exclude_package:
-        sys.path.insert(0, str(HERE))
-        from _subset import describe_subset, select
-
-        _, packages, count, total = select(python, args.package, args.exclude_package)
+        _, packages, count, total = _subset.select(python, args.package, args.exclude_package)
         chosen = set(packages)
         names = [m.name for m in found.modules if m.distribution and m.distribution.name in chosen]
-        subset = describe_subset(total, count, args.exclude_package, args.package)
+        subset = _subset.describe_subset(total, count, args.exclude_package, args.package)
     print(
         f"target: {interp.label}; {subset}; jobs {args.jobs}; {os.cpu_count()} CPUs",
         flush=True,
@@ -204,12 +233,18 @@ def main() -> int:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         check=False,
+        cwd=_subset.TOOL[0] if _subset.TOOL else None,
     )
 
     rows: list[tuple[str, float, int | None]] = []
-    t_floor = floor(python, names, args.jobs)
+    t_floor, threaded = floor(python, names, args.jobs)
     rows.append(("floor: one import per module, fresh process", t_floor, None))
     print(f"floor {t_floor:.1f} s", flush=True)
+    print(
+        f"{len(threaded)} of {len(names)} modules leave threads running after their import "
+        f"(their after-main probes import in main again)",
+        flush=True,
+    )
     if not args.skip_strict:
         t, mem, _ = run_measured(
             [*scan, "--isolation", "strict", "--no-cache", "--json", str(work / "strict.json")], env
