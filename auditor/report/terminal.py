@@ -70,6 +70,19 @@ def _init_text(audit: ModuleAudit) -> str:
     return "?"
 
 
+def _gil_text(audit: ModuleAudit) -> Text:
+    """Free-threaded targets: did main's import re-enable the GIL, and which module did it."""
+    main = audit.probes.get("main")
+    if main is None or main.gil_enabled is None:
+        return Text("-", style="dim")
+    if not main.gil_enabled:
+        return Text("off", style="green")
+    culprit = next((r.module for r in audit.reasons if r.code == "gil_reenabled"), None)
+    if culprit and culprit != audit.module.name:
+        return Text(f"on ({culprit})", style="yellow")
+    return Text("on", style="yellow")
+
+
 def _why(audit: ModuleAudit) -> str:
     if audit.verdict is Verdict.OWN_GIL or not audit.reasons:
         return ""
@@ -91,6 +104,9 @@ def render_target(target: TargetAudit, console: Console) -> None:
     if wide:
         table.add_column("init", no_wrap=True)
     table.add_column("main", justify="center", no_wrap=True)
+    free_threaded = py.gil_disabled  # the GIL column: what main's import did to the GIL
+    if free_threaded:
+        table.add_column("GIL", no_wrap=True)
     for title, _, _ in _COLUMNS:
         table.add_column(title, justify="center", no_wrap=True)
     table.add_column("verdict", no_wrap=True, min_width=15)
@@ -108,6 +124,7 @@ def render_target(target: TargetAudit, console: Console) -> None:
             "  " + audit.module.name,
             *([_init_text(audit)] if wide else []),
             _mark(probes.get("main")),
+            *([_gil_text(audit)] if free_threaded else []),
             *cells,
             Text(audit.verdict.value, style=VERDICT_STYLE[audit.verdict]),
         )
@@ -162,6 +179,8 @@ def render(targets: list[TargetAudit], console: Console, written: list[Path]) ->
         "✓ imports  ✗ ImportError  ! other error  ☠ crash  ∞ hang  · not run;  "
         "each kind: fresh, then after main"
     )
+    if any(t.python.gil_disabled for t in targets):
+        legend += ";  GIL: on/off after main's import (free-threaded builds)"
     for target in targets:
         render_target(target, console)
         console.print(summary_line(target))

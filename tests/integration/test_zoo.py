@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from collections import Counter
 from pathlib import Path
@@ -320,3 +321,17 @@ def test_free_threaded_names_the_module_that_reenables_the_gil(zoo_scan: Scan) -
     declared = zoo_scan.module("multiphase_own_gil")
     assert declared["probes"]["main"]["gil_enabled"] is False
     assert "gil_reenabled" not in {r["code"] for r in declared["reasons"]}
+    # The terminal's GIL column says the same.
+    rows: dict[str, str] = {}
+    for line in zoo_scan.stdout.splitlines():  # the table comes first, then "Why not own_gil"
+        if line.strip():
+            rows.setdefault(line.split()[0], line)
+    assert re.search(r"no slot\s+✓\s+on\s", rows["multiphase_no_slot"])  # init, main, GIL
+    assert re.search(r"own GIL\s+✓\s+off\s", rows["multiphase_own_gil"])
+    assert "GIL: on/off" in zoo_scan.stdout
+
+
+def test_gil_builds_have_no_gil_column(zoo_scan: Scan) -> None:
+    if free_threaded(zoo_scan):
+        pytest.skip("free-threaded builds show the GIL column")
+    assert "GIL: on/off" not in zoo_scan.stdout
