@@ -81,6 +81,7 @@ class Expect:
     blocked_by: str | None = None  # every blocked_by reason names this module
     toolkit: str = "c"  # auditor/binding.py's fingerprint of the file
     exact: tuple[R, ...] | None = None  # the reasons, in report order, when given
+    export: str = "PyInit"  # the init function CPython uses
 
 
 def guard_blocked(message: str, first: str = "interp_guard") -> dict[str, P]:
@@ -109,6 +110,17 @@ CATALOGUE: dict[str, Expect] = {
         refused_in(("isolated", "own_gil"), "singlephase_basic"),
         frozenset({"single_phase_init", "refused_by_cpython"}),
     ),
+    # PyModExport only from 3.15 (see SINCE); before, CPython uses its single-phase PyInit.
+    "export_hook": Expect(
+        "legacy_only",
+        "single_phase",
+        None,
+        -1,
+        refused_in(("isolated", "own_gil"), "export_hook"),
+        frozenset({"single_phase_init", "refused_by_cpython"}),
+    ),
+    # The 3.12 limited API: old slot numbers on 3.15.
+    "limited_api": Expect("own_gil", "multi_phase", "per_interpreter_gil", 0, ok_everywhere()),
     "singlephase_reinit": Expect(
         "legacy_only",
         "single_phase",
@@ -366,3 +378,28 @@ CATALOGUE: dict[str, Expect] = {
 }
 
 NON_EXTENSIONS = ("not_an_extension",)
+
+
+# Fixtures whose expectation changes from a target version on: (major, minor) -> name -> Expect.
+SINCE: dict[tuple[int, int], dict[str, Expect]] = {
+    (3, 15): {
+        "export_hook": Expect(
+            "own_gil",
+            "multi_phase",
+            "per_interpreter_gil",
+            None,
+            ok_everywhere(),
+            export="PyModExport",
+        ),
+    },
+}
+
+
+def expectation(version: str, name: str) -> Expect:
+    """What `name` must produce on a target of `version` ("3.15.0rc1")."""
+    major, minor = (int(part) for part in version.split(".")[:2])
+    found = CATALOGUE[name]
+    for since, overrides in sorted(SINCE.items()):
+        if (major, minor) >= since and name in overrides:
+            found = overrides[name]
+    return found
