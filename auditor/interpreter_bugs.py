@@ -34,11 +34,16 @@ class InterpreterBug:
     cpython_issue: str
     url: str
     affects: SpecifierSet
-    fixed_in: str
+    fixed_in: str | None  # None: no release fixes it yet
     explanation: str
     fix: str
     match: Mapping[str, Any]
     fixed: Mapping[str, Any]
+
+    @property
+    def status(self) -> str:
+        """ "fixed in 3.13.0", or "not fixed yet" """
+        return f"fixed in {self.fixed_in}" if self.fixed_in else "not fixed yet"
 
     def matches(
         self,
@@ -107,7 +112,7 @@ def known_bugs() -> tuple[InterpreterBug, ...]:
             cpython_issue=entry["cpython_issue"],
             url=entry["url"],
             affects=SpecifierSet(entry["affects"]),
-            fixed_in=entry["fixed_in"],
+            fixed_in=entry.get("fixed_in") or None,
             explanation=entry["explanation"],
             fix=entry["fix"],
             match=entry["match"],

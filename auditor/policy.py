@@ -133,6 +133,13 @@ def baseline_verdicts(baseline: dict[str, Any]) -> dict[tuple[str, str], Verdict
     return {(key, m["name"]): Verdict(m["verdict"]) for key, m in _modules(baseline)}
 
 
+def _bug_status(details: dict[str, Any]) -> str:
+    """ "fixed in 3.13.0" / "not fixed yet" (reports before `status` carry `fixed_in` only)."""
+    if details.get("status"):
+        return str(details["status"])
+    return f"fixed in {details['fixed_in']}" if details.get("fixed_in") else "not fixed yet"
+
+
 def evaluate(
     report: dict[str, Any], policy: Policy, baseline: dict[str, Any] | None = None
 ) -> GateResult:
@@ -151,7 +158,7 @@ def evaluate(
         if fixed and not policy.fail_interpreter_bugs:
             bugs = [r for r in module.get("reasons") or () if r["code"] == "interpreter_bug"]
             excused_by = ", ".join(
-                f"CPython {r['details']['cpython_issue']} (fixed in {r['details']['fixed_in']})"
+                f"CPython {r['details']['cpython_issue']} ({_bug_status(r['details'])})"
                 for r in bugs
             )
             if policy.violated_by(verdict) and not policy.violated_by(Verdict(fixed)):

@@ -257,13 +257,13 @@ def _bug_reason(match: BugMatch) -> Reason:
     bug = match.bug
     return Reason(
         "interpreter_bug",
-        f"{bug.title} (CPython {bug.cpython_issue}, fixed in {bug.fixed_in}): "
-        f"not a defect of this module",
+        f"{bug.title} (CPython {bug.cpython_issue}, {bug.status}): not a defect of this module",
         match.probes,
         details=(
             ("bug", bug.id),
             ("cpython_issue", bug.cpython_issue),
             ("fixed_in", bug.fixed_in),
+            ("status", bug.status),
             ("url", bug.url),
         ),
     )
