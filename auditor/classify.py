@@ -6,7 +6,7 @@ import re
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
-from auditor.configs import KINDS
+from auditor.configs import DEPTH_KINDS, DEPTH_PROBES, KINDS, depth_base
 from auditor.model import (
     ExtensionModule,
     InitInfo,
@@ -22,6 +22,12 @@ from auditor.model import (
 REASON_CODES = (
     "crash",
     "timeout",
+    "fails_reuse",
+    "crashes_concurrently",
+    "fails_concurrently",
+    "fails_cycles",
+    "leaks_per_interpreter",
+    "smoke_failed",
     "interpreter_bug",
     "gil_reenabled",
     "main_import_failed",
@@ -186,8 +192,8 @@ def passes(probes: Mapping[str, ProbeResult], kind: str) -> bool:
 
 
 def verdict_of(probes: Mapping[str, ProbeResult]) -> Verdict:
-    """The verdict from the probe outcomes alone (see DESIGN.md, "Verdicts")."""
-    outcomes = {p.outcome for p in probes.values()}
+    """The verdict from the import probes' outcomes alone (see DESIGN.md, "Verdicts")."""
+    outcomes = {p.outcome for name, p in probes.items() if depth_base(name) is None}
     if Outcome.CRASH in outcomes:
         return Verdict.CRASHES
     if Outcome.TIMEOUT in outcomes:
@@ -205,6 +211,157 @@ def verdict_of(probes: Mapping[str, ProbeResult]) -> Verdict:
     if any(probes[k].outcome is Outcome.OK for k in _sub_probes(probes)):
         return Verdict.ONE_INTERPRETER
     return Verdict.UNSUPPORTED
+
+
+# ---- depth probes --------------------------------------------------------------------------
+
+# A per-load C-heap growth above this, beyond the empty control's, is a leak.
+LEAK_BYTES_PER_CYCLE = 256 * 1024
+
+
+def _depth_groups(probes: Mapping[str, ProbeResult]) -> dict[str, dict[str, ProbeResult]]:
+    """kind -> depth probe -> result."""
+    groups: dict[str, dict[str, ProbeResult]] = {}
+    for name, result in probes.items():
+        base = depth_base(name)
+        if base is not None and result.kind:
+            groups.setdefault(result.kind, {})[base] = result
+    return groups
+
+
+def leaks(result: ProbeResult) -> bool:
+    leak = result.heap.leak_per_cycle if result.heap else None
+    return leak is not None and leak > LEAK_BYTES_PER_CYCLE
+
+
+def depth_passed(result: ProbeResult) -> bool:
+    """Ran cleanly every time, and (cycles) without a per-load leak."""
+    return result.outcome is Outcome.OK and result.failed_runs == 0 and not leaks(result)
+
+
+def depth_kinds(import_verdict: Verdict) -> tuple[str, ...]:
+    """The kinds whose depth probes can confirm `import_verdict`, best first."""
+    kinds = tuple(kind for kind, _ in DEPTH_KINDS)
+    for index, (_, verdict) in enumerate(DEPTH_KINDS):
+        if import_verdict.value == verdict:
+            return kinds[index:]
+    return ()
+
+
+def next_depth_kind(probes: Mapping[str, ProbeResult]) -> str | None:
+    """The kind whose depth probes the verdict needs next (None: nothing more to run):
+    the import verdict's kind first, then, while they fail, the kinds below it."""
+    groups = _depth_groups(probes)
+    for kind in depth_kinds(verdict_of(probes)):
+        group = groups.get(kind, {})
+        if len(group) < len(DEPTH_PROBES):
+            return kind
+        if all(depth_passed(r) for r in group.values()):
+            return None
+    return None
+
+
+def depth_verdict(import_verdict: Verdict, probes: Mapping[str, ProbeResult]) -> Verdict:
+    """The best kind whose depth probes all passed; else crashes / hangs when one did, else
+    one_interpreter (the module fails its second interpreter cleanly), else legacy_only
+    (it only leaks).  Without depth results (--depth import): the import verdict."""
+    groups = _depth_groups(probes)
+    kinds = depth_kinds(import_verdict)
+    if not kinds or not groups:
+        return import_verdict
+    for kind, verdict in DEPTH_KINDS:
+        group = groups.get(kind)
+        if kind in kinds and group and all(depth_passed(r) for r in group.values()):
+            return Verdict(verdict)
+    outcomes = {r.outcome for group in groups.values() for r in group.values()}
+    failed = any(r.failed_runs for group in groups.values() for r in group.values())
+    if Outcome.CRASH in outcomes or (failed and Outcome.TIMEOUT not in outcomes):
+        return Verdict.CRASHES
+    if Outcome.TIMEOUT in outcomes:
+        return Verdict.HANGS
+    if any(r.outcome is not Outcome.OK for group in groups.values() for r in group.values()):
+        return Verdict.ONE_INTERPRETER
+    return Verdict.LEGACY_ONLY
+
+
+def _runs(result: ProbeResult) -> str:
+    return f", {result.failed_runs} of {result.runs} runs" if result.runs > 1 else ""
+
+
+def _what_failed(result: ProbeResult) -> str:
+    """ "crashed with SIGSEGV at B:import" / "hung at round 2:interpreter_end" / "raised
+    TypeError at B:import: ..." """
+    where = result.stage if result.outcome in (Outcome.CRASH, Outcome.TIMEOUT) else result.step
+    if result.outcome is Outcome.CRASH:
+        how = f"killed by {result.signal}" if result.signal else f"exit code {result.exit_code}"
+        return f"crashed ({how}) at {where}{_runs(result)}"
+    if result.outcome is Outcome.TIMEOUT:
+        return f"hung at {where}{_runs(result)}"
+    return f"raised {result.exception} at {where}: {result.message}"
+
+
+def _smoke_failure(result: ProbeResult) -> bool:
+    return bool(result.step and result.step.endswith("use") and result.message) and str(
+        result.message
+    ).startswith(SMOKE_FAILED)
+
+
+# The prefix of the error the use code raises when the maintainer's smoke code failed
+# (auditor/_target/worker.py _smoke_source).
+SMOKE_FAILED = "smoke code failed: "
+
+
+def _depth_reasons(probes: Mapping[str, ProbeResult], reasons: _Reasons) -> None:
+    for name, result in probes.items():
+        base = depth_base(name)
+        if base is None or depth_passed(result):
+            continue
+        details: dict[str, object] = {
+            "kind": result.kind,
+            "step": result.step,
+            "stage": result.stage,
+            "runs": result.runs,
+            "failed_runs": result.failed_runs,
+        }
+        kind = KINDS[result.kind].title if result.kind in KINDS else result.kind
+        if _smoke_failure(result):
+            reasons.add(
+                "smoke_failed",
+                f"the smoke code failed in {kind} interpreters ({name}): {result.message}",
+                name,
+                variant=name,
+                details=details,
+            )
+        elif result.outcome is not Outcome.OK or result.failed_runs:
+            code = {
+                "reuse": "fails_reuse",
+                "cycles": "fails_cycles",
+                "concurrent": "crashes_concurrently"
+                if result.outcome in (Outcome.CRASH, Outcome.TIMEOUT) or result.failed_runs
+                else "fails_concurrently",
+            }[base]
+            what = {
+                "reuse": "a second interpreter after the first one ended, or main after both",
+                "concurrent": "several interpreters importing it at once on several threads",
+                "cycles": "interpreters created and ended one after another",
+            }[base]
+            reasons.add(
+                code,
+                f"{kind}: {what} {_what_failed(result)}",
+                name,
+                variant=name,
+                details=details,
+            )
+        if leaks(result) and result.heap is not None:
+            leak = result.heap.leak_per_cycle or 0
+            reasons.add(
+                "leaks_per_interpreter",
+                f"{kind}: each interpreter that loads it leaves {leak / 1024:.0f} KiB of C heap "
+                f"behind (over {result.heap.cycles} cycles, beyond an empty interpreter's)",
+                name,
+                variant=name,
+                details={**details, "leak_per_cycle": leak},
+            )
 
 
 def _sub_probes(probes: Mapping[str, ProbeResult]) -> list[str]:
@@ -227,8 +384,10 @@ class _Reasons:
         probe: str | None = None,
         module: str | None = None,
         variant: str = "",
-        **details: object,
+        details: Mapping[str, object] | None = None,
+        **more: object,
     ) -> None:
+        details = {**(details or {}), **more}
         assert code in REASON_CODES, code
         key = (code, module, variant)
         old = self._items.get(key)
@@ -492,9 +651,24 @@ def classify(
     `known_modules` names the scanned modules (to resolve the module CPython blames); as a
     mapping to distribution names it also tells whether a blocker is in the same distribution.
     """
+    all_probes = probes
+    probes = {n: r for n, r in probes.items() if depth_base(n) is None}
     verdict = verdict_of(probes)
     reasons = _Reasons()
     for name, result in probes.items():
+        if _smoke_failure(result) or (
+            result.main_after is not None
+            and str(result.main_after.message or "").startswith(SMOKE_FAILED)
+        ):
+            reasons.add(
+                "smoke_failed",
+                "the smoke code failed after the import: "
+                + str(result.message or (result.main_after and result.main_after.message))[
+                    len(SMOKE_FAILED) :
+                ]
+                + " (probes: {probes})",
+                name,
+            )
         if result.outcome is Outcome.CRASH:
             reasons.add(
                 "crash",
@@ -562,4 +736,6 @@ def classify(
                 f"{promised} probes did not both pass",
                 promised,
             )
-    return verdict, reasons.result()
+    final = depth_verdict(verdict, all_probes)
+    _depth_reasons(all_probes, reasons)
+    return final, reasons.result()

@@ -15,8 +15,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from auditor import __version__
 from auditor.cache import ResultCache
-from auditor.config import REQUIRE_CHOICES
+from auditor.config import DEPTH_CHOICES, REQUIRE_CHOICES
 from auditor.config import load as load_config
+from auditor.configs import DepthSettings
 from auditor.console import console, err_console
 from auditor.errors import AuditorError
 from auditor.model import AuditReport, TargetAudit, Verdict
@@ -200,6 +201,53 @@ def cli() -> None:
     metavar="SECONDS",
     help="Seconds one probe may take before it counts as a hang. Default: 60.",
 )
+@click.option(
+    "--depth",
+    type=click.Choice(DEPTH_CHOICES),
+    default=None,
+    help="full (default): after the import probes, the depth probes (reuse, concurrent, "
+    "cycles) confirm own_gil / shared_gil / legacy_only by real use; import: skip them for "
+    "a quick scan.",
+)
+@click.option(
+    "--smoke",
+    metavar="CODE",
+    default=None,
+    help="Python code run after the import in every interpreter of every probe (e.g. "
+    '\'import mypkg; mypkg.f(1)\'). Per module: smoke = {"mod" = "code"} in the config.',
+)
+@click.option(
+    "--concurrency",
+    type=click.IntRange(min=2, max=64),
+    default=DepthSettings.threads,
+    show_default=True,
+    metavar="K",
+    help="concurrent probe: interpreters (one per thread) importing at once.",
+)
+@click.option(
+    "--rounds",
+    type=click.IntRange(min=1),
+    default=DepthSettings.rounds,
+    show_default=True,
+    metavar="R",
+    help="concurrent probe: rounds.",
+)
+@click.option(
+    "--cycles",
+    type=click.IntRange(min=3),
+    default=DepthSettings.cycles,
+    show_default=True,
+    metavar="N",
+    help="cycles probe: create/import/use/end cycles measured for leaks.",
+)
+@click.option(
+    "--repeat",
+    type=click.IntRange(min=1),
+    default=DepthSettings.repeat,
+    show_default=True,
+    metavar="N",
+    help="Runs of a depth probe that crashed or hung (the report says k of n).",
+)
 @ISOLATION_OPTION
 @NO_CACHE_OPTION
 def scan(
@@ -219,6 +267,12 @@ def scan(
     config_path: Path | None,
     jobs: int | None,
     timeout: float | None,
+    depth: str | None,
+    smoke: str | None,
+    concurrency: int,
+    rounds: int,
+    cycles: int,
+    repeat: int,
     isolation: str,
     no_cache: bool,
 ) -> None:
@@ -276,6 +330,17 @@ def scan(
     paths = paths or tuple(p for p in settings.paths if _exists(p))
     jobs = jobs or settings.jobs or os.cpu_count() or 1
     timeout = timeout or settings.timeout or 60.0
+    depth_settings = (
+        None
+        if (depth or settings.depth or "full") == "import"
+        else DepthSettings(threads=concurrency, rounds=rounds, cycles=cycles, repeat=repeat)
+    )
+    if smoke is not None:
+        try:
+            compile(smoke, "<smoke>", "exec")
+        except SyntaxError as exc:
+            raise click.BadParameter(f"not valid Python: {exc.msg}", param_hint="--smoke") from None
+    smoke_code = {"*": smoke} if smoke is not None else settings.smoke
 
     started = _now()
     targets: list[TargetAudit] = []
@@ -291,6 +356,8 @@ def scan(
                 timeout,
                 isolation,
                 no_cache,
+                depth_settings,
+                smoke_code,
             )
         )
     report = AuditReport(tuple(targets), started, _now(), tuple(sys.argv[1:]))
@@ -411,7 +478,16 @@ def explain(
     else:
         interp = describe(resolve(python_spec))
         target = _scan_one(
-            interp, paths, (), (module,), os.cpu_count() or 1, timeout, isolation, no_cache
+            interp,
+            paths,
+            (),
+            (module,),
+            os.cpu_count() or 1,
+            timeout,
+            isolation,
+            no_cache,
+            DepthSettings(),
+            {},
         )
         data = report_dict(AuditReport((target,), _now(), _now(), tuple(sys.argv[1:])))
         source = interp.executable
@@ -457,7 +533,7 @@ def diff(old: Path, new: Path) -> None:
 
 
 def _scan_one(  # type: ignore[no-untyped-def]
-    interp, paths, packages, modules, jobs, timeout, isolation, no_cache
+    interp, paths, packages, modules, jobs, timeout, isolation, no_cache, depth, smoke
 ) -> TargetAudit:
     progress = Progress(
         TextColumn("[bold]probing[/] {task.description}"),
@@ -492,6 +568,8 @@ def _scan_one(  # type: ignore[no-untyped-def]
             timeout=timeout,
             isolation=isolation,
             cache=ResultCache(cache_root(), reuse=not no_cache),
+            depth=depth,
+            smoke=smoke,
             on_discovered=discovered,
             on_progress=advanced,
         )

@@ -31,7 +31,10 @@ KEYS = {
     "baseline": "a JSON report to compare with, relative to pyproject.toml",
     "timeout": "seconds one probe may take",
     "jobs": "probes to run in parallel",
+    "depth": '"full" (default: import and depth probes) or "import" (import probes only)',
+    "smoke": 'code run after each import: a string, or {"module.name" = "code", "*" = "code"}',
 }
+DEPTH_CHOICES = ("full", "import")
 REQUIRE_CHOICES = ("own_gil", "shared_gil", "legacy_only")
 
 
@@ -51,6 +54,8 @@ class Settings:
     baseline: Path | None = None
     timeout: float | None = None
     jobs: int | None = None
+    depth: str | None = None
+    smoke: dict[str, str] = field(default_factory=dict)  # module name or "*" -> code
 
 
 def _strings(value: Any, key: str, where: str) -> tuple[str, ...]:
@@ -108,6 +113,26 @@ def parse(table: dict[str, Any], source: Path) -> Settings:
         if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
             raise ConfigError(f"{where}: 'jobs' must be a positive integer")
         values["jobs"] = jobs
+    if "depth" in table:
+        if table["depth"] not in DEPTH_CHOICES:
+            raise ConfigError(f'{where}: \'depth\' must be "full" or "import"')
+        values["depth"] = table["depth"]
+    if "smoke" in table:
+        smoke = table["smoke"]
+        if isinstance(smoke, str):
+            smoke = {"*": smoke}
+        if not isinstance(smoke, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in smoke.items()
+        ):
+            raise ConfigError(
+                f"{where}: 'smoke' must be a string or a table of module name = code strings"
+            )
+        for name, code in smoke.items():
+            try:
+                compile(code, f"<smoke for {name}>", "exec")
+            except SyntaxError as exc:
+                raise ConfigError(f"{where}: 'smoke' for {name}: {exc.msg}") from None
+        values["smoke"] = dict(smoke)
     return Settings(**values)
 
 

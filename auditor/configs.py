@@ -70,3 +70,43 @@ def probes_for(version: tuple[int, int]) -> tuple[str, ...]:
     if version >= (3, 12):
         return PROBE_NAMES
     return tuple(p.name for p in PROBES if p.kind in (None, "legacy"))
+
+
+# ---- depth probes: real use, in the best kind the import probes passed ----------------------
+
+DEPTH_PROBES: tuple[str, ...] = ("reuse", "concurrent", "cycles")
+DEPTH_DESCRIPTIONS = {
+    "reuse": "interpreter A imports and uses it and ends, then B, then main; a normal exit",
+    "concurrent": "K interpreters on K OS threads import and use it at once, R rounds",
+    "cycles": "N create/import/use/end cycles; C-heap growth against an empty control",
+}
+# From the best kind down: the kind a verdict's depth probes run in, and back.
+DEPTH_KINDS: tuple[tuple[str, str], ...] = (
+    ("own_gil", "own_gil"),
+    ("isolated", "shared_gil"),
+    ("legacy", "legacy_only"),
+)
+
+
+@dataclass(frozen=True)
+class DepthSettings:
+    """How hard the depth probes push (CLI: --concurrency, --rounds, --cycles, --repeat)."""
+
+    threads: int = 4
+    rounds: int = 3
+    cycles: int = 30
+    repeat: int = 3  # runs of a depth probe that crashed or hung, the first included
+
+
+def depth_key(probe: str, kind: str, first_kind: str) -> str:
+    """The report name of a depth probe: the contract name in the first (best) kind tried,
+    ``<kind>_<probe>`` in the kinds tried after it failed ("isolated_reuse")."""
+    return probe if kind == first_kind else f"{kind}_{probe}"
+
+
+def depth_base(name: str) -> str | None:
+    """ "reuse" for "reuse" and "isolated_reuse"; None for an import probe."""
+    for probe in DEPTH_PROBES:
+        if name == probe or name.endswith("_" + probe):
+            return probe
+    return None

@@ -181,6 +181,25 @@ class ExitCheck:
     message: str | None = None
 
 
+@dataclass(frozen=True)
+class HeapFigures:
+    """The cycles depth probe: growth per create/import/use/end cycle, against a control
+    of the same kind that imports nothing (bytes; None where the platform cannot tell)."""
+
+    cycles: int
+    heap_growth_per_cycle: int | None = None  # C heap (glibc mallinfo2)
+    control_heap_growth_per_cycle: int | None = None
+    rss_growth_per_cycle: int | None = None
+    control_rss_growth_per_cycle: int | None = None
+
+    @property
+    def leak_per_cycle(self) -> int | None:
+        """C heap growth per load beyond the control's."""
+        if self.heap_growth_per_cycle is None or self.control_heap_growth_per_cycle is None:
+            return None
+        return self.heap_growth_per_cycle - self.control_heap_growth_per_cycle
+
+
 # The fields of a probe result that say what happened (not how long it took, nor how the
 # process was started): two runs of the same probe must agree on them (--isolation, cache).
 EVIDENCE_FIELDS = (
@@ -218,6 +237,13 @@ class ProbeResult:
     exit_after_sub: ExitCheck | None = None  # fresh probes: the exit without main's import
     # Free-threaded builds: whether the GIL was on at the probe's end (None: always on).
     gil_enabled: bool | None = None
+    # Where a clean failure happened: "use" (the use or smoke code, not the import), and in
+    # depth probes "<interpreter>:<import|use>" ("B:import", "round 2, interpreter 3:use").
+    step: str | None = None
+    kind: str | None = None  # depth probes: the interpreter kind they ran in
+    heap: HeapFigures | None = None  # the cycles depth probe's measurements
+    runs: int = 1  # depth probes: how often it ran (a crash or hang is repeated) ...
+    failed_runs: int = 0  # ... and how many of those runs crashed or hung
 
     @property
     def passed(self) -> bool:

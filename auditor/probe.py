@@ -12,16 +12,17 @@ import itertools
 import os
 import queue
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from auditor.configs import SUBINTERPRETER_PROBES
+from auditor.configs import DEPTH_PROBES, SUBINTERPRETER_PROBES, DepthSettings
 from auditor.model import (
     GIL,
     MULTIPLE_INTERPRETERS,
     ExitCheck,
     ExtensionModule,
+    HeapFigures,
     ImportAttempt,
     InitInfo,
     Interpreter,
@@ -87,6 +88,23 @@ def result_from_reply(reply: dict[str, Any]) -> ProbeResult:
         fresh_exec=bool(reply.get("fresh_exec")),
         exit_after_sub=_exit_check(reply.get("exit_after_sub")),
         gil_enabled=reply.get("gil_enabled"),
+        step=reply.get("step"),
+        kind=reply.get("kind"),
+        heap=_heap(reply.get("heap")),
+        runs=reply.get("runs") or 1,
+        failed_runs=reply.get("failed_runs") or 0,
+    )
+
+
+def _heap(data: dict[str, Any] | None) -> HeapFigures | None:
+    if not data:
+        return None
+    return HeapFigures(
+        cycles=int(data.get("cycles") or 0),
+        heap_growth_per_cycle=data.get("heap_growth_per_cycle"),
+        control_heap_growth_per_cycle=data.get("control_heap_growth_per_cycle"),
+        rss_growth_per_cycle=data.get("rss_growth_per_cycle"),
+        control_rss_growth_per_cycle=data.get("control_rss_growth_per_cycle"),
     )
 
 
@@ -135,6 +153,8 @@ class ProbeRun:
 
 
 ISOLATION_MODES = ("shared", "strict")
+# A depth probe does the work of several imports: its deadline is this many --timeout.
+DEPTH_TIMEOUT_FACTOR = 3
 
 
 def run_probes(
@@ -147,6 +167,9 @@ def run_probes(
     timeout: float,
     isolation: str = "shared",
     on_progress: Callable[[int, int, str], None] = lambda done, total, name: None,
+    kinds: Mapping[str, str] | None = None,
+    depth: DepthSettings | None = None,
+    smoke: Mapping[str, str] | None = None,
 ) -> dict[str, ProbeRun]:
     """Probe every module; returns module name -> its replies.
 
@@ -159,6 +182,10 @@ def run_probes(
     child that did the `main` import, unless that import left threads running (then each
     starts fresh).  "strict": every probe in a newly exec'd interpreter (the reference the
     shared mode is tested against).  Both give the same results (bench/, tests).
+
+    Depth probes (auditor/configs.py DEPTH_PROBES) run in the kind `kinds` names for each
+    module, sized by `depth`.  `smoke`: module name -> the maintainer's smoke code, run after
+    the import in every interpreter of every probe.
     """
     if isolation not in ISOLATION_MODES:
         raise ValueError(f"unknown isolation mode {isolation!r}")
@@ -188,6 +215,9 @@ def run_probes(
                 put(_Task(module, "init"), rank)
             if "main" in probes:
                 put(_Task(module, "main", () if strict else after_main), rank)
+            for probe in probes:
+                if probe in DEPTH_PROBES:  # a depth phase: main has already worked
+                    put(_Task(module, probe), rank)
 
     def finish(task: _Task, replies: list[dict[str, Any]], failure: str | None) -> None:
         run = runs[task.module.name]
@@ -222,6 +252,7 @@ def run_probes(
 
     zygotes: list[Zygote] = []
     command = zygote_command(interp, helper)
+    settings = depth or DepthSettings()
 
     def serve() -> None:
         zygote = Zygote(command)
@@ -240,10 +271,16 @@ def run_probes(
                     init_name=module.init_suffix,
                     paths=(module.root,) if module.root in extra_roots else (),
                     after=task.after,
+                    kind=(kinds or {}).get(module.name, ""),
+                    threads=settings.threads,
+                    rounds=settings.rounds,
+                    cycles=settings.cycles,
+                    smoke=(smoke or {}).get(module.name, ""),
                 )
                 # Every failure becomes this task's result: a thread is never lost.
                 try:
-                    replies = zygote.run(spec, timeout)
+                    deadline = timeout * (DEPTH_TIMEOUT_FACTOR if task.probe in DEPTH_PROBES else 1)
+                    replies = zygote.run(spec, deadline)
                 except ToolFailure as exc:
                     finish(task, [], str(exc))
                 except Exception as exc:  # a bug of ours: the module is not to blame

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -12,12 +12,20 @@ from typing import Any
 from auditor.advice import annotate
 from auditor.binding import inspect_binary
 from auditor.cache import ResultCache, never_cached, relevant_environment
-from auditor.classify import classify
-from auditor.configs import probes_for
+from auditor.classify import classify, next_depth_kind
+from auditor.configs import (
+    DEPTH_KINDS,
+    DEPTH_PROBES,
+    DepthSettings,
+    depth_base,
+    depth_key,
+    probes_for,
+)
 from auditor.discover import Discovery, discover
 from auditor.errors import AuditorError
 from auditor.interpreter_bugs import BugMatch, controls_needed, recognise
 from auditor.model import (
+    ExtensionModule,
     InitInfo,
     Interpreter,
     ModuleAudit,
@@ -29,6 +37,8 @@ from auditor.model import (
 )
 from auditor.native import Helper, build_helper
 from auditor.probe import ProbeRun, init_from_reply, result_from_reply, run_probes
+
+DEFAULT_DEPTH = DepthSettings()
 
 
 def target_notes(interp: Interpreter) -> tuple[str, ...]:
@@ -57,9 +67,15 @@ def scan_target(
     timeout: float,
     isolation: str = "shared",
     cache: ResultCache | None = None,
+    depth: DepthSettings | None = DEFAULT_DEPTH,
+    smoke: Mapping[str, str] | None = None,
     on_discovered: Callable[[Discovery, int, int], None] = lambda found, total, reused: None,
     on_progress: Callable[[int, int, str], None] = lambda done, total, name: None,
 ) -> TargetAudit:
+    """Discover, probe (imports, then depth unless `depth` is None), classify one target.
+
+    `smoke`: module name (or "*" for every module) -> the maintainer's smoke code.
+    """
     helper = build_helper(interp)
     cache = cache or ResultCache(Path(), enabled=False)
     found = discover(
@@ -70,6 +86,9 @@ def scan_target(
         exports_of=cache.init_exports,
     )
     probes = probes_for(interp.short_version)
+    if not interp.has_interpreter_configs:
+        depth = None  # before 3.12 only the legacy kind exists; see target_notes
+    smoke_of = _smoke_per_module(found.modules, smoke or {})
     environ = relevant_environment(dict(os.environ))
     # Everything but the module itself and its closure (see auditor/cache.py).
     common = (
@@ -80,6 +99,7 @@ def scan_target(
         list(interp.sys_path),
         environ,
         cache.layout_fingerprint(interp.sys_path) if cache.enabled else None,
+        asdict(depth) if depth else None,
     )
     whole_environment: list[str] = []  # computed once, only if an entry needs it
 
@@ -95,7 +115,11 @@ def scan_target(
     cached: dict[str, dict[str, Any]] = {}
     for module in found.modules:
         keys[module.name] = cache.key(
-            *common, cache.file_hash(module.path), module.name, module.root
+            *common,
+            cache.file_hash(module.path),
+            module.name,
+            module.root,
+            smoke_of.get(module.name),
         )
         entry = cache.get(keys[module.name])
         if entry is not None and cache.closure_matches(entry.get("closure") or {}):
@@ -115,7 +139,23 @@ def scan_target(
         timeout=timeout,
         isolation=isolation,
         on_progress=on_progress,
+        smoke=smoke_of,
     )
+    all_results = {m.name: _results(runs[m.name], probes) for m in to_probe}
+    if depth is not None:
+        _depth_phase(
+            interp,
+            helper,
+            to_probe,
+            runs,
+            all_results,
+            depth,
+            smoke_of,
+            jobs=jobs,
+            timeout=timeout,
+            isolation=isolation,
+            on_progress=on_progress,
+        )
     runs.update({name: ProbeRun(entry["replies"]) for name, entry in cached.items()})
     known = {
         m.name: (
@@ -123,7 +163,8 @@ def scan_target(
         )
         for m in found.modules
     }
-    all_results = {m.name: _results(runs[m.name], probes) for m in found.modules}
+    for name in cached:
+        all_results[name] = _results(runs[name], probes)
     controls = _controls(interp, helper, found, all_results, probes, jobs, timeout, isolation)
     audits = []
     incomplete = []
@@ -188,8 +229,13 @@ def _remember(
 
 
 def _results(run: ProbeRun, probes: Sequence[str]) -> dict[str, ProbeResult]:
-    """A module's replies as results, every probe present (not_run when it did not run)."""
-    results: dict[str, ProbeResult] = {}
+    """A module's replies as results, every import probe present (not_run when it did not
+    run), and the depth probes that ran."""
+    results: dict[str, ProbeResult] = {
+        name: result_from_reply(reply)
+        for name, reply in run.replies.items()
+        if depth_base(name) is not None
+    }
     for probe in probes:
         reply = run.replies.get(probe)
         if reply is not None:
@@ -200,6 +246,104 @@ def _results(run: ProbeRun, probes: Sequence[str]) -> dict[str, ProbeResult]:
             )
             results[probe] = ProbeResult(probe, Outcome.NOT_RUN, message=f"not run: {reason}")
     return results
+
+
+def _smoke_per_module(
+    modules: Sequence[ExtensionModule], smoke: Mapping[str, str]
+) -> dict[str, str]:
+    """Module name -> its smoke code: its own entry, else the "*" entry (every module)."""
+    chosen = {}
+    for module in modules:
+        code = smoke.get(module.name, smoke.get("*"))
+        if code:
+            chosen[module.name] = code
+    return chosen
+
+
+def _depth_phase(
+    interp: Interpreter,
+    helper: Helper,
+    modules: Sequence[ExtensionModule],
+    runs: dict[str, ProbeRun],
+    results: dict[str, dict[str, ProbeResult]],
+    settings: DepthSettings,
+    smoke: Mapping[str, str],
+    *,
+    jobs: int,
+    timeout: float,
+    isolation: str,
+    on_progress: Callable[[int, int, str], None],
+) -> None:
+    """Run the depth probes each module's verdict needs (auditor/classify.py
+    next_depth_kind): its import verdict's kind first, then the kinds below while they fail.
+    A depth probe that crashed or hung runs again, `settings.repeat` runs in all.  Adds the
+    replies to `runs` and the results to `results`."""
+    by_name = {m.name: m for m in modules}
+    first_kind: dict[str, str] = {}
+    for _ in DEPTH_KINDS:
+        need = {
+            name: kind
+            for name in by_name
+            if runs[name].failure is None and (kind := next_depth_kind(results[name]))
+        }
+        if not need:
+            return
+        for name, kind in need.items():
+            first_kind.setdefault(name, kind)
+        chosen = [by_name[name] for name in need]
+
+        def probe(
+            probes: tuple[str, ...],
+            subset: Sequence[ExtensionModule],
+            need: Mapping[str, str] = need,
+        ) -> dict[str, ProbeRun]:
+            return run_probes(
+                interp,
+                helper,
+                subset,
+                probes,
+                jobs=jobs,
+                timeout=timeout,
+                isolation=isolation,
+                on_progress=on_progress,
+                kinds=need,
+                depth=settings,
+                smoke=smoke,
+            )
+
+        batch = probe(DEPTH_PROBES, chosen)
+        counts = {(n, p): [1, 0] for n in need for p in DEPTH_PROBES}  # [runs, failed runs]
+        for name, run in batch.items():
+            for probe_name, reply in run.replies.items():
+                if reply.get("outcome") in ("crash", "timeout"):
+                    counts[(name, probe_name)][1] = 1
+        for probe_name in DEPTH_PROBES:
+            again = [
+                by_name[n] for n in need if counts[(n, probe_name)][1] and not batch[n].failure
+            ]
+            for _ in range(settings.repeat - 1):
+                if not again:
+                    break
+                for name, run in probe((probe_name,), again).items():
+                    reply = run.replies.get(probe_name) or {}
+                    counts[(name, probe_name)][0] += 1
+                    if reply.get("outcome") in ("crash", "timeout"):
+                        counts[(name, probe_name)][1] += 1
+        for name, run in batch.items():
+            if run.failure is not None:
+                runs[name].failure = run.failure
+            for probe_name, reply in run.replies.items():
+                key = depth_key(probe_name, need[name], first_kind[name])
+                total, failed = counts.get((name, probe_name), (1, 0))
+                reply = {
+                    **reply,
+                    "probe": key,
+                    "kind": need[name],  # also when the probe died before it could say
+                    "runs": total,
+                    "failed_runs": failed,
+                }
+                runs[name].replies[key] = reply
+                results[name][key] = result_from_reply(reply)
 
 
 def _controls(

@@ -132,6 +132,11 @@ class Spec:
     init_name: str
     paths: tuple[str, ...] = ()
     after: tuple[str, ...] = ()
+    kind: str = ""  # depth probes: the interpreter kind
+    threads: int = 0  # depth probes' sizes (auditor/configs.py DepthSettings)
+    rounds: int = 0
+    cycles: int = 0
+    smoke: str = ""  # the maintainer's smoke code for this module, "" for none
 
 
 class Zygote:
@@ -235,6 +240,7 @@ class Zygote:
         fields += [str(len(spec.paths)), *spec.paths, *top.fifos, str(len(subs))]
         for child in subs:
             fields += [child.probe, *child.fifos]
+        fields += [spec.kind, str(spec.threads), str(spec.rounds), str(spec.cycles), spec.smoke]
         payload = b"\0".join(os.fsencode(f) for f in fields)
         return str(len(payload)).encode() + b"\n" + payload
 

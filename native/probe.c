@@ -20,6 +20,15 @@
  *       exception if any, end the interpreter, and come back to the main
  *       interpreter.  Before each step it writes "stage <name>\n" to
  *       stage_fd, so that the parent knows where a crash or hang happened.
+ *       Optionally runs "use" code after the import (the depth probes).
+ *
+ *   run_together(kind, module, paths, stage_fd, owner, label, use, count)
+ *       the same in `count` OS threads at once, released together, whose
+ *       interpreters end together (the `concurrent` depth probe).
+ *
+ *   heap()
+ *       the C heap in use (glibc mallinfo2) and the resident set size, for
+ *       the `cycles` depth probe's leak measurement.
  *
  * Results are plain tuples/dicts; auditor/_target/worker.py turns them into
  * the probe protocol parsed by auditor/probe.py.
@@ -34,6 +43,9 @@
 
 #include <dlfcn.h>
 #include <errno.h>
+#include <malloc.h>
+#include <pthread.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/types.h>
@@ -68,7 +80,7 @@ write_line(const stage_channel *channel, const char *key, const char *value)
     char line[128];
     int n;
     ssize_t done;
-    int fd = channel->fd;
+    int fd = channel != NULL ? channel->fd : -1;   /* NULL: say nothing */
 
     if (fd < 0 || getpid() != channel->owner) {
         return;
@@ -639,133 +651,400 @@ done:
     return files;
 }
 
-PyDoc_STRVAR(run_in_subinterpreter_doc,
-"run_in_subinterpreter(kind, module, paths, stage_fd, owner_pid)\n\n"
-"Create a subinterpreter of `kind` (\"legacy\", \"isolated\" or \"own_gil\"),\n"
-"prepend `paths` to its sys.path, import `module`, end the interpreter.\n"
-"Stages are written to `stage_fd` only by the process `owner_pid`.\n"
-"Return a dict: \"status\" (\"ok\", \"exception\" or \"create_failed\"), and\n"
-"raw facts for Python to interpret: \"exception\" (type name), \"message\"\n"
-"(UTF-8 bytes, possibly cut inside a character), \"import_error\"\n"
-"(isinstance(exc, ImportError)), \"chain\" (bytes: type \\x1f message \\x1e ...),\n"
-"\"files\" (list of bytes: __file__ of the subinterpreter's modules).  After\n"
-"\"create_failed\" on 3.12 the process must _exit() without finalizing (its\n"
-"GIL state is broken).");
+/* ---- one interpreter's visit ------------------------------------------ */
 
-static PyObject *
-run_in_subinterpreter(PyObject *self, PyObject *args)
-{
-    const char *kind, *module;
-    PyObject *paths, *result = NULL, *files_list = NULL;
-    stage_channel channel;
-    long owner;
-    char **path_copy, **files = NULL;
-    Py_ssize_t path_count = 0, file_count = 0;
+/* What one subinterpreter did, as C copies that outlive it: filled while the
+ * subinterpreter runs, turned into a dict back in the main interpreter. */
+typedef struct {
+    const char *status;     /* "ok", "exception" or "create_failed" */
+    const char *failed_at;  /* "import" or "use", when status is "exception" */
     exception_facts facts;
-    const char *status = "ok";
-    PyThreadState *main_state, *sub_state = NULL;
+    const char *create_func, *create_message;  /* PyStatus text (static) */
+    char **files;           /* __file__ of its modules (see loaded_files) */
+    Py_ssize_t file_count;
+} visit;
 
-    memset(&facts, 0, sizeof(facts));
-    if (!PyArg_ParseTuple(args, "ssOil:run_in_subinterpreter",
-                          &kind, &module, &paths, &channel.fd, &owner)) {
-        return NULL;
-    }
-    channel.owner = (pid_t)owner;
-    path_copy = copy_paths(paths, &path_count);
-    if (path_copy == NULL) {
-        return NULL;
-    }
-    /* `module` points into a str owned by the main interpreter, which stays
-     * alive (args holds it) while we are away: reading it is safe. */
+/* Write "stage <label>:<name>" (or "stage <name>" without a label). */
+static void
+write_stage(const stage_channel *channel, const char *label, const char *name)
+{
+    char value[96];
 
-    main_state = PyThreadState_Get();
-    write_line(&channel, "stage", "create");
+    if (label == NULL || label[0] == '\0') {
+        write_line(channel, "stage", name);
+        return;
+    }
+    snprintf(value, sizeof(value), "%s:%s", label, name);
+    write_line(channel, "stage", value);
+}
+
+/* Create a subinterpreter of `kind` from the current thread, which must have
+ * no current thread state.  On success the new interpreter's thread state is
+ * current (holding its GIL) and *sub is set; on failure v says why. */
+static int
+create_interpreter(const char *kind, PyThreadState **sub, visit *v)
+{
 #ifdef HAVE_INTERPRETER_CONFIG
     PyInterpreterConfig config;
-    if (fill_config(kind, &config) < 0) {
-        PyErr_Format(PyExc_ValueError, "unknown interpreter kind %R", PyTuple_GET_ITEM(args, 0));
-        free_strings(path_copy, path_count);
-        return NULL;
-    }
-    PyThreadState_Swap(NULL);
-    PyStatus status_create = Py_NewInterpreterFromConfig(&sub_state, &config);
-    if (PyStatus_Exception(status_create)) {
-        /* No new thread state exists; the main one is current again.
-         * (3.12.1: current but with its GIL not really held, hence the
-         * _exit() rule in the docstring.) */
-        PyThreadState_Swap(main_state);
-        free_strings(path_copy, path_count);
-        return Py_BuildValue("{s:s,s:s,s:y}", "status", "create_failed",
-                             "exception", status_create.func ? status_create.func : "?",
-                             "message", status_create.err_msg ? status_create.err_msg : "?");
+    PyStatus status;
+
+    (void)fill_config(kind, &config);   /* kind was checked by the caller */
+    status = Py_NewInterpreterFromConfig(sub, &config);
+    if (PyStatus_Exception(status)) {
+        v->status = "create_failed";
+        v->create_func = status.func ? status.func : "?";
+        v->create_message = status.err_msg ? status.err_msg : "?";
+        return -1;
     }
 #else
-    /* Before 3.12 there is only the legacy kind. */
-    if (strcmp(kind, "legacy") != 0) {
-        PyErr_Format(PyExc_ValueError, "interpreter kind %s needs Python 3.12+", kind);
-        free_strings(path_copy, path_count);
-        return NULL;
-    }
-    PyThreadState_Swap(NULL);
-    sub_state = Py_NewInterpreter();
-    if (sub_state == NULL) {
-        PyThreadState_Swap(main_state);
-        free_strings(path_copy, path_count);
-        return Py_BuildValue("{s:s,s:s,s:y}", "status", "create_failed",
-                             "exception", "Py_NewInterpreter", "message", "returned NULL");
+    (void)kind;    /* before 3.12 there is only the legacy kind */
+    *sub = Py_NewInterpreter();
+    if (*sub == NULL) {
+        v->status = "create_failed";
+        v->create_func = "Py_NewInterpreter";
+        v->create_message = "returned NULL";
+        return -1;
     }
 #endif
+    return 0;
+}
 
-    /* Now running in the new interpreter. */
-    write_line(&channel, "stage", "import");
-    if (prepend_paths(path_copy, path_count) < 0) {
-        status = "exception";
-        take_exception(&facts);
+/* Run the Python source `use` in a fresh namespace of the current
+ * interpreter; 0, or -1 with an exception set. */
+static int
+run_source(const char *use)
+{
+    PyObject *globals = PyDict_New(), *result = NULL;
+
+    if (globals != NULL
+        && PyDict_SetItemString(globals, "__builtins__", PyEval_GetBuiltins()) == 0) {
+        result = PyRun_String(use, Py_file_input, globals, globals);
+    }
+    Py_XDECREF(globals);
+    Py_XDECREF(result);
+    return result != NULL ? 0 : -1;
+}
+
+/* In the current (sub)interpreter: prepend the paths, import `module`, then
+ * run `use` (may be NULL) if the import worked.  Records what happened. */
+static void
+import_and_use(const char *module, const char *use, char **paths, Py_ssize_t path_count,
+               const stage_channel *channel, const char *label, visit *v)
+{
+    write_stage(channel, label, "import");
+    v->status = "ok";
+    if (prepend_paths(paths, path_count) < 0) {
+        v->status = "exception";
+        v->failed_at = "import";
+        take_exception(&v->facts);
     }
     else {
         PyObject *mod = PyImport_ImportModule(module);
         if (mod == NULL) {
-            status = "exception";
-            take_exception(&facts);
+            v->status = "exception";
+            v->failed_at = "import";
+            take_exception(&v->facts);
         }
         Py_XDECREF(mod);
     }
-    files = loaded_files(&file_count);
+    if (use != NULL && strcmp(v->status, "ok") == 0) {
+        write_stage(channel, label, "use");
+        if (run_source(use) < 0) {
+            v->status = "exception";
+            v->failed_at = "use";
+            take_exception(&v->facts);
+        }
+    }
+    v->files = loaded_files(&v->file_count);
     /* If ending the interpreter kills the process, the import's own outcome
      * is still known.  The same rule as the main interpreter's (by class). */
-    write_line(&channel, "import_outcome",
-               strcmp(status, "ok") == 0 ? "ok"
-               : facts.is_import_error ? "import_error" : "error");
-    write_line(&channel, "stage", "interpreter_end");
-    Py_EndInterpreter(sub_state);
-    PyThreadState_Swap(main_state);
-    write_line(&channel, "stage", "returned");
+    if (label == NULL || label[0] == '\0') {
+        write_line(channel, "import_outcome",
+                   strcmp(v->status, "ok") == 0 ? "ok"
+                   : v->facts.is_import_error ? "import_error" : "error");
+    }
+}
 
-    /* Back in the main interpreter: turn the C copies into objects. */
-    free_strings(path_copy, path_count);
-    files_list = PyList_New(0);
-    for (Py_ssize_t i = 0; files_list != NULL && i < file_count; i++) {
-        PyObject *item = PyBytes_FromString(files[i]);
+/* Back in the main interpreter: the visit as a dict; frees its copies. */
+static PyObject *
+visit_to_dict(visit *v)
+{
+    PyObject *files_list = PyList_New(0), *result = NULL;
+
+    for (Py_ssize_t i = 0; files_list != NULL && i < v->file_count; i++) {
+        PyObject *item = PyBytes_FromString(v->files[i]);
         if (item == NULL || PyList_Append(files_list, item) < 0) {
             Py_CLEAR(files_list);
         }
         Py_XDECREF(item);
     }
-    free_strings(files, file_count);
+    free_strings(v->files, v->file_count);
+    v->files = NULL;
     if (files_list == NULL) {
-        free_facts(&facts);
+        free_facts(&v->facts);
         return NULL;
     }
-    result = Py_BuildValue(
-        "{s:s,s:z,s:y#,s:O,s:y#,s:N}",
-        "status", status,
-        "exception", facts.type_name,
-        "message", facts.message, facts.message_len,
-        "import_error", facts.is_import_error ? Py_True : Py_False,
-        "chain", facts.chain, facts.chain_len,
-        "files", files_list);
-    free_facts(&facts);
+    if (strcmp(v->status, "create_failed") == 0) {
+        result = Py_BuildValue("{s:s,s:s,s:y,s:N}", "status", v->status,
+                               "exception", v->create_func,
+                               "message", v->create_message, "files", files_list);
+    }
+    else {
+        result = Py_BuildValue(
+            "{s:s,s:z,s:z,s:y#,s:O,s:y#,s:N}",
+            "status", v->status,
+            "failed_at", v->failed_at,
+            "exception", v->facts.type_name,
+            "message", v->facts.message, v->facts.message_len,
+            "import_error", v->facts.is_import_error ? Py_True : Py_False,
+            "chain", v->facts.chain, v->facts.chain_len,
+            "files", files_list);
+    }
+    free_facts(&v->facts);
     return result;
+}
+
+/* The kind must be one we know before any interpreter is touched. */
+static int
+check_kind(const char *kind)
+{
+#ifdef HAVE_INTERPRETER_CONFIG
+    PyInterpreterConfig config;
+    if (fill_config(kind, &config) < 0) {
+        PyErr_Format(PyExc_ValueError, "unknown interpreter kind %s", kind);
+        return -1;
+    }
+#else
+    if (strcmp(kind, "legacy") != 0) {
+        PyErr_Format(PyExc_ValueError, "interpreter kind %s needs Python 3.12+", kind);
+        return -1;
+    }
+#endif
+    return 0;
+}
+
+
+/* ---- run_in_subinterpreter --------------------------------------------- */
+
+PyDoc_STRVAR(run_in_subinterpreter_doc,
+"run_in_subinterpreter(kind, module, paths, stage_fd, owner_pid, label='', use=None)\n\n"
+"Create a subinterpreter of `kind` (\"legacy\", \"isolated\" or \"own_gil\"),\n"
+"prepend `paths` to its sys.path, import `module`, then run the Python source\n"
+"`use` there if given, end the interpreter.  Stages are written to `stage_fd`\n"
+"only by the process `owner_pid`, as \"<label>:<stage>\" when a label is given.\n"
+"Return a dict: \"status\" (\"ok\", \"exception\" or \"create_failed\"),\n"
+"\"failed_at\" (\"import\" or \"use\"), and raw facts for Python to interpret:\n"
+"\"exception\" (type name), \"message\" (UTF-8 bytes, possibly cut inside a\n"
+"character), \"import_error\" (isinstance(exc, ImportError)), \"chain\" (bytes:\n"
+"type \\x1f message \\x1e ...), \"files\" (list of bytes: __file__ of the\n"
+"subinterpreter's modules).  After \"create_failed\" on 3.12 the process must\n"
+"_exit() without finalizing (its GIL state is broken).");
+
+static PyObject *
+run_in_subinterpreter(PyObject *self, PyObject *args)
+{
+    const char *kind, *module, *label = "", *use = NULL;
+    PyObject *paths;
+    stage_channel channel;
+    long owner;
+    char **path_copy;
+    Py_ssize_t path_count = 0;
+    visit v;
+    PyThreadState *main_state, *sub_state = NULL;
+
+    memset(&v, 0, sizeof(v));
+    if (!PyArg_ParseTuple(args, "ssOil|sz:run_in_subinterpreter",
+                          &kind, &module, &paths, &channel.fd, &owner, &label, &use)) {
+        return NULL;
+    }
+    channel.owner = (pid_t)owner;
+    if (check_kind(kind) < 0) {
+        return NULL;
+    }
+    path_copy = copy_paths(paths, &path_count);
+    if (path_copy == NULL) {
+        return NULL;
+    }
+    /* `module`, `label` and `use` point into objects owned by the main
+     * interpreter, which stay alive (args holds them) while we are away:
+     * reading them is safe. */
+
+    main_state = PyThreadState_Get();
+    write_stage(&channel, label, "create");
+    /* Detach from the main interpreter (3.12+: this releases its GIL). */
+    PyThreadState_Swap(NULL);
+    if (create_interpreter(kind, &sub_state, &v) < 0) {
+        /* No new thread state exists.  (3.12.1: the main one, once current
+         * again, does not really hold its GIL: hence the _exit() rule.) */
+        PyThreadState_Swap(main_state);
+        free_strings(path_copy, path_count);
+        return visit_to_dict(&v);
+    }
+    /* Now running in the new interpreter. */
+    import_and_use(module, use, path_copy, path_count, &channel, label, &v);
+    write_stage(&channel, label, "interpreter_end");
+    Py_EndInterpreter(sub_state);
+    PyThreadState_Swap(main_state);
+    write_stage(&channel, label, "returned");
+    free_strings(path_copy, path_count);
+    return visit_to_dict(&v);
+}
+
+
+/* ---- run_together ------------------------------------------------------ */
+
+/* One thread of run_together, and what it shares with the others. */
+typedef struct {
+    const char *kind, *module, *use, *label;
+    char **paths;
+    Py_ssize_t path_count;
+    const stage_channel *channel;
+    pthread_barrier_t *start, *ended;   /* released together, end together */
+    int index;
+    visit v;
+} together_thread;
+
+static void *
+run_one_of_many(void *arg)
+{
+    together_thread *t = arg;
+    PyThreadState *sub = NULL, *saved;
+
+    pthread_barrier_wait(t->start);
+    if (t->index == 0) {
+        write_stage(t->channel, t->label, "create");
+    }
+    if (create_interpreter(t->kind, &sub, &t->v) == 0) {
+        import_and_use(t->module, t->use, t->paths, t->path_count,
+                       t->index == 0 ? t->channel : NULL, t->label, &t->v);
+        /* Wait for the others without holding a GIL: with a shared GIL
+         * they need it to get this far. */
+        saved = PyEval_SaveThread();
+        pthread_barrier_wait(t->ended);
+        PyEval_RestoreThread(saved);
+        if (t->index == 0) {
+            write_stage(t->channel, t->label, "interpreter_end");
+        }
+        Py_EndInterpreter(sub);
+    }
+    else {
+        pthread_barrier_wait(t->ended);
+    }
+    return NULL;
+}
+
+PyDoc_STRVAR(run_together_doc,
+"run_together(kind, module, paths, stage_fd, owner_pid, label, use, count)\n\n"
+"Start `count` OS threads, released together; each creates a subinterpreter\n"
+"of `kind`, imports `module`, runs `use` (may be None); when all are done the\n"
+"interpreters end together.  The main interpreter's GIL is released\n"
+"meanwhile.  Return a list of `count` dicts shaped like\n"
+"run_in_subinterpreter's.");
+
+static PyObject *
+run_together(PyObject *self, PyObject *args)
+{
+    const char *kind, *module, *label, *use;
+    PyObject *paths, *results = NULL;
+    stage_channel channel;
+    long owner;
+    int count, started = 0;
+    char **path_copy;
+    Py_ssize_t path_count = 0;
+    together_thread *threads;
+    pthread_t *ids;
+    pthread_barrier_t start, ended;
+
+    if (!PyArg_ParseTuple(args, "ssOilszi:run_together", &kind, &module, &paths,
+                          &channel.fd, &owner, &label, &use, &count)) {
+        return NULL;
+    }
+    channel.owner = (pid_t)owner;
+    if (check_kind(kind) < 0) {
+        return NULL;
+    }
+    if (count < 1 || count > 64) {
+        PyErr_SetString(PyExc_ValueError, "count must be 1 to 64");
+        return NULL;
+    }
+    path_copy = copy_paths(paths, &path_count);
+    if (path_copy == NULL) {
+        return NULL;
+    }
+    threads = calloc((size_t)count, sizeof(*threads));
+    ids = calloc((size_t)count, sizeof(*ids));
+    if (threads == NULL || ids == NULL) {
+        free(threads);
+        free(ids);
+        free_strings(path_copy, path_count);
+        return PyErr_NoMemory();
+    }
+    pthread_barrier_init(&start, NULL, (unsigned)count);
+    pthread_barrier_init(&ended, NULL, (unsigned)count);
+    Py_BEGIN_ALLOW_THREADS
+    for (int i = 0; i < count; i++) {
+        threads[i] = (together_thread){kind, module, use, label, path_copy, path_count,
+                                       &channel, &start, &ended, i, {0}};
+        if (pthread_create(&ids[i], NULL, run_one_of_many, &threads[i]) != 0) {
+            break;
+        }
+        started++;
+    }
+    if (started == count) {
+        for (int i = 0; i < count; i++) {
+            pthread_join(ids[i], NULL);
+        }
+    }
+    Py_END_ALLOW_THREADS
+    if (started != count) {
+        /* The started threads wait at the first barrier forever; this
+         * process cannot go on, and the probe is lost: say so. */
+        Py_FatalError("run_together: pthread_create failed");
+    }
+    pthread_barrier_destroy(&start);
+    pthread_barrier_destroy(&ended);
+    results = PyList_New(0);
+    for (int i = 0; i < count; i++) {
+        PyObject *one = visit_to_dict(&threads[i].v);
+        if (results != NULL && (one == NULL || PyList_Append(results, one) < 0)) {
+            Py_CLEAR(results);
+        }
+        Py_XDECREF(one);
+    }
+    free(threads);
+    free(ids);
+    free_strings(path_copy, path_count);
+    return results;
+}
+
+
+/* ---- heap ---------------------------------------------------------------- */
+
+PyDoc_STRVAR(heap_doc,
+"heap()\n\n"
+"(C heap bytes in use, resident set bytes) of this process: glibc's\n"
+"mallinfo2() (arena plus mmapped blocks) and /proc/self/statm; -1 where\n"
+"unknown.");
+
+static PyObject *
+heap(PyObject *self, PyObject *Py_UNUSED(ignored))
+{
+    long long in_use = -1, rss = -1;
+    long pages_total, pages_resident;
+    FILE *statm;
+
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 33))
+    struct mallinfo2 info = mallinfo2();
+    in_use = (long long)(info.uordblks + info.hblkhd);
+#endif
+    statm = fopen("/proc/self/statm", "r");
+    if (statm != NULL) {
+        if (fscanf(statm, "%ld %ld", &pages_total, &pages_resident) == 2) {
+            rss = (long long)pages_resident * sysconf(_SC_PAGESIZE);
+        }
+        fclose(statm);
+    }
+    return Py_BuildValue("(LL)", in_use, rss);
 }
 
 
@@ -813,6 +1092,8 @@ static PyMethodDef probe_methods[] = {
     {"read_init", read_init, METH_VARARGS, read_init_doc},
     {"run_in_subinterpreter", run_in_subinterpreter, METH_VARARGS,
      run_in_subinterpreter_doc},
+    {"run_together", run_together, METH_VARARGS, run_together_doc},
+    {"heap", heap, METH_NOARGS, heap_doc},
     {"config_of", config_of, METH_VARARGS, config_of_doc},
     {NULL, NULL, 0, NULL}   /* sentinel */
 };

@@ -90,9 +90,11 @@ def _decode(data):
 class Request:
     """One probe request: the fields the supervisor sends, in this order.
 
-    ``mode probe module path init_name N path*N out err res M (probe out err res)*M``;
-    mode is ``fork`` or ``exec``; out/err/res are the FIFOs of the probe child's stdout,
-    stderr and result pipe; the M entries are after-main probes of a group.
+    ``mode probe module path init_name N path*N out err res M (probe out err res)*M
+    kind threads rounds cycles smoke``; mode is ``fork`` or ``exec``; out/err/res are the
+    FIFOs of the probe child's stdout, stderr and result pipe; the M entries are after-main
+    probes of a group; the last five are the depth probes' interpreter kind and sizes, and
+    the maintainer's smoke code ("" for none).
     """
 
     def __init__(self, fields):
@@ -106,6 +108,9 @@ class Request:
         self.paths = [next(it) for _ in range(int(next(it)))]
         self.fifos = (next(it), next(it), next(it))
         self.after = [(next(it), (next(it), next(it), next(it))) for _ in range(int(next(it)))]
+        self.kind = next(it)
+        self.threads, self.rounds, self.cycles = int(next(it)), int(next(it)), int(next(it))
+        self.smoke = next(it) or None
 
 
 class _Reporter:
@@ -196,20 +201,60 @@ def _exception_fields(exc):
 OK = {"outcome": "ok", "exception": None, "message": None, "cause": None}
 
 
-def _import_in_main(name):
-    """Import ``name`` in the main interpreter: {"outcome", "exception", "message", "cause"}."""
+def _import_in_main(name, use=None):
+    """Import ``name`` in the main interpreter, then run the source `use` if given:
+    {"outcome", "exception", "message", "cause"} (and "step": "use" if `use` failed)."""
     try:
         __import__(name)
         sys.modules[name]
     except BaseException as exc:  # SystemExit and friends are evidence too
         return dict(outcome=_outcome(isinstance(exc, ImportError)), **_exception_fields(exc))
+    if use is not None:
+        try:
+            exec(compile(use, "<use>", "exec"), {"__builtins__": __builtins__})
+        except BaseException as exc:
+            return dict(outcome="error", step="use", **_exception_fields(exc))
     return dict(OK)
 
 
-def _import_in_sub(helper, kind, request, reporter, files):
-    raw = helper.run_in_subinterpreter(
-        kind, request.module, request.paths, reporter.fd, reporter.pid
+# "Use" of a module in the depth probes: what any program does with it, then the
+# maintainer's smoke code.  Run as source in the interpreter that imported the module.
+_USE = (
+    "import gc, sys\n"
+    "_m = sys.modules[%r]\n"
+    "for _n in [n for n in dir(_m) if not n.startswith('_')][:8]:\n"
+    "    repr(getattr(_m, _n))\n"
+    "del _m, _n\n"
+    "gc.collect()\n"
+)
+
+
+def _smoke_source(smoke):
+    """The maintainer's smoke code, compiled as its own file in a namespace of its own; its
+    failure is told apart from the import's (auditor/classify.py SMOKE_FAILED)."""
+    return (
+        "try:\n"
+        "    exec(compile(" + repr(smoke) + ", '<smoke>', 'exec'), {'__name__': '__smoke__'})\n"
+        "except BaseException as _e:\n"
+        "    raise RuntimeError('smoke code failed: ' + type(_e).__name__ + ': ' + str(_e))"
+        " from _e\n"
     )
+
+
+def _use_source(module, smoke):
+    return _USE % (module,) + (_smoke_source(smoke) if smoke else "")
+
+
+def _import_in_sub(helper, kind, request, reporter, files, label="", use=None):
+    raw = helper.run_in_subinterpreter(
+        kind, request.module, request.paths, reporter.fd, reporter.pid, label, use
+    )
+    return _visit(raw, files)
+
+
+def _visit(raw, files):
+    """One subinterpreter's visit (the C helper's raw dict) -> a result dict; a failure
+    of the `use` code says so in "step"."""
     files.extend(os.fsdecode(f) for f in raw.get("files", ()))
     if raw["status"] == "ok":
         return dict(OK)
@@ -222,8 +267,10 @@ def _import_in_sub(helper, kind, request, reporter, files):
             kind_name, _, text = record.partition(b"\x1f")
             links.append((_decode(kind_name), _decode_message(text)))
     message = raw.get("message")
+    failed_at = raw.get("failed_at")
     return {
-        "outcome": _outcome(raw["import_error"]),
+        "step": "use" if failed_at == "use" else None,
+        "outcome": "error" if failed_at == "use" else _outcome(raw["import_error"]),
         "exception": raw["exception"],
         "message": (
             _decode_message(message)
@@ -326,6 +373,7 @@ def run_probe(helper, request, reporter, main_done=False):
     sys.path[0:0] = request.paths
     result = {"probe": probe}
     sub_files = []
+    smoke = _smoke_source(request.smoke) if request.smoke else None
     if probe == "init":
         reporter.stage("init")
         try:
@@ -337,23 +385,23 @@ def run_probe(helper, request, reporter, main_done=False):
         reporter.leave_if_copy()
     elif probe == "main":
         reporter.stage("main_import")
-        result.update(_import_in_main(request.module))
+        result.update(_import_in_main(request.module, smoke))
         reporter.leave_if_copy()
     elif probe in SUB_KINDS:
         # Fresh: the subinterpreter is the first to load the module, then main tries.
-        result.update(_import_in_sub(helper, probe, request, reporter, sub_files))
+        result.update(_import_in_sub(helper, probe, request, reporter, sub_files, "", smoke))
         reporter.leave_if_copy()
         _leave_if_create_failed(result, reporter)
         _say_imported(result, reporter)
         result["exit_after_sub"] = _observe_exit(reporter)
         reporter.stage("main_import")
-        result["main_after"] = _import_in_main(request.module)
+        result["main_after"] = _import_in_main(request.module, smoke)
         reporter.leave_if_copy()
     elif probe.endswith("_after_main") and probe[: -len("_after_main")] in SUB_KINDS:
         before = {"outcome": "ok"}
         if not main_done:
             reporter.stage("main_import")
-            before = _import_in_main(request.module)
+            before = _import_in_main(request.module, smoke)
             reporter.leave_if_copy()
         if before["outcome"] != "ok":
             result.update(outcome="not_run", exception=before["exception"], cause=None)
@@ -362,16 +410,111 @@ def run_probe(helper, request, reporter, main_done=False):
             )
         else:
             kind = probe[: -len("_after_main")]
-            result.update(_import_in_sub(helper, kind, request, reporter, sub_files))
+            result.update(_import_in_sub(helper, kind, request, reporter, sub_files, "", smoke))
             reporter.leave_if_copy()
             _leave_if_create_failed(result, reporter)
             _say_imported(result, reporter)
+    elif probe in DEPTH_PROBES:
+        result["kind"] = request.kind
+        result.update(DEPTH_PROBES[probe](helper, request, reporter, sub_files))
     else:
         raise ValueError("unknown probe %r" % (probe,))
     result["files"] = _loaded_files(sub_files)
     result["gil_enabled"] = _gil_enabled()
     reporter.result(result)
     reporter.stage("process_exit")
+
+
+# ---- depth probes: real use, in the best kind the import probes passed ---------------------
+
+
+def _failed_at(result, step):
+    """A clean failure (no crash) of a depth probe, and where: "B:import", "round 2:use"."""
+    result = dict(result)
+    result["step"] = step + ":" + (result.get("step") or "import")
+    return result
+
+
+def _reuse(helper, request, reporter, files):
+    """Interpreter A imports and uses the module and ends; then B; then main; then the
+    process exits normally (a crash there is this probe's, at stage process_exit)."""
+    use = _use_source(request.module, request.smoke)
+    for label in ("A", "B"):
+        result = _import_in_sub(helper, request.kind, request, reporter, files, label, use)
+        reporter.leave_if_copy()
+        _leave_if_create_failed(result, reporter)
+        if result["outcome"] != "ok":
+            return _failed_at(result, label)
+    reporter.stage("main:import")
+    result = _import_in_main(request.module, use)
+    reporter.leave_if_copy()
+    if result["outcome"] != "ok":
+        return _failed_at(result, "main")
+    return dict(OK)
+
+
+def _concurrent(helper, request, reporter, files):
+    """R rounds of K interpreters on K OS threads (as InterpreterPoolExecutor runs them),
+    released together, each importing and using the module; each round's end together."""
+    use = _use_source(request.module, request.smoke)
+    for number in range(1, request.rounds + 1):
+        label = "round %d" % number
+        raws = helper.run_together(
+            request.kind,
+            request.module,
+            request.paths,
+            reporter.fd,
+            reporter.pid,
+            label,
+            use,
+            request.threads,
+        )
+        reporter.leave_if_copy()
+        for index, raw in enumerate(raws):
+            result = _visit(raw, files)
+            _leave_if_create_failed(result, reporter)
+            if result["outcome"] != "ok":
+                return _failed_at(result, "%s, interpreter %d" % (label, index + 1))
+    return dict(OK)
+
+
+def _growth(samples):
+    """Bytes per cycle from the first cycle's end to the last's (the first load's one-time
+    costs, dlopen and caches, are not a leak); None when unknown."""
+    if len(samples) < 2 or samples[0] < 0 or samples[-1] < 0:
+        return None
+    return (samples[-1] - samples[0]) // (len(samples) - 1)
+
+
+def _cycles(helper, request, reporter, files):
+    """N x create / import / use / end, the C heap and RSS after each, against a control
+    of the same kind that imports nothing (measured first, in this same process)."""
+    use = _use_source(request.module, request.smoke)
+    figures = {"cycles": request.cycles}
+    for name, module, source in (("control", "sys", None), ("module", request.module, use)):
+        heaps, rss = [], []
+        for number in range(1, request.cycles + 1):
+            label = "%s %d" % ("control cycle" if name == "control" else "cycle", number)
+            raw = helper.run_in_subinterpreter(
+                request.kind, module, request.paths, reporter.fd, reporter.pid, label, source
+            )
+            reporter.leave_if_copy()
+            result = _visit(raw, files if name == "module" else [])
+            _leave_if_create_failed(result, reporter)
+            if result["outcome"] != "ok":
+                result = _failed_at(result, label)
+                result["heap"] = figures
+                return result
+            heap, resident = helper.heap()
+            heaps.append(heap)
+            rss.append(resident)
+        prefix = "control_" if name == "control" else ""
+        figures[prefix + "heap_growth_per_cycle"] = _growth(heaps)
+        figures[prefix + "rss_growth_per_cycle"] = _growth(rss)
+    return dict(OK, heap=figures)
+
+
+DEPTH_PROBES = {"reuse": _reuse, "concurrent": _concurrent, "cycles": _cycles}
 
 
 def _gil_enabled():
@@ -386,7 +529,7 @@ def run_group(helper, request, reporter):
     """``main``, then each after-main probe in a grandchild forked from that state."""
     sys.path[0:0] = request.paths
     reporter.stage("main_import")
-    main = _import_in_main(request.module)
+    main = _import_in_main(request.module, _smoke_source(request.smoke) if request.smoke else None)
     reporter.leave_if_copy()
     main["probe"] = "main"
     main["files"] = _loaded_files()

@@ -12,6 +12,8 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
+from auditor.classify import leaks
+from auditor.configs import DEPTH_PROBES
 from auditor.model import ImportAttempt, ModuleAudit, Outcome, ProbeResult, TargetAudit, Verdict
 from auditor.policy import Change, GateResult
 from auditor.report import MARKS
@@ -70,6 +72,29 @@ def _init_text(audit: ModuleAudit) -> str:
     return "?"
 
 
+LEAK_MARK = "↑"
+
+
+def _depth_text(audit: ModuleAudit) -> Text:
+    """The depth probes (reuse, concurrent, cycles) in the first kind they ran in."""
+    probes = audit.probes
+    if not any(name in probes for name in DEPTH_PROBES):
+        return Text("")
+    text = Text()
+    for index, name in enumerate(DEPTH_PROBES):
+        result = probes.get(name)
+        if index:
+            text.append(" ")
+        if result is not None and result.outcome is Outcome.OK and leaks(result):
+            text.append(LEAK_MARK, style="yellow")
+        else:
+            text.append_text(_mark(result))
+    kind = probes[next(n for n in DEPTH_PROBES if n in probes)].kind
+    short = {"own_gil": "own", "isolated": "iso", "legacy": "leg"}.get(kind or "", "")
+    text.append(f" {short}", style="dim")
+    return text
+
+
 def _gil_text(audit: ModuleAudit) -> Text:
     """Free-threaded targets: did main's import re-enable the GIL, and which module did it."""
     main = audit.probes.get("main")
@@ -109,6 +134,9 @@ def render_target(target: TargetAudit, console: Console) -> None:
         table.add_column("GIL", no_wrap=True)
     for title, _, _ in _COLUMNS:
         table.add_column(title, justify="center", no_wrap=True)
+    depth = any(name in a.probes for a in target.modules for name in DEPTH_PROBES)
+    if depth:
+        table.add_column("depth", no_wrap=True)
     table.add_column("verdict", no_wrap=True, min_width=15)
     group = None
     for audit in target.modules:
@@ -126,6 +154,7 @@ def render_target(target: TargetAudit, console: Console) -> None:
             _mark(probes.get("main")),
             *([_gil_text(audit)] if free_threaded else []),
             *cells,
+            *([_depth_text(audit)] if depth else []),
             Text(audit.verdict.value, style=VERDICT_STYLE[audit.verdict]),
         )
     for note in target.notes:
@@ -179,6 +208,11 @@ def render(targets: list[TargetAudit], console: Console, written: list[Path]) ->
         "✓ imports  ✗ ImportError  ! other error  ☠ crash  ∞ hang  · not run;  "
         "each kind: fresh, then after main"
     )
+    if any(name in a.probes for t in targets for a in t.modules for name in DEPTH_PROBES):
+        legend += (
+            f";  depth: reuse, concurrent, cycles ({LEAK_MARK} leaks) in the kind shown "
+            "(own GIL, isolated, legacy)"
+        )
     if any(t.python.gil_disabled for t in targets):
         legend += ";  GIL: on/off after main's import (free-threaded builds)"
     for target in targets:
