@@ -17,6 +17,7 @@ from typing import Any
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
+from auditor.configs import depth_base
 from auditor.model import ImportAttempt, Outcome, ProbeResult
 
 if sys.version_info >= (3, 11):
@@ -50,19 +51,26 @@ class InterpreterBug:
         result: ProbeResult,
         init_style: str,
         controls: Mapping[str, Mapping[str, ProbeResult]],
+        module: str = "",
     ) -> bool:
         rule = self.match
         if "init_style" in rule and init_style != rule["init_style"]:
+            return False
+        if "modules" in rule and module not in rule["modules"] and "control" not in rule:
             return False
         control = rule.get("control")
         if control is not None:
             # The same failure in a stdlib-only control probe of this scan.
             seen = controls.get(control, {}).get(result.probe)
-            plain = {k: v for k, v in rule.items() if k != "control"}
-            if seen is None or not replace(self, match=plain).matches(seen, "single_phase", {}):
+            plain = {k: v for k, v in rule.items() if k not in ("control", "init_style")}
+            if module == control:
+                pass  # the control itself: judged by the rule alone
+            elif seen is None or not replace(self, match=plain).matches(seen, "", {}, control):
                 return False
         checks = (
             ("probes", result.probe, lambda want, got: got in want),
+            ("depth_probes", depth_base(result.probe), lambda want, got: got in want),
+            ("stage_suffix", result.stage or "", lambda want, got: got.endswith(want)),
             ("outcome", result.outcome.value, lambda want, got: got == want),
             ("stage", result.stage, lambda want, got: got == want),
             (
@@ -93,6 +101,7 @@ class InterpreterBug:
             stage="process_exit",
             main_after=main_after,
             exit_after_sub=None,
+            failed_runs=0,
         )
 
 
@@ -142,6 +151,7 @@ def recognise(
     probes: Mapping[str, ProbeResult],
     controls: Mapping[str, Mapping[str, ProbeResult]] | None = None,
     bugs: tuple[InterpreterBug, ...] | None = None,
+    module: str = "",
 ) -> tuple[tuple[BugMatch, ...], dict[str, ProbeResult]]:
     """The known bugs of interpreter `version` that explain some of `probes` (a module whose
     init style is `init_style`; `controls`: other modules' probes of this scan), and the probe
@@ -156,7 +166,7 @@ def recognise(
             name
             for name, result in probes.items()
             if name not in {p for m in matches for p in m.probes}
-            and bug.matches(result, init_style, controls or {})
+            and bug.matches(result, init_style, controls or {}, module)
         )
         if hit:
             matches.append(BugMatch(bug, hit))

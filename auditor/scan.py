@@ -183,7 +183,7 @@ def scan_target(
             _remember(cache, keys[module.name], fallback_key, run, static)
         if interp.gil_disabled:
             reasons = (*reasons, *_gil_reasons(results))
-        bugs, fixed = recognise(interp.version, init.style, results, controls)
+        bugs, fixed = recognise(interp.version, init.style, results, controls, module=module.name)
         verdict_fixed = None
         for match in bugs:
             reasons = (*reasons, _bug_reason(match))
