@@ -296,7 +296,8 @@ def _what_failed(result: ProbeResult) -> str:
         how = f"killed by {result.signal}" if result.signal else f"exit code {result.exit_code}"
         return f"crashed ({how}) at {where}{_runs(result)}"
     if result.outcome is Outcome.TIMEOUT:
-        return f"hung at {where}{_runs(result)}"
+        how = "deadlocked" if result.deadlock else "hung"
+        return f"{how} at {where}{_runs(result)}"
     return f"raised {result.exception} at {where}: {result.message}"
 
 
@@ -680,10 +681,14 @@ def classify(
                 stage=result.stage,
             )
         elif result.outcome is Outcome.TIMEOUT:
+            how = (
+                f"deadlocked: asleep with no CPU time for {result.deadlock.idle_seconds:.0f} s"
+                if result.deadlock
+                else f"still running after {result.seconds:.0f} s"
+            )
             reasons.add(
                 "timeout",
-                f"still running after {result.seconds:.0f} s at stage "
-                f"{result.stage} (probes: {{probes}})",
+                f"{how} at stage {result.stage} (probes: {{probes}})",
                 name,
                 variant=str(result.stage),
                 stage=result.stage,

@@ -200,6 +200,15 @@ class HeapFigures:
         return self.heap_growth_per_cycle - self.control_heap_growth_per_cycle
 
 
+@dataclass(frozen=True)
+class Deadlock:
+    """A probe stopped early: its processes slept with no CPU time (auditor/stall.py)."""
+
+    idle_seconds: float
+    native_stacks: str | None  # every thread's native stack (gdb / eu-stack)
+    native_stacks_from: str  # the tool that gave them, or why there are none
+
+
 # The fields of a probe result that say what happened (not how long it took, nor how the
 # process was started): two runs of the same probe must agree on them (--isolation, cache).
 EVIDENCE_FIELDS = (
@@ -244,6 +253,7 @@ class ProbeResult:
     heap: HeapFigures | None = None  # the cycles depth probe's measurements
     runs: int = 1  # depth probes: how often it ran (a crash or hang is repeated) ...
     failed_runs: int = 0  # ... and how many of those runs crashed or hung
+    deadlock: Deadlock | None = None  # a timeout found early: asleep with no CPU time
 
     @property
     def passed(self) -> bool:

@@ -20,6 +20,7 @@ from auditor.configs import DEPTH_PROBES, SUBINTERPRETER_PROBES, DepthSettings
 from auditor.model import (
     GIL,
     MULTIPLE_INTERPRETERS,
+    Deadlock,
     ExitCheck,
     ExtensionModule,
     HeapFigures,
@@ -93,6 +94,7 @@ def result_from_reply(reply: dict[str, Any]) -> ProbeResult:
         heap=_heap(reply.get("heap")),
         runs=reply.get("runs") or 1,
         failed_runs=reply.get("failed_runs") or 0,
+        deadlock=Deadlock(**reply["deadlock"]) if reply.get("deadlock") else None,
     )
 
 

@@ -26,10 +26,13 @@ import time
 from dataclasses import dataclass, field
 from typing import IO, Any
 
+from auditor.stall import Watch, native_stacks
+
 TAIL_BYTES = 4096  # how much of a child's stderr is kept as evidence
 ANSWER_SECONDS = 30.0  # the zygote's answer to a request ("forked PID")
 REAP_SECONDS = 10.0  # from our SIGKILL to the zygote's "reaped"
 DRAIN_SECONDS = 1.0  # output still arriving after the child was reaped (module forks)
+ABORT_GRACE = 2.0  # from the SIGABRT of a deadlocked probe (faulthandler writes) to SIGKILL
 
 
 class ToolFailure(Exception):
@@ -101,6 +104,7 @@ class _Child:
     # What a group's main import had written when this after-main child was forked.
     inherited: tuple[int, str] = (0, "")
     extra: dict[str, Any] = field(default_factory=dict)
+    watch: Watch = field(default_factory=Watch)  # asleep with no CPU time: a deadlock
 
     @property
     def fifos(self) -> list[str]:
@@ -275,6 +279,19 @@ class Zygote:
             now = time.monotonic()
             if top.pid is None and now > answer_by:
                 raise self._fail("the probe zygote did not answer")
+            waiting = any(c.pid is not None and c.status is None for c in subs)
+            for child in (top, *subs):
+                # A group child waiting for its after-main grandchild is not stuck.
+                if child is top and waiting:
+                    continue
+                if (
+                    child.pid is not None
+                    and child.status is None
+                    and child.killed_at is None
+                    and not child.timed_out
+                    and child.watch.stalled(child.pid, now)
+                ):
+                    _abort_stalled(child, now)
             for child in (top, *subs):
                 if child.pid is not None and child.status is None:
                     if child.killed_at is None and now > child.deadline:
@@ -374,6 +391,22 @@ class Zygote:
         if proc is not None:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(proc.pid, signal.SIGKILL)
+
+
+def _abort_stalled(child: _Child, now: float) -> None:
+    """A deadlock: keep the native stacks, then SIGABRT the group, so that faulthandler
+    writes every thread's Python stack to stderr; SIGKILL follows after ABORT_GRACE."""
+    assert child.pid is not None
+    stacks, source = native_stacks(child.pid)
+    child.timed_out = True
+    child.extra["deadlock"] = {
+        "idle_seconds": round(child.watch.idle_seconds(time.monotonic()), 1),
+        "native_stacks": stacks,
+        "native_stacks_from": source,
+    }
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(child.pid, signal.SIGABRT)
+    child.deadline = time.monotonic() + ABORT_GRACE
 
 
 def _reply(child: _Child, exec_mode: bool) -> dict[str, Any]:
