@@ -83,6 +83,10 @@ class Watch:
             self._idle_since = now
         return now - self._idle_since >= self.seconds
 
+    def reset(self) -> None:
+        """The process is waiting for a good reason (its own child): start over."""
+        self._ticks, self._idle_since = None, None
+
     def idle_seconds(self, now: float) -> float:
         return 0.0 if self._idle_since is None else now - self._idle_since
 

@@ -283,6 +283,7 @@ class Zygote:
             for child in (top, *subs):
                 # A group child waiting for its after-main grandchild is not stuck.
                 if child is top and waiting:
+                    top.watch.reset()
                     continue
                 if (
                     child.pid is not None

@@ -76,7 +76,8 @@ LEAK_MARK = "↑"
 
 
 def _depth_text(audit: ModuleAudit) -> Text:
-    """The depth probes (reuse, concurrent, cycles) in the first kind they ran in."""
+    """The depth probes (reuse, concurrent, cycles) in the first kind they ran in (the
+    kind is in the JSON report and in explain)."""
     probes = audit.probes
     if not any(name in probes for name in DEPTH_PROBES):
         return Text("")
@@ -89,9 +90,6 @@ def _depth_text(audit: ModuleAudit) -> Text:
             text.append(LEAK_MARK, style="yellow")
         else:
             text.append_text(_mark(result))
-    kind = probes[next(n for n in DEPTH_PROBES if n in probes)].kind
-    short = {"own_gil": "own", "isolated": "iso", "legacy": "leg"}.get(kind or "", "")
-    text.append(f" {short}", style="dim")
     return text
 
 
@@ -210,8 +208,8 @@ def render(targets: list[TargetAudit], console: Console, written: list[Path]) ->
     )
     if any(name in a.probes for t in targets for a in t.modules for name in DEPTH_PROBES):
         legend += (
-            f";  depth: reuse, concurrent, cycles ({LEAK_MARK} leaks) in the kind shown "
-            "(own GIL, isolated, legacy)"
+            f";  depth: reuse, concurrent, cycles ({LEAK_MARK} leaks), in the best kind "
+            "the imports passed"
         )
     if any(t.python.gil_disabled for t in targets):
         legend += ";  GIL: on/off after main's import (free-threaded builds)"
