@@ -76,7 +76,8 @@ def probes_for(version: tuple[int, int]) -> tuple[str, ...]:
 
 DEPTH_PROBES: tuple[str, ...] = ("reuse", "concurrent", "cycles")
 DEPTH_DESCRIPTIONS = {
-    "reuse": "interpreter A imports and uses it and ends, then B, then main; a normal exit",
+    "reuse": "interpreter A imports and uses it and ends, then B, then main, then C while "
+    "main holds it and main uses it again; a normal exit",
     "concurrent": "K interpreters on K OS threads import and use it at once, R rounds",
     "cycles": "N create/import/use/end cycles; C-heap growth against an empty control",
 }

@@ -436,8 +436,9 @@ def _failed_at(result, step):
 
 
 def _reuse(helper, request, reporter, files):
-    """Interpreter A imports and uses the module and ends; then B; then main; then the
-    process exits normally (a crash there is this probe's, at stage process_exit)."""
+    """Interpreter A imports and uses the module and ends; then B; then main; then C while
+    main holds it, and main uses it again; then the process exits normally (a crash there is
+    this probe's, at stage process_exit)."""
     use = _use_source(request.module, request.smoke)
     for label in ("A", "B"):
         result = _import_in_sub(helper, request.kind, request, reporter, files, label, use)
@@ -450,6 +451,17 @@ def _reuse(helper, request, reporter, files):
     reporter.leave_if_copy()
     if result["outcome"] != "ok":
         return _failed_at(result, "main")
+    # One more interpreter while main holds the module, then main uses it again: what a C
+    # global replaced by each exec (an exception class, a type) does to main.
+    result = _import_in_sub(helper, request.kind, request, reporter, files, "C", use)
+    reporter.leave_if_copy()
+    if result["outcome"] != "ok":
+        return _failed_at(result, "C")
+    reporter.stage("main:use")
+    result = _import_in_main(request.module, use)
+    reporter.leave_if_copy()
+    if result["outcome"] != "ok":
+        return _failed_at(result, "main again")
     return dict(OK)
 
 

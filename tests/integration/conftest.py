@@ -53,7 +53,7 @@ def run_cli(
 
 # Test modules that run on the newer targets too; the others run on the required ones only,
 # to keep the suite's time in check (they test the tool, not the interpreter).
-ZOO_MODULES = ("test_zoo", "test_soundness", "test_targets")
+ZOO_MODULES = ("test_zoo", "test_soundness", "test_targets", "test_depth")
 
 
 @pytest.fixture(scope="session", params=TARGET_VERSIONS + NEWER_VERSIONS)

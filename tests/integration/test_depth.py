@@ -1,0 +1,218 @@
+"""Depth probes: reuse, concurrent and cycles, on fixtures that fail only in real use.
+
+Every fixture here passes all eight import probes; the depth probes must catch each pattern
+(tests/fixtures/ext/README.md explains them), and a deadlock must be found in seconds.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.integration.conftest import Scan, run_cli
+
+DEPTH_FIXTURES = (
+    "multiphase_own_gil",
+    "stale_static",
+    "leaks_per_load",
+    "busy_init",
+    "static_exception",
+    "deadlock",
+)
+BUSY = "busy_init: library init is not reentrant"
+# Fails outside the main interpreter only: every subinterpreter import probe must fail.
+IN_MAIN_ONLY = (
+    "try:\n"
+    "    import _interpreters as i\n"
+    "except ImportError:\n"
+    "    import _xxsubinterpreters as i\n"
+    "if i.get_current() != i.get_main():\n"
+    "    raise LookupError('not the main interpreter')\n"
+)
+CATCHES_ITS_ERROR = (
+    "import static_exception as m\ntry:\n    m.raise_error()\nexcept m.Error:\n    pass\n"
+)
+
+
+@dataclass
+class DepthScan:
+    scan: Scan
+
+    def probes(self, name: str) -> dict[str, Any]:
+        return dict(self.scan.module(name)["probes"])
+
+    def codes(self, name: str) -> set[str]:
+        return {r["code"] for r in self.scan.module(name)["reasons"]} - {"gil_reenabled"}
+
+
+def _files(fixtures: Path, names: tuple[str, ...]) -> list[str]:
+    return [str(next(fixtures.glob(f"{name}.*.so"))) for name in names]
+
+
+@pytest.fixture(scope="session")
+def depth_scan(
+    python: str, fixtures_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> DepthScan:
+    """The depth fixtures, with the maintainer's smoke code for static_exception (config)."""
+    work = tmp_path_factory.mktemp("depth")
+    smoke = json.dumps(CATCHES_ITS_ERROR)
+    (work / "pyproject.toml").write_text(
+        f'[tool.subinterp-audit]\nsmoke = {{"static_exception" = {smoke}}}\n'
+    )
+    out = work / "depth.json"
+    done = run_cli(
+        "scan",
+        "--python",
+        python,
+        "--no-cache",
+        "--timeout",
+        "60",  # a deadlock must not need it
+        "--jobs",
+        "2",
+        "--json",
+        str(out),
+        *_files(fixtures_dir, DEPTH_FIXTURES),
+        cwd=work,
+    )
+    assert done.returncode == 0, done.stderr
+    report = json.loads(out.read_text())
+    scan = Scan(python, fixtures_dir, report, done.stdout, done.stderr, done.returncode)
+    return DepthScan(scan)
+
+
+def test_a_good_module_passes_every_depth_probe(depth_scan: DepthScan) -> None:
+    probes = depth_scan.probes("multiphase_own_gil")
+    for name in ("reuse", "concurrent", "cycles"):
+        assert (probes[name]["outcome"], probes[name]["kind"]) == ("ok", "own_gil"), probes[name]
+        assert probes[name]["runs"] == 1 and probes[name]["failed_runs"] == 0
+    heap = probes["cycles"]["heap"]
+    assert heap["cycles"] == 30
+    if heap["heap_growth_per_cycle"] is not None:  # glibc
+        assert heap["heap_growth_per_cycle"] - heap["control_heap_growth_per_cycle"] < 64 * 1024
+    assert depth_scan.scan.module("multiphase_own_gil")["verdict"] == "own_gil"
+    assert re.search(r"depth:\s+reuse,\s+concurrent,\s+cycles", depth_scan.scan.stdout)
+
+
+def test_a_stale_static_object_crashes_the_second_interpreter(depth_scan: DepthScan) -> None:
+    """Cython issue 8006's pattern: each exec frees the previous interpreter's object."""
+    probes = depth_scan.probes("stale_static")
+    reuse = probes["reuse"]
+    assert (reuse["outcome"], reuse["kind"], reuse["stage"]) == ("crash", "own_gil", "B:import")
+    assert reuse["runs"] == reuse["failed_runs"] == 3
+    assert probes["isolated_reuse"]["outcome"] == "crash"
+    # A legacy interpreter shares main's allocator: the stale object is still valid memory.
+    assert probes["legacy_reuse"]["outcome"] == "ok"
+    module = depth_scan.scan.module("stale_static")
+    assert module["verdict"] == "legacy_only"
+    (reason,) = [
+        r for r in module["reasons"] if r["code"] == "fails_reuse" and r["probes"] == ["reuse"]
+    ]
+    assert "crashed (killed by SIGABRT) at B:import, 3 of 3 runs" in reason["message"]
+    assert reason["advice"]["title"] == "Fails when a second interpreter loads it"
+
+
+def test_a_per_load_leak_is_measured_against_the_control(depth_scan: DepthScan) -> None:
+    cycles = depth_scan.probes("leaks_per_load")["cycles"]
+    assert cycles["outcome"] == "ok"
+    heap = cycles["heap"]
+    if heap["heap_growth_per_cycle"] is None:
+        pytest.skip("no glibc mallinfo2 on this machine")
+    leak = heap["heap_growth_per_cycle"] - heap["control_heap_growth_per_cycle"]
+    assert 1000 * 1024 <= leak <= 1100 * 1024  # the fixture mallocs 1 MiB per exec
+    assert "leaks_per_interpreter" in depth_scan.codes("leaks_per_load")
+    (reason,) = [
+        r
+        for r in depth_scan.scan.module("leaks_per_load")["reasons"]
+        if r["code"] == "leaks_per_interpreter" and r["probes"] == ["cycles"]
+    ]
+    assert f"leaves {leak / 1024:.0f} KiB of C heap behind" in reason["message"]
+
+
+def test_a_non_reentrant_global_init_fails_only_concurrently(depth_scan: DepthScan) -> None:
+    probes = depth_scan.probes("busy_init")
+    assert probes["reuse"]["outcome"] == "ok" and probes["cycles"]["outcome"] == "ok"
+    concurrent = probes["concurrent"]
+    assert (concurrent["outcome"], concurrent["exception"], concurrent["message"]) == (
+        "error",
+        "RuntimeError",
+        BUSY,
+    )
+    assert concurrent["step"].startswith("round 1, interpreter ")
+    assert concurrent["step"].endswith(":import")
+    assert depth_scan.codes("busy_init") == {"fails_concurrently"}
+    assert depth_scan.scan.module("busy_init")["verdict"] == "one_interpreter"
+
+
+def test_the_smoke_code_runs_in_every_interpreter(depth_scan: DepthScan) -> None:
+    """static_exception's class belongs to the first interpreter that imported it."""
+    module = depth_scan.scan.module("static_exception")
+    for name in ("main", "own_gil", "own_gil_after_main"):
+        assert module["probes"][name]["outcome"] == "ok"  # one interpreter per process
+    assert module["verdict"] != "own_gil"
+    failed = [p for p in module["probes"].values() if p.get("kind") and p["outcome"] != "ok"]
+    assert failed, module["probes"]
+    assert {"smoke_failed"} <= depth_scan.codes("static_exception") | {
+        r["code"] for r in module["reasons"] if r["code"].startswith("fails")
+    }
+
+
+def test_a_deadlock_is_found_in_seconds_with_its_stacks(depth_scan: DepthScan) -> None:
+    module = depth_scan.scan.module("deadlock")
+    assert module["verdict"] == "hangs"
+    own_gil = module["probes"]["own_gil"]
+    assert own_gil["outcome"] == "timeout" and own_gil["stage"] == "import"
+    deadlock = own_gil["deadlock"]
+    assert deadlock is not None and deadlock["idle_seconds"] >= 3
+    assert own_gil["seconds"] < 20  # not the 60 s --timeout
+    if deadlock["native_stacks"] is not None:
+        assert (
+            "deadlock_exec" in deadlock["native_stacks"]
+            or "pthread_mutex_lock" in (deadlock["native_stacks"])
+        )
+    else:
+        assert "install gdb" in deadlock["native_stacks_from"]
+    # faulthandler's Python stacks, from the SIGABRT that ended it.
+    assert "Fatal Python error: Aborted" in own_gil["stderr_tail"]
+    assert "most recent call first" in own_gil["stderr_tail"]
+    (reason,) = [r for r in module["reasons"] if r["code"] == "timeout"]
+    assert reason["message"].startswith("deadlocked: asleep with no CPU time for ")
+
+
+def test_smoke_failures_are_told_apart_from_import_failures(
+    python: str, fixtures_dir: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "r.json"
+    done = run_cli(
+        "scan",
+        "--python",
+        python,
+        "--no-cache",
+        "--depth",
+        "import",
+        "--smoke",
+        IN_MAIN_ONLY,
+        "--json",
+        str(out),
+        *_files(fixtures_dir, ("multiphase_own_gil",)),
+    )
+    assert done.returncode == 0, done.stderr
+    (module,) = json.loads(out.read_text())["targets"][0]["modules"]
+    probes = module["probes"]
+    assert not any(name in probes for name in ("reuse", "concurrent", "cycles"))  # --depth import
+    assert probes["main"]["outcome"] == "ok"
+    own_gil = probes["own_gil"]
+    assert (own_gil["outcome"], own_gil["step"], own_gil["exception"]) == (
+        "error",
+        "use",
+        "RuntimeError",
+    )
+    assert own_gil["message"] == "smoke code failed: LookupError: not the main interpreter"
+    assert own_gil["main_after"]["outcome"] == "ok"
+    codes = [r["code"] for r in module["reasons"]]
+    assert "smoke_failed" in codes
+    assert module["verdict"] == "unsupported"
