@@ -8,7 +8,8 @@ Measured in one run, with the same number of jobs:
 
 - floor:  every extension module imported once, each in a fresh interpreter process;
 - strict: `scan --isolation strict --no-cache` (one new interpreter per probe: the baseline);
-- cold:   `scan --no-cache` (the default shared mode, nothing reused);
+- cold:   `scan --no-cache` (the default shared mode, nothing reused; depth probes included);
+- import: `scan --no-cache --depth import` (the import probes only: what the depth probes cost);
 - warm:   `scan` again on the unchanged environment (results from the cache).
 
 It also checks that the strict and the cold reports agree probe by probe (once: for the
@@ -254,6 +255,11 @@ def main() -> int:
     t_cold, mem, _ = run_measured([*scan, "--no-cache", "--json", str(work / "cold.json")], env)
     rows.append(("cold: shared mode, nothing cached", t_cold, mem))
     print(f"cold {t_cold:.1f} s", flush=True)
+    t_import, mem_i, _ = run_measured(
+        [*scan, "--no-cache", "--depth", "import", "--json", str(work / "import.json")], env
+    )
+    rows.append(("import: cold, import probes only", t_import, mem_i))
+    print(f"import-only {t_import:.1f} s", flush=True)
     t_warm, mem_w, _ = run_measured([*scan, "--json", str(work / "warm.json")], env)
     rows.append(("warm: rescan of the unchanged environment", t_warm, mem_w))
 
@@ -266,6 +272,14 @@ def main() -> int:
     cold_vs_floor = t_cold / t_floor
     print(f"cold / floor      = {cold_vs_floor:.2f}   (target <= 2)")
     print(f"warm              = {t_warm:.2f} s (target < 2 s)")
+    print(f"cold / import     = {t_cold / t_import:.2f}   (what the depth probes cost)")
+    depth_runs = sum(
+        1
+        for m in json.loads((work / "cold.json").read_text())["targets"][0]["modules"]
+        for p in m["probes"].values()
+        if p.get("kind")
+    )
+    print(f"depth probes      = {depth_runs} in the cold scan")
     if not args.skip_strict:
         t_strict = rows[1][1]
         print(f"strict / cold     = {t_strict / t_cold:.2f}   (target >= 4)")
