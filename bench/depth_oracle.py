@@ -14,8 +14,10 @@ JSON array):
     {"module", "probe": "reuse" | "concurrent" | "cycles", "kind", "python",
      "outcome":   "ok" | "import_error" | "error" | "crash" | "timeout",
      "step":      where it failed (null when ok): "A:create", "A:import", "A:use", "A:end",
-                  "B:...", "main:import", "main:use", "round 2", "control 5", "cycle 7", "exit",
-     "where":     concurrent only: which thread and phase failed, e.g. "thread 3: import",
+                  "B:...", "main:import", "main:use", "C:...", "main again:use", "round 2",
+                  "control cycle 5", "cycle 7", "exit",
+     "where":     concurrent: which interpreter (1-based, one per thread) and phase failed
+                  first, e.g. "interpreter 3: import"; cycles: the phase,
      "exception": type name of the first failure (ImportError subclasses give "import_error",
                   decided with isinstance in the interpreter that raised them),
      "message":   str() of that exception,
@@ -35,7 +37,8 @@ to 8 public attributes (sorted ``dir``, names not starting with ``_``), ``gc.col
 the ``--smoke`` code with the module bound to ``m``; each step is one exec in the interpreter):
 
 - ``reuse``: interpreter A imports and uses the module, A ends; interpreter B does the same;
-  then main imports and uses it; then a normal process exit.
+  then main imports and uses it; then interpreter C does the same while main holds the module,
+  and main uses it again; then a normal process exit.
 - ``concurrent``: ``--threads`` K ``threading.Thread`` each create an interpreter, wait at a
   ``threading.Barrier``, import and use the module, wait at the barrier again and destroy their
   interpreter; ``--rounds`` R such rounds, one after the other.
@@ -68,9 +71,12 @@ import re
 import signal
 import subprocess
 import sys
+import sysconfig
 import tempfile
 import threading
 import time
+from collections.abc import Callable
+from typing import Any
 
 PROBES = ("reuse", "concurrent", "cycles")
 KINDS = ("own_gil", "isolated", "legacy")
@@ -126,6 +132,9 @@ def _reporting(body: str, fd: int) -> str:
         "else:\n"
         "    _rec = ('ok', None, None)\n"
         "import os as _os\n"
+        # A module may fork() (forks_on_import): its copy must neither report nor read.
+        f"if _os.getpid() != {os.getpid()}:\n"
+        "    _os._exit(0)\n"
         f"_os.write({fd}, (repr(_rec) + '\\n').encode())\n"
     )
 
@@ -153,7 +162,7 @@ class _Reporter:
         self.emit("begin", step=step)
 
 
-def _read_result(fd: int) -> tuple:
+def _read_result(fd: int) -> tuple | None:
     """The (outcome, exception, message) line a _reporting script wrote (None if it did not)."""
     os.set_blocking(fd, False)
     data = b""
@@ -176,7 +185,8 @@ class _Interp:
 
     def __init__(self, kind: str) -> None:
         self.kind = kind
-        self.id = None
+        self.id: Any = None  # the interpreter's ID once created
+        self.api: Any
         if sys.version_info >= (3, 13):
             import _interpreters  # type: ignore[import-not-found]
 
@@ -323,7 +333,7 @@ def _run_312_isolated(
         os.close(read_fd)
         os.close(write_fd)
     results = [ast.literal_eval(line) for line in data.decode("utf-8", "replace").splitlines()]
-    for (name, _), result in zip(steps, results):
+    for (name, _), result in zip(steps, results, strict=False):  # results stop at a failure
         if result[0] != "ok":
             return name, result
     if len(results) < len(steps) or rc != 0:
@@ -396,6 +406,15 @@ def child_reuse(rep: _Reporter, args: argparse.Namespace) -> None:
     result = _in_main(use)
     if result[0] != "ok":
         _fail(rep, "main:use", result)
+        return
+    # One more interpreter while main holds the module, then main uses it again (what a C
+    # global that each exec replaces does to main).
+    if not _sub_sequence(rep, "C", args, use):
+        return
+    rep.begin("main again:use")
+    result = _in_main(use)
+    if result[0] != "ok":
+        _fail(rep, "main again:use", result)
 
 
 def _concurrent_round(args: argparse.Namespace, use: str) -> list[tuple[int, str, tuple]]:
@@ -468,14 +487,14 @@ def child_concurrent(rep: _Reporter, args: argparse.Namespace) -> None:
         if failures:
             failures.sort(key=lambda f: f[0])
             i, phase, result = failures[0]
-            where = f"thread {i}: {phase}"
+            where = f"interpreter {i + 1}: {phase}"
             if len(failures) > 1:
                 where += f" (and {len(failures) - 1} more of {args.threads})"
             _fail(rep, f"round {r}", result, where=where)
             return
 
 
-def _mallinfo():
+def _mallinfo() -> Callable[[], int] | None:
     """A function returning the C heap in use (uordblks + hblkhd), or None without glibc."""
     import ctypes
 
@@ -500,7 +519,7 @@ def _mallinfo():
         func.restype = Info
         func.argtypes = []
 
-        def heap(func=func) -> int:
+        def heap(func: Any = func) -> int:
             info = func()
             # mallinfo's int fields wrap above 2 GiB; good enough for growth per cycle.
             return (info.uordblks + info.hblkhd) & ((1 << 64) - 1)
@@ -521,7 +540,7 @@ def child_cycles(rep: _Reporter, args: argparse.Namespace) -> None:
     n = args.cycles
     series: dict[str, tuple[list, list]] = {}
     for label, steps in (
-        ("control", (("import", "pass"),)),
+        ("control cycle", (("import", "pass"),)),
         ("cycle", (("import", _import_code(args.path, module)), ("use", use))),
     ):
         heaps: list[int] = []
@@ -554,14 +573,14 @@ def child_cycles(rep: _Reporter, args: argparse.Namespace) -> None:
             rsss.append(_rss())
         series[label] = (heaps, rsss)
 
-    def per_cycle(values: list[int]) -> float:
-        return (values[-1] - values[0]) / (len(values) - 1) if len(values) > 1 else 0.0
+    def per_cycle(values: list[int]) -> int:
+        return round((values[-1] - values[0]) / (len(values) - 1)) if len(values) > 1 else 0
 
     fields = {
         "heap_growth_per_cycle": per_cycle(series["cycle"][0]) if heap else None,
-        "control_growth_per_cycle": per_cycle(series["control"][0]) if heap else None,
+        "control_growth_per_cycle": per_cycle(series["control cycle"][0]) if heap else None,
         "rss_growth_per_cycle": per_cycle(series["cycle"][1]),
-        "control_rss_growth_per_cycle": per_cycle(series["control"][1]),
+        "control_rss_growth_per_cycle": per_cycle(series["control cycle"][1]),
         "cycles_done": n,
     }
     rep.emit("measure", **fields)
@@ -644,7 +663,8 @@ def run_probe(args: argparse.Namespace, module: str, probe: str) -> dict:
         "module": module,
         "probe": probe,
         "kind": args.kind,
-        "python": "{}.{}.{}".format(*sys.version_info[:3]),
+        "python": "{}.{}.{}".format(*sys.version_info[:3])
+        + ("t" if sysconfig.get_config_var("Py_GIL_DISABLED") else ""),
         "outcome": "ok",
         "step": None,
         "exception": None,
@@ -698,7 +718,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("modules", nargs="+", metavar="MODULE")
     args = parser.parse_args(argv)
 
-    if sys.version_info < (3, 12):
+    if tuple(sys.version_info) < (3, 12):
         parser.error("needs CPython 3.12 or later (per-interpreter GIL)")
     for module in args.modules:
         if not _MODULE_NAME.match(module):

@@ -25,6 +25,7 @@ DEPTH_FIXTURES = (
     "deadlock",
 )
 BUSY = "busy_init: library init is not reentrant"
+SMOKE_FAILED = "smoke code failed: Error: static_exception: raised on request"
 # Fails outside the main interpreter only: every subinterpreter import probe must fail.
 IN_MAIN_ONLY = (
     "try:\n"
@@ -149,16 +150,26 @@ def test_a_non_reentrant_global_init_fails_only_concurrently(depth_scan: DepthSc
 
 
 def test_the_smoke_code_runs_in_every_interpreter(depth_scan: DepthScan) -> None:
-    """static_exception's class belongs to the first interpreter that imported it."""
+    """static_exception raises the first interpreter's class: `except m.Error` fails in
+    every later interpreter, which only the maintainer's smoke code can show."""
     module = depth_scan.scan.module("static_exception")
-    for name in ("main", "own_gil", "own_gil_after_main"):
-        assert module["probes"][name]["outcome"] == "ok"  # one interpreter per process
-    assert module["verdict"] != "own_gil"
-    failed = [p for p in module["probes"].values() if p.get("kind") and p["outcome"] != "ok"]
-    assert failed, module["probes"]
-    assert {"smoke_failed"} <= depth_scan.codes("static_exception") | {
-        r["code"] for r in module["reasons"] if r["code"].startswith("fails")
-    }
+    probes = module["probes"]
+    for name in ("main", "own_gil", "isolated", "legacy"):  # the first (only) interpreter
+        assert probes[name]["outcome"] == "ok", probes[name]
+    for kind in ("legacy", "isolated", "own_gil"):
+        after = probes[f"{kind}_after_main"]  # main was first: the subinterpreter fails
+        assert (after["outcome"], after["step"], after["exception"]) == (
+            "error",
+            "use",
+            "RuntimeError",
+        )
+        assert after["message"] == SMOKE_FAILED
+        # Fresh: the subinterpreter was first, so main fails afterwards.
+        assert probes[kind]["main_after"]["message"] == SMOKE_FAILED
+    codes = [r["code"] for r in module["reasons"]]
+    assert codes[0] == "smoke_failed"
+    assert module["verdict"] == "one_interpreter"
+    assert not any(p.get("kind") for p in probes.values())  # no depth below legacy_only
 
 
 def test_a_deadlock_is_found_in_seconds_with_its_stacks(depth_scan: DepthScan) -> None:
