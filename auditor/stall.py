@@ -121,7 +121,7 @@ def native_stacks(pid: int) -> tuple[str | None, str]:
             if line.startswith(("#", "Thread", "TID", "PID")) or line.strip().startswith("#")
         )
         if text:
-            return text[-STACK_BYTES:], name
+            return text[:STACK_BYTES], name  # the innermost frames come first
         return (
             None,
             f"{name} printed no stack (exit {done.returncode}): {done.stderr.strip()[:200]}",

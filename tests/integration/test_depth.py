@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.conftest import Scan, run_cli
+from tests.integration.conftest import Scan, free_threaded, run_cli
 
 DEPTH_FIXTURES = (
     "multiphase_own_gil",
@@ -102,6 +102,11 @@ def test_a_good_module_passes_every_depth_probe(depth_scan: DepthScan) -> None:
 def test_a_stale_static_object_crashes_the_second_interpreter(depth_scan: DepthScan) -> None:
     """Cython issue 8006's pattern: each exec frees the previous interpreter's object."""
     probes = depth_scan.probes("stale_static")
+    if free_threaded(depth_scan.scan):
+        # Observed on 3.14t: the freed object's memory (mimalloc, not a per-interpreter
+        # obmalloc) is still intact when B uses it, so nothing shows.
+        assert probes["reuse"]["outcome"] == "ok"
+        return
     reuse = probes["reuse"]
     assert (reuse["outcome"], reuse["kind"], reuse["stage"]) == ("crash", "own_gil", "B:import")
     assert reuse["runs"] == reuse["failed_runs"] == 3
@@ -187,9 +192,9 @@ def test_a_deadlock_is_found_in_seconds_with_its_stacks(depth_scan: DepthScan) -
         )
     else:
         assert "install gdb" in deadlock["native_stacks_from"]
-    # faulthandler's Python stacks, from the SIGABRT that ended it.
-    assert "Fatal Python error: Aborted" in own_gil["stderr_tail"]
+    # faulthandler's Python stacks, from the SIGABRT that ended it (3.14+ adds the C stack).
     assert "most recent call first" in own_gil["stderr_tail"]
+    assert "_call_with_frames_removed" in own_gil["stderr_tail"]
     (reason,) = [r for r in module["reasons"] if r["code"] == "timeout"]
     assert reason["message"].startswith("deadlocked: asleep with no CPU time for ")
 
