@@ -106,6 +106,8 @@ def zoo_scan(python: str, fixtures_dir: Path, tmp_path_factory: pytest.TempPathF
         PROBE_TIMEOUT,
         "--jobs",
         "2",
+        "--depth",
+        "import",  # the zoo's expectations are the import probes'; test_depth has the rest
         "--json",
         str(out),
         str(fixtures_dir),

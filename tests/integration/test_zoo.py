@@ -299,6 +299,8 @@ def test_strict_isolation_gives_the_same_report(zoo_scan: Scan, tmp_path: Path) 
         "--isolation",
         "strict",
         "--no-cache",
+        "--depth",
+        "import",
         "--json",
         str(out),
         str(zoo_scan.fixtures),
