@@ -10,3 +10,5 @@ MARKS = {
     "not_run": "·",
     "tool_failure": "?",
 }
+# The cycles depth probe ran, but each interpreter that loaded the module leaked C heap.
+LEAK_MARK = "↑"

@@ -10,8 +10,10 @@ from typing import Any
 from jinja2 import Environment, FunctionLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
 
+from auditor.classify import LEAK_BYTES_PER_CYCLE
+from auditor.configs import DEPTH_PROBES
 from auditor.model import Verdict
-from auditor.report import MARKS
+from auditor.report import LEAK_MARK, MARKS
 
 _TEMPLATES = resources.files("auditor") / "report" / "templates"
 
@@ -61,6 +63,20 @@ def _cell(name: str, probe: dict[str, Any] | None) -> dict[str, str]:
         title += f"; then main: {after['outcome']}: {after.get('message')}"
     if probe.get("signal"):
         title += f" ({probe['signal']} at {probe.get('stage')})"
+    if probe.get("kind"):
+        title += f" [{probe['kind']}]"
+        if probe.get("failed_runs"):
+            css = outcome if outcome != "ok" else "crash"
+            title += f"; {probe['failed_runs']} of {probe.get('runs')} runs failed"
+        heap = probe.get("heap") or {}
+        growth, control = (
+            heap.get("heap_growth_per_cycle"),
+            heap.get("control_heap_growth_per_cycle"),
+        )
+        leak = growth - control if growth is not None and control is not None else 0
+        if outcome == "ok" and leak > LEAK_BYTES_PER_CYCLE:
+            title += f"; leaks {leak / 1024:.0f} KiB per interpreter"
+            return {"css": "poisoned", "mark": LEAK_MARK, "title": title}
     return {"css": css, "mark": MARKS.get(outcome, "?"), "title": title}
 
 
@@ -96,8 +112,26 @@ def _probe_row(name: str, probe: dict[str, Any]) -> dict[str, Any]:
     if after:
         main_after = after["outcome"] + (f": {after['message']}" if after.get("message") else "")
     mark = _cell(name, probe)
+    notes = []  # depth probes: where, in which kind, how often, the heap figures
+    if probe.get("kind"):
+        notes.append(f"in {probe['kind']} interpreters")
+    if probe.get("step"):
+        notes.append(f"failed at {probe['step']}")
+    if probe.get("runs", 1) > 1:
+        notes.append(f"{probe.get('failed_runs', 0)} of {probe['runs']} runs failed")
+    heap = probe.get("heap") or {}
+    if heap.get("heap_growth_per_cycle") is not None:
+        notes.append(
+            f"C heap +{heap['heap_growth_per_cycle'] / 1024:.0f} KiB per cycle "
+            f"(empty interpreter: +{(heap['control_heap_growth_per_cycle'] or 0) / 1024:.0f} KiB)"
+        )
+    deadlock = probe.get("deadlock")
+    if deadlock:
+        notes.append(f"deadlocked: no CPU time for {deadlock['idle_seconds']} s")
     return {
         "name": name,
+        "notes": "; ".join(notes),
+        "native_stacks": (deadlock or {}).get("native_stacks") or "",
         "outcome": probe["outcome"],
         "css": mark["css"],
         "mark": mark["mark"],
@@ -160,7 +194,8 @@ def _module_view(module: dict[str, Any]) -> dict[str, Any]:
         "init_label": init_label,
         "init_text": init_text,
         "cells": [[_cell("main", probes.get("main"))]]
-        + [[_cell(p, probes.get(p)) for p in (fresh, after)] for fresh, after in _COLUMNS],
+        + [[_cell(p, probes.get(p)) for p in (fresh, after)] for fresh, after in _COLUMNS]
+        + [[_cell(p, probes.get(p)) for p in DEPTH_PROBES]],
         "verdict": module["verdict"],
         "verdict_fixed": module.get("verdict_on_fixed_interpreter"),
         "rank": Verdict(module["verdict"]).rank,

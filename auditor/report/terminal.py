@@ -16,7 +16,7 @@ from auditor.classify import leaks
 from auditor.configs import DEPTH_PROBES
 from auditor.model import ImportAttempt, ModuleAudit, Outcome, ProbeResult, TargetAudit, Verdict
 from auditor.policy import Change, GateResult
-from auditor.report import MARKS
+from auditor.report import LEAK_MARK, MARKS
 
 VERDICT_STYLE = {
     Verdict.OWN_GIL: "bold green",
@@ -70,9 +70,6 @@ def _init_text(audit: ModuleAudit) -> str:
         }.get(init.multiple_interpreters, str(init.multiple_interpreters))
         return f"multi, {slot}"
     return "?"
-
-
-LEAK_MARK = "↑"
 
 
 def _depth_text(audit: ModuleAudit) -> Text:
