@@ -24,7 +24,7 @@ from auditor.model import AuditReport, TargetAudit, Verdict
 from auditor.native import cache_root
 from auditor.policy import GateResult, Policy, diff_reports, evaluate, parse_verdicts
 from auditor.probe import ISOLATION_MODES
-from auditor.report import terminal
+from auditor.report import plural, terminal
 from auditor.report.github import markdown_summary, workflow_commands
 from auditor.report.html import render_html
 from auditor.report.json import dump_json, load_report, report_dict
@@ -344,8 +344,16 @@ def scan(
 
     started = _now()
     targets: list[TargetAudit] = []
+    seen: set[str] = set()
     for spec in pythons or settings.python or (None,):
-        interp = describe(resolve(spec))
+        executable = resolve(spec)
+        if os.path.realpath(executable) in seen:
+            err_console.print(
+                f"[dim]{escape(str(spec))}: the same interpreter again, scanned once[/]"
+            )
+            continue
+        seen.add(os.path.realpath(executable))
+        interp = describe(executable)
         targets.append(
             _scan_one(
                 interp,
@@ -554,7 +562,8 @@ def _scan_one(  # type: ignore[no-untyped-def]
             suffix = f", {others} non-extension files" if others else ""
             if reused:
                 suffix += f"; {reused} unchanged since the last scan (--no-cache to probe again)"
-            err_console.print(f"[dim]found {len(found.modules)} extension modules{suffix}[/]")
+            found_text = plural(len(found.modules), "extension module")
+            err_console.print(f"[dim]found {found_text}{suffix}[/]")
 
         def advanced(done: int, total: int, name: str) -> None:
             progress.update(task, completed=done, total=total, current=name)
@@ -575,8 +584,22 @@ def _scan_one(  # type: ignore[no-untyped-def]
         )
 
 
+SHORT_USAGE = """\
+Usage: subinterp-audit COMMAND [OPTIONS] [ARGS]...
+
+  scan     probe extension modules in subinterpreters (start here)
+  explain  one module's evidence and how to fix it
+  diff     what changed between two JSON reports
+
+Try 'subinterp-audit --help' or 'subinterp-audit scan --help'."""
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code (testable without exiting)."""
+    args = list(argv) if argv is not None else sys.argv[1:]
+    if not args:
+        err_console.print(SHORT_USAGE, highlight=False, markup=False, soft_wrap=True)
+        return EXIT_USAGE
     try:
         cli.main(
             args=list(argv) if argv is not None else None,

@@ -122,8 +122,56 @@ def resolve(spec: str | None) -> Path:
     raise TargetError(f"--python {spec}: not a path, a version such as 3.13, or a command on PATH")
 
 
+# Any Python, 2.x included, prints its name and version with this; anything else fails.
+_WHAT_ARE_YOU = "import sys, platform; print('%s %d.%d' % ((platform.python_implementation(),) + tuple(sys.version_info[:2])))"  # noqa: E501
+MIN_TARGET = (3, 8)
+
+
+def _identify(executable: Path) -> None:
+    """Say plainly what `executable` is when it is not a usable Python: not an interpreter,
+    too old, or a pyenv shim for a version that is not installed."""
+    shim = _pyenv_shim(executable)
+    try:
+        done = subprocess.run(
+            [str(executable), "-c", _WHAT_ARE_YOU],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            stdin=subprocess.DEVNULL,
+            errors="replace",
+        )
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise TargetError(f"cannot run {executable}: {exc}") from exc
+    words = done.stdout.split()
+    if done.returncode != 0 or len(words) != 2 or "." not in words[1]:
+        if shim:
+            said = " ".join(done.stderr.split()).split(" Note:")[0][:200] or "no output"
+            raise TargetError(
+                f"{executable} is a pyenv shim that runs no Python here ({said}); pass the "
+                f"interpreter itself, or a version such as --python 3.13"
+            )
+        raise TargetError(f"{executable} is not a Python interpreter")
+    implementation, version = words
+    major, minor = (int(part) for part in version.split(".")[:2])
+    if (major, minor) < MIN_TARGET:
+        raise TargetError(
+            f"{executable} is {implementation} {version}, which is not supported: "
+            f"{MIN_TARGET[0]}.{MIN_TARGET[1]}+ needed (3.12+ for isolated interpreters)"
+        )
+
+
+def _pyenv_shim(executable: Path) -> bool:
+    try:
+        with open(executable, "rb") as stream:
+            head = stream.read(512)
+    except OSError:
+        return False
+    return head.startswith(b"#!") and b"pyenv" in head
+
+
 def describe(executable: Path) -> Interpreter:
     """Run the target once to learn its version, ABI, build flags and compiler settings."""
+    _identify(executable)
     script = target_script("environment.py")
     try:
         done = subprocess.run(

@@ -12,3 +12,8 @@ MARKS = {
 }
 # The cycles depth probe ran, but each interpreter that loaded the module leaked C heap.
 LEAK_MARK = "↑"
+
+
+def plural(count: int, word: str) -> str:
+    """ "1 module", "2 modules" """
+    return f"{count} {word}" + ("" if count == 1 else "s")

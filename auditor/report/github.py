@@ -9,6 +9,7 @@ from typing import Any
 
 from auditor.model import Verdict
 from auditor.policy import GateResult, ModuleResult
+from auditor.report import plural
 
 MAX_ANNOTATIONS = 50  # GitHub shows at most 10 errors per step; keep the log readable
 
@@ -75,7 +76,8 @@ def markdown_summary(data: dict[str, Any], gate: GateResult) -> str:
         lines.append(f"## subinterp-audit: passed ({gate.policy.describe()}{against})")
     else:
         lines.append(
-            f"## subinterp-audit: {len(gate.failures)} module(s) fail "
+            f"## subinterp-audit: {plural(len(gate.failures), 'module')} "
+            f"{'fails' if len(gate.failures) == 1 else 'fail'} "
             f"({gate.policy.describe()}{against})"
         )
     lines.append("")

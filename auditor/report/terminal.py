@@ -16,7 +16,7 @@ from auditor.classify import leaks
 from auditor.configs import DEPTH_PROBES
 from auditor.model import ImportAttempt, ModuleAudit, Outcome, ProbeResult, TargetAudit, Verdict
 from auditor.policy import Change, GateResult
-from auditor.report import LEAK_MARK, MARKS
+from auditor.report import LEAK_MARK, MARKS, plural
 
 VERDICT_STYLE = {
     Verdict.OWN_GIL: "bold green",
@@ -179,15 +179,17 @@ def render_target(target: TargetAudit, console: Console) -> None:
     if target.non_extensions:
         listed = escape(", ".join(n.name for n in target.non_extensions[:5]))
         more = " …" if len(target.non_extensions) > 5 else ""
+        count = len(target.non_extensions)
+        are = "is not a Python extension" if count == 1 else "are not Python extensions"
         console.print(
-            f"[dim]{len(target.non_extensions)} file(s) with an extension suffix are "
-            f"not Python extensions (no PyInit_): {listed}{more}[/]"
+            f"[dim]{plural(count, 'file')} with an extension suffix {are} "
+            f"(no PyInit_): {listed}{more}[/]"
         )
 
 
 def summary_line(target: TargetAudit) -> Text:
     counts = Counter(a.verdict for a in target.modules)
-    text = Text(f"{len(target.modules)} modules: ")
+    text = Text(f"{plural(len(target.modules), 'module')}: ")
     parts = [(f"{counts[v]} {v.value}", VERDICT_STYLE[v]) for v in Verdict if counts[v]]
     for i, (part, style) in enumerate(parts):
         if i:
@@ -347,7 +349,9 @@ def render_gate(gate: GateResult, console: Console) -> None:
         console.print(Text.assemble(("gate passed", "bold green"), f" ({what})"))
     else:
         console.print(
-            Text.assemble(("gate FAILED", "bold red"), f" ({what}): {len(gate.failures)} module(s)")
+            Text.assemble(
+                ("gate FAILED", "bold red"), f" ({what}): {plural(len(gate.failures), 'module')}"
+            )
         )
     for result in gate.failures:
         console.print(

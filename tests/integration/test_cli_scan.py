@@ -392,3 +392,64 @@ def _processes_with(text: str) -> list[int]:
             except OSError:
                 pass
     return found
+
+
+def _pyenv(*args: str) -> str | None:
+    if shutil.which("pyenv") is None:
+        return None
+    done = subprocess.run(["pyenv", *args], capture_output=True, text=True, check=False)
+    return done.stdout.strip() if done.returncode == 0 else None
+
+
+def test_a_bad_python_is_named_for_what_it_is(tmp_path: Path) -> None:
+    done = run_cli("scan", "--python", "/bin/ls")
+    assert done.returncode == 2
+    assert done.stderr.strip() == "subinterp-audit: error: /bin/ls is not a Python interpreter"
+    script = tmp_path / "python3"
+    script.write_text("#!/bin/sh\necho 'Python 2.7.18' >&2\necho 'CPython 2.7'\n")
+    script.chmod(0o755)
+    done = run_cli("scan", "--python", str(script))
+    assert done.returncode == 2
+    assert done.stderr.strip() == (
+        f"subinterp-audit: error: {script} is CPython 2.7, which is not supported: "
+        "3.8+ needed (3.12+ for isolated interpreters)"
+    )
+
+
+def test_a_real_python_2_and_a_pyenv_shim(tmp_path: Path) -> None:
+    """With pyenv's own files where this machine has them."""
+    root = _pyenv("root")
+    if root is None:
+        pytest.skip("pyenv is not installed")
+    old = sorted(Path(root, "versions").glob("2.7*/bin/python2.7"))
+    if old:
+        done = run_cli("scan", "--python", str(old[0]))
+        assert "is CPython 2.7, which is not supported: 3.8+ needed" in done.stderr
+    shim = tmp_path / "python3.99"
+    shutil.copy(Path(root, "shims", "python3"), shim)  # a shim for a version nobody has
+    done = run_cli("scan", "--python", str(shim))
+    assert done.returncode == 2
+    assert "is a pyenv shim that runs no Python here (pyenv: python3.99: command not found" in (
+        done.stderr
+    )
+
+
+def test_bare_command_shows_short_usage() -> None:
+    done = run_cli()
+    assert done.returncode == 2
+    assert done.stderr.startswith("Usage: subinterp-audit COMMAND [OPTIONS] [ARGS]...")
+    assert len(done.stderr.splitlines()) < 10 and "error" not in done.stderr
+
+
+def test_the_same_python_twice_is_scanned_once(tmp_path: Path) -> None:
+    python = find_target("3.13")
+    out = tmp_path / "r.json"
+    done = run_cli(
+        "scan", "--python", "3.13", "--python", python, "--module", "_json", "--depth",
+        "import", "--no-cache", "--json", str(out),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert len(json.loads(out.read_text())["targets"]) == 1
+    assert "the same interpreter again, scanned once" in " ".join(done.stderr.split())
+    assert "1 module: 1 own_gil" in done.stdout
+    assert "found 1 extension module\n" in done.stderr

@@ -222,7 +222,7 @@ def test_gate_passes_then_catches_the_regression(
     # Markdown job summary.
     text = summary.read_text()
     assert text.startswith(
-        "## subinterp-audit: 1 module(s) fail (require own_gil, against a baseline)"
+        "## subinterp-audit: 1 module fails (require own_gil, against a baseline)"
     )
     assert "| `gatepkg._speedups` | 3.13 | legacy_only |" in text
     assert "single-phase init" in text and "PEP 489" in text
