@@ -51,7 +51,7 @@ def test_python_not_an_interpreter(capsys: pytest.CaptureFixture[str], tmp_path:
     fake.write_text("#!/bin/sh\necho hello\n")
     fake.chmod(0o755)
     code, _, err = run(capsys, "scan", "--python", str(fake))
-    _one_line_error(code, err, "printed something unexpected")
+    _one_line_error(code, err, "is not a Python interpreter")
 
 
 def test_jobs_must_be_positive(capsys: pytest.CaptureFixture[str]) -> None:
