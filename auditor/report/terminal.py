@@ -103,6 +103,11 @@ def _gil_text(audit: ModuleAudit) -> Text:
     return Text("on", style="yellow")
 
 
+def _fit(name: str, width: int) -> str:
+    """`name`, or its end after "…" when it is wider than `width`."""
+    return name if len(name) <= width else "…" + name[-(width - 1) :]
+
+
 def _why(audit: ModuleAudit) -> str:
     if audit.verdict is Verdict.OWN_GIL or not audit.reasons:
         return ""
@@ -120,7 +125,12 @@ def render_target(target: TargetAudit, console: Console) -> None:
         header_style="bold",
     )
     longest = max((len(a.module.name) for a in target.modules), default=10)
-    table.add_column("module", overflow="fold", min_width=min(longest + 2, 40 if wide else 22))
+    depth = any(name in a.probes for a in target.modules for name in DEPTH_PROBES)
+    # What the other columns take (measured): a name longer than the rest keeps its end
+    # ("…_multiarray_umath"): never split across lines, the verdict always visible.
+    others = 56 + (9 if depth else 0) + (8 if py.gil_disabled else 0) + (20 if wide else 0)
+    room = max(16, console.width - others)
+    table.add_column("module", no_wrap=True, min_width=min(longest + 2, room))
     if wide:
         table.add_column("init", no_wrap=True)
     table.add_column("main", justify="center", no_wrap=True)
@@ -129,7 +139,6 @@ def render_target(target: TargetAudit, console: Console) -> None:
         table.add_column("GIL", no_wrap=True)
     for title, _, _ in _COLUMNS:
         table.add_column(title, justify="center", no_wrap=True)
-    depth = any(name in a.probes for a in target.modules for name in DEPTH_PROBES)
     if depth:
         table.add_column("depth", no_wrap=True)
     table.add_column("verdict", no_wrap=True, min_width=15)
@@ -144,7 +153,7 @@ def render_target(target: TargetAudit, console: Console) -> None:
             for _, fresh, after in _COLUMNS
         ]
         table.add_row(
-            "  " + audit.module.name,
+            "  " + _fit(audit.module.name, room - 2),
             *([_init_text(audit)] if wide else []),
             _mark(probes.get("main")),
             *([_gil_text(audit)] if free_threaded else []),

@@ -1,0 +1,58 @@
+"""The terminal table at 80 and 120 columns, piped: names never split, the verdict visible."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from rich.console import Console
+
+from auditor.model import (
+    Distribution,
+    ExtensionModule,
+    InitInfo,
+    ModuleAudit,
+    Outcome,
+    ProbeResult,
+    TargetAudit,
+    Verdict,
+)
+from auditor.report.terminal import render
+from tests.unit.test_report import INTERP
+
+LONG = "numpy._core._multiarray_umath_with_a_much_longer_name"
+
+
+def _target() -> TargetAudit:
+    audits = []
+    for name, verdict in (
+        (LONG, Verdict.ONE_INTERPRETER),
+        ("numpy.fft._pocketfft", Verdict.OWN_GIL),
+    ):
+        module = ExtensionModule(
+            name, f"/py/lib/{name}.so", "distribution", Distribution("numpy", "2.5"), "x", "/py"
+        )
+        probes = {
+            p: ProbeResult(p, Outcome.OK)
+            for p in ("init", "main", "legacy", "isolated", "own_gil", "reuse", "concurrent")
+        }
+        probes["cycles"] = ProbeResult("cycles", Outcome.CRASH, signal="SIGSEGV", kind="own_gil")
+        audits.append(ModuleAudit(module, InitInfo("multi_phase"), probes, verdict, ()))
+    return TargetAudit(INTERP, tuple(audits))
+
+
+@pytest.mark.parametrize("width", [80, 120])
+def test_rows_fit_and_keep_the_verdict(width: int) -> None:
+    out = io.StringIO()
+    render([_target()], Console(file=out, width=width, highlight=False), [])
+    lines = out.getvalue().splitlines()
+    rows = [line for line in lines if line.startswith("   ") and "✓" in line]
+    assert len(rows) == 2  # one line per module: no name split across lines
+    for line in lines:
+        assert len(line.rstrip()) <= width
+    assert any(line.rstrip().endswith("one_interpreter") for line in rows)
+    assert any(line.rstrip().endswith("own_gil") for line in rows)
+    long_row = next(line for line in rows if "longer_name" in line)
+    assert "…" in long_row and LONG not in long_row  # the end of the name is kept
+    assert ("numpy.fft._pocketfft" in out.getvalue()) is (width == 120)
+    assert "☠" in long_row  # the depth column: the cycles probe crashed
