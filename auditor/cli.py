@@ -11,7 +11,15 @@ from typing import Any, NoReturn
 
 import click
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Column
 
 from auditor import __version__
 from auditor.cache import ResultCache
@@ -545,10 +553,18 @@ def _scan_one(  # type: ignore[no-untyped-def]
 ) -> TargetAudit:
     progress = Progress(
         TextColumn("[bold]probing[/] {task.description}"),
-        BarColumn(),
+        BarColumn(bar_width=24),
         MofNCompleteColumn(),
+        TextColumn("probes"),
         TimeElapsedColumn(),
-        TextColumn("{task.fields[current]}", style="dim"),
+        TextColumn("left"),
+        TimeRemainingColumn(),
+        # A steady width: the module under way, cut to fit.
+        TextColumn(
+            "{task.fields[current]}",
+            style="dim",
+            table_column=Column(width=28, no_wrap=True, overflow="ellipsis"),
+        ),
         console=err_console,
         transient=True,
     )

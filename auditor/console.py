@@ -11,6 +11,7 @@ import sys
 from typing import TextIO, cast
 
 from rich.console import Console
+from rich.file_proxy import FileProxy
 
 
 class TrimmedLines(io.TextIOBase):
@@ -23,8 +24,12 @@ class TrimmedLines(io.TextIOBase):
 
     @property
     def _stream(self) -> TextIO:
-        stream: TextIO = getattr(sys, self._name)
-        return stream
+        stream = getattr(sys, self._name)
+        # A live progress display swaps sys.stdout/sys.stderr for a proxy that writes back
+        # to this console: write to what it proxies, never to it (that would loop).
+        while isinstance(stream, FileProxy):
+            stream = stream.rich_proxied_file
+        return cast(TextIO, stream)
 
     def write(self, text: str) -> int:
         stream = self._stream

@@ -130,6 +130,14 @@ def scan_target(
             cached[module.name] = entry
     to_probe = [m for m in found.modules if m.name not in cached]
     on_discovered(found, len(to_probe) * len(probes), len(cached))
+    # One progress count over every phase: the import probes, then the depth probes.
+    progress = [0, 0]  # probes done and known in the phases that ended
+
+    def advance(done: int, total: int, name: str) -> None:
+        on_progress(progress[0] + done, progress[1] + total, name)
+        if done == total:
+            progress[0], progress[1] = progress[0] + done, progress[1] + total
+
     runs = run_probes(
         interp,
         helper,
@@ -138,7 +146,7 @@ def scan_target(
         jobs=jobs,
         timeout=timeout,
         isolation=isolation,
-        on_progress=on_progress,
+        on_progress=advance,
         smoke=smoke_of,
     )
     all_results = {m.name: _results(runs[m.name], probes) for m in to_probe}
@@ -154,7 +162,7 @@ def scan_target(
             jobs=jobs,
             timeout=timeout,
             isolation=isolation,
-            on_progress=on_progress,
+            on_progress=advance,
         )
     runs.update({name: ProbeRun(entry["replies"]) for name, entry in cached.items()})
     known = {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import os
 import shutil
 import stat
@@ -453,3 +454,41 @@ def test_the_same_python_twice_is_scanned_once(tmp_path: Path) -> None:
     assert "the same interpreter again, scanned once" in " ".join(done.stderr.split())
     assert "1 module: 1 own_gil" in done.stdout
     assert "found 1 extension module\n" in done.stderr
+
+
+def test_a_scan_on_a_terminal_shows_progress_and_finishes(tmp_path: Path) -> None:
+    """On a terminal the live progress display swaps sys.stdout/sys.stderr for proxies; the
+    consoles must write past them (a scan once looped forever there)."""
+    import threading
+
+    master, slave = os.openpty()
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("GITHUB_")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "auditor", "scan", "--python", "3.13", "--module", "_json",
+         "--no-cache", "--json", str(tmp_path / "r.json")],
+        stdin=slave, stdout=slave, stderr=slave, env={**environ, "COLUMNS": "100"},
+    )  # fmt: skip
+    os.close(slave)
+    chunks: list[bytes] = []
+
+    def drain() -> None:
+        while True:
+            try:
+                data = os.read(master, 65536)
+            except OSError:  # the terminal closed
+                return
+            if not data:
+                return
+            chunks.append(data)
+
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
+    try:
+        assert proc.wait(timeout=180) == 0
+    finally:
+        proc.kill()
+        reader.join(5)
+        os.close(master)
+    output = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", b"".join(chunks).decode("utf-8", "replace"))
+    assert "probing" in output and "probes" in output  # the live progress bar
+    assert "1 module: 1 own_gil" in output
