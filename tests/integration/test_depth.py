@@ -25,6 +25,7 @@ DEPTH_FIXTURES = (
     "deadlock",
 )
 BUSY = "busy_init: library init is not reentrant"
+CYCLES = 12  # enough to tell a 1 MiB-per-load leak from the control (the default is 30)
 SMOKE_FAILED = "smoke code failed: Error: static_exception: raised on request"
 # Fails outside the main interpreter only: every subinterpreter import probe must fail.
 IN_MAIN_ONLY = (
@@ -75,6 +76,10 @@ def depth_scan(
         "60",  # a deadlock must not need it
         "--jobs",
         "2",
+        "--cycles",
+        str(CYCLES),
+        "--repeat",
+        "2",
         "--json",
         str(out),
         *_files(fixtures_dir, DEPTH_FIXTURES),
@@ -92,7 +97,7 @@ def test_a_good_module_passes_every_depth_probe(depth_scan: DepthScan) -> None:
         assert (probes[name]["outcome"], probes[name]["kind"]) == ("ok", "own_gil"), probes[name]
         assert probes[name]["runs"] == 1 and probes[name]["failed_runs"] == 0
     heap = probes["cycles"]["heap"]
-    assert heap["cycles"] == 30
+    assert heap["cycles"] == CYCLES
     if heap["heap_growth_per_cycle"] is not None:  # glibc
         assert heap["heap_growth_per_cycle"] - heap["control_heap_growth_per_cycle"] < 64 * 1024
     assert depth_scan.scan.module("multiphase_own_gil")["verdict"] == "own_gil"
@@ -109,7 +114,7 @@ def test_a_stale_static_object_crashes_the_second_interpreter(depth_scan: DepthS
         return
     reuse = probes["reuse"]
     assert (reuse["outcome"], reuse["kind"], reuse["stage"]) == ("crash", "own_gil", "B:import")
-    assert reuse["runs"] == reuse["failed_runs"] == 3
+    assert reuse["runs"] == reuse["failed_runs"] == 2  # --repeat 2
     assert probes["isolated_reuse"]["outcome"] == "crash"
     # A legacy interpreter shares main's allocator: the stale object is still valid memory.
     assert probes["legacy_reuse"]["outcome"] == "ok"
@@ -118,7 +123,8 @@ def test_a_stale_static_object_crashes_the_second_interpreter(depth_scan: DepthS
     (reason,) = [
         r for r in module["reasons"] if r["code"] == "fails_reuse" and r["probes"] == ["reuse"]
     ]
-    assert "crashed (killed by SIGABRT) at B:import, 3 of 3 runs" in reason["message"]
+    assert "crashed (killed by " in reason["message"]  # SIGSEGV on 3.12, SIGABRT later
+    assert reason["message"].endswith("at B:import, 2 of 2 runs")
     assert reason["advice"]["title"] == "Fails when a second interpreter loads it"
 
 
@@ -238,6 +244,8 @@ def test_strict_isolation_gives_the_same_depth_probes(
     depth_scan: DepthScan, python: str, fixtures_dir: Path, tmp_path: Path
 ) -> None:
     """--isolation strict runs each depth probe in a newly exec'd interpreter: same results."""
+    if depth_scan.scan.report["targets"][0]["python"]["version"] >= "3.14":
+        pytest.skip("the strict comparison of depth probes runs on 3.12 and 3.13 (CI time)")
     names = ("multiphase_own_gil", "busy_init", "leaks_per_load")
     out = tmp_path / "strict.json"
     done = run_cli(
@@ -245,6 +253,8 @@ def test_strict_isolation_gives_the_same_depth_probes(
         "--python",
         python,
         "--no-cache",
+        "--cycles",
+        str(CYCLES),
         "--isolation",
         "strict",
         "--json",
