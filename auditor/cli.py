@@ -256,6 +256,12 @@ def cli() -> None:
     metavar="N",
     help="Runs of a depth probe that crashed or hung (the report says k of n).",
 )
+@click.option(
+    "--show-stdlib",
+    is_flag=True,
+    help="List the standard library's modules in the terminal table too (by default they "
+    "fold into one line when third-party modules are present; the reports keep them all).",
+)
 @ISOLATION_OPTION
 @NO_CACHE_OPTION
 def scan(
@@ -281,6 +287,7 @@ def scan(
     rounds: int,
     cycles: int,
     repeat: int,
+    show_stdlib: bool,
     isolation: str,
     no_cache: bool,
 ) -> None:
@@ -392,7 +399,7 @@ def scan(
     outputs = [(path, render()) for path, render in renderers if path]
     for path, text in outputs:
         write_report(path, text)
-    terminal.render(targets, console, [path for path, _ in outputs])
+    terminal.render(targets, console, [path for path, _ in outputs], show_stdlib)
     terminal.render_gate(gate, console)
     if update_baseline and baseline is not None:
         if gate:

@@ -114,7 +114,7 @@ def _why(audit: ModuleAudit) -> str:
     return audit.reasons[0].message  # the most important one (see classify.REASON_CODES)
 
 
-def render_target(target: TargetAudit, console: Console) -> None:
+def render_target(target: TargetAudit, console: Console, show_stdlib: bool = False) -> None:
     py = target.python
     wide = console.width >= 110  # narrow terminals (and 80-column CI logs) lose the init column
     table = Table(
@@ -142,8 +142,13 @@ def render_target(target: TargetAudit, console: Console) -> None:
     if depth:
         table.add_column("depth", no_wrap=True)
     table.add_column("verdict", no_wrap=True, min_width=15)
+    # With third-party modules present the stdlib is folded into one line (JSON and HTML
+    # keep every module): it is rarely what a maintainer is looking at.
+    fold = not show_stdlib and any(a.module.group != "stdlib" for a in target.modules)
+    shown = [a for a in target.modules if not (fold and a.module.group == "stdlib")]
+    folded = [a for a in target.modules if fold and a.module.group == "stdlib"]
     group = None
-    for audit in target.modules:
+    for audit in shown:
         if audit.module.group != group:
             group = audit.module.group
             table.add_row(Text(group, style="bold cyan"))
@@ -164,10 +169,16 @@ def render_target(target: TargetAudit, console: Console) -> None:
     for note in target.notes:
         console.print(f"[yellow]note:[/] {escape(note)}")
     console.print(table)
+    if folded:
+        counts = Counter(a.verdict for a in folded)
+        parts = ", ".join(f"{counts[v]} {v.value}" for v in Verdict if counts[v])
+        console.print(
+            Text(f" stdlib: {plural(len(folded), 'module')} ({parts}); --show-stdlib lists them")
+        )
     # One line per distinct finding: modules of one distribution with the same verdict and
     # the same main reason (scipy's 90 modules blocked by numpy) share a line.
     findings: dict[tuple[str, Verdict, str], list[str]] = {}
-    for audit in target.modules:
+    for audit in shown:
         if audit.verdict is not Verdict.OWN_GIL and (why := _why(audit)):
             findings.setdefault((audit.module.group, audit.verdict, why), []).append(
                 audit.module.name
@@ -179,9 +190,9 @@ def render_target(target: TargetAudit, console: Console) -> None:
         if len(names) == 1:
             line.append(names[0], style="bold")
         else:
-            shown = ", ".join(names[:3]) + (", …" if len(names) > 3 else "")
+            listed = ", ".join(names[:3]) + (", …" if len(names) > 3 else "")
             line.append(f"{len(names)} modules of {group}", style="bold")
-            line.append(f" ({shown})", style="dim")
+            line.append(f" ({listed})", style="dim")
         line.append(f" ({verdict.value}): ", style=VERDICT_STYLE[verdict])
         line.append(why)
         console.print(line)
@@ -209,7 +220,9 @@ def summary_line(target: TargetAudit) -> Text:
     return text
 
 
-def render(targets: list[TargetAudit], console: Console, written: list[Path]) -> None:
+def render(
+    targets: list[TargetAudit], console: Console, written: list[Path], show_stdlib: bool = False
+) -> None:
     legend = (
         "✓ imports  ✗ ImportError  ! other error  ☠ crash  ∞ hang  · not run;  "
         "each kind: fresh, then after main"
@@ -222,7 +235,7 @@ def render(targets: list[TargetAudit], console: Console, written: list[Path]) ->
     if any(t.python.gil_disabled for t in targets):
         legend += ";  GIL: on/off after main's import (free-threaded builds)"
     for target in targets:
-        render_target(target, console)
+        render_target(target, console, show_stdlib)
         console.print(summary_line(target))
     console.print(Text(legend, style="dim"))
     for path in written:

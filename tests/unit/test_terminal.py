@@ -56,3 +56,18 @@ def test_rows_fit_and_keep_the_verdict(width: int) -> None:
     assert "…" in long_row and LONG not in long_row  # the end of the name is kept
     assert ("numpy.fft._pocketfft" in out.getvalue()) is (width == 120)
     assert "☠" in long_row  # the depth column: the cycles probe crashed
+
+
+@pytest.mark.parametrize("show_stdlib", [False, True])
+def test_the_stdlib_folds_into_one_line_beside_third_party_modules(show_stdlib: bool) -> None:
+    target = _target()
+    stdlib = ExtensionModule("_json", "/py/lib/_json.so", "stdlib", None, "_json", "/py/lib")
+    probes = {p: ProbeResult(p, Outcome.OK) for p in ("init", "main", "legacy", "own_gil")}
+    audit = ModuleAudit(stdlib, InitInfo("multi_phase"), probes, Verdict.OWN_GIL, ())
+    target = TargetAudit(INTERP, (*target.modules, audit))
+    out = io.StringIO()
+    render([target], Console(file=out, width=120, highlight=False), [], show_stdlib)
+    text = out.getvalue()
+    folded = "stdlib: 1 module (1 own_gil); --show-stdlib lists them" in text
+    assert folded is not show_stdlib
+    assert ("   _json " in text) is show_stdlib
