@@ -29,6 +29,7 @@ from typing import IO, Any
 from auditor.stall import Watch, native_stacks
 
 TAIL_BYTES = 4096  # how much of a child's stderr is kept as evidence
+FATAL = b"Fatal Python error: "
 ANSWER_SECONDS = 30.0  # the zygote's answer to a request ("forked PID")
 REAP_SECONDS = 10.0  # from our SIGKILL to the zygote's "reaped"
 DRAIN_SECONDS = 1.0  # output still arriving after the child was reaped (module forks)
@@ -58,6 +59,7 @@ class _Stream:
         self.total = 0
         self.data = bytearray()
         self.snapshot: tuple[int, bytes] | None = None
+        self.fatal: bytes | None = None  # the first "Fatal Python error: ..." line
 
     def read(self) -> bool:
         """Read what is there; False at end of file (and the descriptor is closed)."""
@@ -72,11 +74,25 @@ class _Stream:
                 return False
             self.total += len(chunk)
             self.data += chunk
+            if self.fatal is None:
+                self._find_fatal()
             if not self.keep_all and len(self.data) > 2 * TAIL_BYTES:
                 del self.data[:-TAIL_BYTES]
 
+    def _find_fatal(self) -> None:
+        """Keep CPython's "Fatal Python error: ..." line: on 3.14+ faulthandler's C stack
+        follows it, and can push it out of the tail."""
+        start = self.data.find(FATAL)
+        if start >= 0:
+            end = self.data.find(b"\n", start)
+            if end >= 0:
+                self.fatal = bytes(self.data[start:end])
+
     def tail(self) -> str:
-        return bytes(self.data[-TAIL_BYTES:]).decode("utf-8", "replace")
+        data = bytes(self.data[-TAIL_BYTES:])
+        if self.fatal is not None and self.fatal not in data:
+            data = self.fatal + b"\n[...]\n" + data[len(self.fatal) + 7 :]
+        return data.decode("utf-8", "replace")
 
     def close(self) -> None:
         if self.fd is not None:
