@@ -37,10 +37,21 @@ class Scan:
 
 
 def run_cli(
-    *args: str, cwd: Path | None = None, timeout: float = 600, env: dict[str, str] | None = None
+    *args: str,
+    cwd: Path | None = None,
+    timeout: float = 600,
+    env: dict[str, str] | None = None,
+    depth: bool = False,
 ) -> subprocess.CompletedProcess[str]:
-    """The real command line, in a subprocess, as a user runs it (outside GitHub Actions)."""
+    """The real command line, in a subprocess, as a user runs it (outside GitHub Actions).
+
+    A scan runs its import probes only (``--depth import``) unless `depth` is true or the
+    arguments choose: the depth probes are tested in test_depth.py, and running them in every
+    other test would double the suite's time.
+    """
     environ = {k: v for k, v in os.environ.items() if not k.startswith("GITHUB_")}
+    if args and args[0] == "scan" and not depth and "--depth" not in args:
+        args = (*args, "--depth", "import")
     return subprocess.run(
         [sys.executable, "-m", "auditor", *args],
         capture_output=True,

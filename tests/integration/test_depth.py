@@ -84,6 +84,7 @@ def depth_scan(
         str(out),
         *_files(fixtures_dir, DEPTH_FIXTURES),
         cwd=work,
+        depth=True,
     )
     assert done.returncode == 0, done.stderr
     report = json.loads(out.read_text())
@@ -260,6 +261,7 @@ def test_strict_isolation_gives_the_same_depth_probes(
         "--json",
         str(out),
         *_files(fixtures_dir, names),
+        depth=True,
     )
     assert done.returncode == 0, done.stderr
     for module in json.loads(out.read_text())["targets"][0]["modules"]:
