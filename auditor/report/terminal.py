@@ -242,12 +242,28 @@ def render(
         console.print(f"report written to [bold]{escape(str(path))}[/]")
 
 
-def _probe_detail(probe: dict[str, Any]) -> Text:
+def _said(message: str, seen: dict[str, str], probe: str) -> str | None:
+    """`message`, or None when an earlier probe said the same (`seen`: message -> probe)."""
+    if message in seen:
+        return None
+    seen[message] = probe
+    return message
+
+
+def _probe_detail(
+    probe: dict[str, Any], name: str = "", seen: dict[str, str] | None = None
+) -> Text:
+    """One probe's evidence; a message an earlier probe showed is named, not repeated."""
+    seen = {} if seen is None else seen
     text = Text()
     if probe.get("exception"):
         text.append(f"{probe['exception']}: ", style="bold")
     if probe.get("message"):
-        text.append(probe["message"])
+        message = probe["message"]
+        if _said(message, seen, name) is None:
+            text.append(f"(the same message as {seen[message]})", style="dim")
+        else:
+            text.append(message)
     if probe.get("cause"):
         text.append(f" (from {probe['cause']})", style="dim")
     if probe.get("signal"):
@@ -263,7 +279,25 @@ def _probe_detail(probe: dict[str, Any]) -> Text:
         style = "green" if after["outcome"] == "ok" else "yellow"
         text.append(f"{'; ' if text else ''}then main: {after['outcome']}", style=style)
         if after.get("message"):
-            text.append(f": {after['message']}")
+            if _said(after["message"], seen, f"{name}, then main") is None:
+                text.append(f": (the same message as {seen[after['message']]})", style="dim")
+            else:
+                text.append(f": {after['message']}")
+    if probe.get("kind"):  # a depth probe
+        where = f" at {probe['step']}" if probe.get("step") else ""
+        text.append(f" [{probe['kind']}{where}", style="dim")
+        if probe.get("runs", 1) > 1:
+            text.append(
+                f"; {probe.get('failed_runs', 0)} of {probe['runs']} runs failed", style="dim"
+            )
+        heap = probe.get("heap") or {}
+        if heap.get("heap_growth_per_cycle") is not None:
+            text.append(
+                f"; C heap +{heap['heap_growth_per_cycle'] // 1024} KiB per cycle, empty "
+                f"interpreter +{(heap['control_heap_growth_per_cycle'] or 0) // 1024} KiB",
+                style="dim",
+            )
+        text.append("]", style="dim")
     if probe.get("stdout_bytes"):
         text.append(f" [{probe['stdout_bytes']:,} bytes on stdout]", style="dim")
     return text
@@ -304,9 +338,12 @@ def render_explain(module: dict[str, Any], python: dict[str, Any], console: Cons
     table.add_column("probe", no_wrap=True)
     table.add_column("outcome", no_wrap=True)
     table.add_column("evidence", overflow="fold")
+    seen: dict[str, str] = {}
     for name, probe in module["probes"].items():
         mark = _mark(_result_stub(probe))
-        table.add_row(name, Text.assemble(mark, " ", probe["outcome"]), _probe_detail(probe))
+        table.add_row(
+            name, Text.assemble(mark, " ", probe["outcome"]), _probe_detail(probe, name, seen)
+        )
     console.print(table)
 
     if module["reasons"]:
