@@ -8,6 +8,7 @@ import pytest
 from rich.console import Console
 
 from auditor.model import (
+    AuditReport,
     Distribution,
     ExtensionModule,
     InitInfo,
@@ -71,3 +72,24 @@ def test_the_stdlib_folds_into_one_line_beside_third_party_modules(show_stdlib: 
     folded = "stdlib: 1 module (1 own_gil); --show-stdlib lists them" in text
     assert folded is not show_stdlib
     assert ("   _json " in text) is show_stdlib
+
+
+def test_explain_says_each_message_once() -> None:
+    from auditor.report.json import report_dict
+    from auditor.report.terminal import render_explain
+
+    long = "IMPORTANT: PLEASE READ THIS\n" + "advice line\n" * 20
+    module = _target().modules[0]
+    probes = dict(module.probes)
+    for name in ("isolated", "own_gil", "own_gil_after_main"):
+        probes[name] = ProbeResult(name, Outcome.IMPORT_ERROR, "ImportError", long)
+    target = TargetAudit(
+        INTERP, (ModuleAudit(module.module, module.init, probes, module.verdict, ()),)
+    )
+    data = report_dict(AuditReport((target,), "t0", "t1", ()))
+    out = io.StringIO()
+    render_explain(data["targets"][0]["modules"][0], data["targets"][0]["python"],
+                   Console(file=out, width=120, highlight=False))  # fmt: skip
+    text = out.getvalue()
+    assert text.count("IMPORTANT: PLEASE READ THIS") == 1
+    assert text.count("(the same message as isolated)") == 2
