@@ -470,6 +470,7 @@ class _Failure:
     exception: str | None
     message: str | None
     cause: str | None
+    importers: tuple[str, ...] = ()  # modules whose import led to it, outermost first
 
     @property
     def parts(self) -> list[str]:
@@ -488,13 +489,37 @@ def _failures(probes: Mapping[str, ProbeResult]) -> list[_Failure]:
         result = probes[name]
         if result.outcome in failed:
             kind = name.removesuffix("_after_main")
-            failures.append(_Failure(name, kind, result.exception, result.message, result.cause))
+            failures.append(
+                _Failure(
+                    name, kind, result.exception, result.message, result.cause, result.importers
+                )
+            )
         after = result.main_after
         if after is not None and after.outcome in failed:
             failures.append(
-                _Failure(f"{name}:main_after", "main", after.exception, after.message, after.cause)
+                _Failure(
+                    f"{name}:main_after",
+                    "main",
+                    after.exception,
+                    after.message,
+                    after.cause,
+                    after.importers,
+                )
             )
     return failures
+
+
+def import_chain(module: str, importers: tuple[str, ...], blocker: str) -> list[str]:
+    """From the probed module to the blocker (blocker last): the modules whose import led
+    there, without repeats (`jwt` -> `cryptography.hazmat.bindings._rust` -> `_cffi_backend`)."""
+    chain = [module]
+    for name in (*importers, blocker):
+        if name not in chain:
+            chain.append(name)
+    if chain[-1] != blocker:  # the blocker is named last, even if it appeared before
+        chain.remove(blocker)
+        chain.append(blocker)
+    return chain
 
 
 def _distribution_note(
@@ -578,6 +603,7 @@ def _guard_reason(
         variant=f"guard:{binding}",
         same_distribution=same,
         guard=binding,
+        chain=import_chain(module.name, failure.importers, blocker) if blocker else None,
     )
 
 
@@ -613,13 +639,16 @@ def _failure_reasons(
         )
         if blocker is not None:
             same, where = _distribution_note(known, blocker, module.name)
+            chain = import_chain(module.name, failure.importers, blocker)
+            path = f" ({' → '.join(chain)})" if len(chain) > 2 else ""
             reasons.add(
                 "blocked_by",
                 f"refused because it imports {blocker}{where}, which does not support "
-                f"subinterpreters",
+                f"subinterpreters{path}",
                 probe,
                 module=blocker,
                 same_distribution=same,
+                chain=chain,
             )
         elif guard is not None:
             index, found = guard

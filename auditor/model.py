@@ -164,6 +164,7 @@ class ImportAttempt:
     exception: str | None = None
     message: str | None = None
     cause: str | None = None  # what the exception was raised from ("Type: msg <- ...")
+    importers: tuple[str, ...] = ()  # modules whose import led to the failure, outermost first
 
     @property
     def ok(self) -> bool:
@@ -254,6 +255,9 @@ class ProbeResult:
     runs: int = 1  # depth probes: how often it ran (a crash or hang is repeated) ...
     failed_runs: int = 0  # ... and how many of those runs crashed or hung
     deadlock: Deadlock | None = None  # a timeout found early: asleep with no CPU time
+    # The modules whose import led to a failed import (their bodies were on the traceback),
+    # outermost first: how the probed module reached the one that refused.
+    importers: tuple[str, ...] = ()
 
     @property
     def passed(self) -> bool:

@@ -57,7 +57,11 @@ def _attempt(data: dict[str, Any] | None) -> ImportAttempt | None:
     if data is None:
         return None
     return ImportAttempt(
-        Outcome(data["outcome"]), data.get("exception"), data.get("message"), data.get("cause")
+        Outcome(data["outcome"]),
+        data.get("exception"),
+        data.get("message"),
+        data.get("cause"),
+        tuple(data.get("importers") or ()),
     )
 
 
@@ -95,6 +99,7 @@ def result_from_reply(reply: dict[str, Any]) -> ProbeResult:
         runs=reply.get("runs") or 1,
         failed_runs=reply.get("failed_runs") or 0,
         deadlock=Deadlock(**reply["deadlock"]) if reply.get("deadlock") else None,
+        importers=tuple(reply.get("importers") or ()),
     )
 
 

@@ -173,6 +173,75 @@ describe_chain(PyObject *exc)
     return chain;
 }
 
+/* Append to `names` the __name__ of every module whose body (a "<module>"
+ * frame) is on the traceback of `exc`, outermost first, without repeats:
+ * the modules whose import led to the failure (importlib's own frames are
+ * removed from import errors by CPython).  Best effort; errors cleared. */
+static void
+add_importers(PyObject *exc, PyObject *names)
+{
+    PyObject *tb = PyException_GetTraceback(exc);
+
+    while (tb != NULL && tb != Py_None) {
+        PyObject *frame = PyObject_GetAttrString(tb, "tb_frame");
+        PyObject *code = frame ? PyObject_GetAttrString(frame, "f_code") : NULL;
+        PyObject *co_name = code ? PyObject_GetAttrString(code, "co_name") : NULL;
+        if (co_name != NULL && PyUnicode_Check(co_name)
+            && PyUnicode_CompareWithASCIIString(co_name, "<module>") == 0) {
+            PyObject *globals = PyObject_GetAttrString(frame, "f_globals");
+            PyObject *name = globals && PyDict_Check(globals)
+                             ? PyDict_GetItemString(globals, "__name__") : NULL;
+            if (name != NULL && PyUnicode_Check(name)
+                && PySequence_Contains(names, name) == 0) {
+                PyList_Append(names, name);
+            }
+            Py_XDECREF(globals);
+        }
+        Py_XDECREF(co_name);
+        Py_XDECREF(code);
+        Py_XDECREF(frame);
+        PyObject *next = PyObject_GetAttrString(tb, "tb_next");
+        Py_DECREF(tb);
+        tb = next;
+    }
+    Py_XDECREF(tb);
+    PyErr_Clear();
+}
+
+/* The importers of `exc` and of the exceptions it was raised from, joined
+ * with \x1e, as bytes (see add_importers); NULL if there are none. */
+static PyObject *
+describe_importers(PyObject *exc)
+{
+    PyObject *names = PyList_New(0), *current = exc, *joined = NULL;
+
+    if (names == NULL) {
+        PyErr_Clear();
+        return NULL;
+    }
+    Py_INCREF(current);
+    for (int depth = 0; current != NULL && depth < 6; depth++) {
+        add_importers(current, names);
+        PyObject *next = PyException_GetCause(current);
+        if (next == NULL) {
+            next = PyException_GetContext(current);
+        }
+        Py_DECREF(current);
+        current = next;
+    }
+    Py_XDECREF(current);
+    if (PyList_GET_SIZE(names) > 0) {
+        PyObject *separator = PyUnicode_FromString("\x1e");
+        PyObject *text = separator ? PyUnicode_Join(separator, names) : NULL;
+        joined = text ? PyUnicode_AsUTF8String(text) : NULL;
+        Py_XDECREF(text);
+        Py_XDECREF(separator);
+    }
+    Py_DECREF(names);
+    PyErr_Clear();
+    return joined;
+}
+
 /* What an exception raised in a subinterpreter was, as plain C data: the
  * objects belong to that interpreter and die with it.  Raw facts only; Python
  * decides what they mean. */
@@ -183,6 +252,8 @@ typedef struct {
     int is_import_error;    /* isinstance(exc, ImportError) */
     char *chain;            /* the chain, marshalled as "type\x1fmessage\x1e"... */
     Py_ssize_t chain_len;
+    char *importers;        /* modules whose import led here, "name\x1ename"... */
+    Py_ssize_t importers_len;
 } exception_facts;
 
 static void
@@ -191,6 +262,7 @@ free_facts(exception_facts *facts)
     free(facts->type_name);
     free(facts->message);
     free(facts->chain);
+    free(facts->importers);
     memset(facts, 0, sizeof(*facts));
 }
 
@@ -255,6 +327,11 @@ take_exception(exception_facts *facts)
             Py_DECREF(flat);
         }
         Py_DECREF(chain);
+    }
+    PyObject *importers = describe_importers(exc);
+    if (importers != NULL) {
+        facts->importers = copy_bytes(importers, &facts->importers_len);
+        Py_DECREF(importers);
     }
     PyErr_Clear();
     Py_DECREF(exc);
@@ -791,13 +868,14 @@ visit_to_dict(visit *v)
     }
     else {
         result = Py_BuildValue(
-            "{s:s,s:z,s:z,s:y#,s:O,s:y#,s:N}",
+            "{s:s,s:z,s:z,s:y#,s:O,s:y#,s:y#,s:N}",
             "status", v->status,
             "failed_at", v->failed_at,
             "exception", v->facts.type_name,
             "message", v->facts.message, v->facts.message_len,
             "import_error", v->facts.is_import_error ? Py_True : Py_False,
             "chain", v->facts.chain, v->facts.chain_len,
+            "importers", v->facts.importers, v->facts.importers_len,
             "files", files_list);
     }
     free_facts(&v->facts);

@@ -190,11 +190,33 @@ def _outcome(is_import_error):
     return "import_error" if is_import_error else "error"
 
 
+def _importers(exc):
+    """__name__ of every module whose body is on the traceback of `exc` or of what it was
+    raised from, outermost first: the modules whose import led to the failure (CPython
+    removes importlib's own frames from import errors).  native/probe.c does the same."""
+    names = []
+    current = exc
+    for _ in range(6):
+        if current is None:
+            break
+        tb = current.__traceback__
+        while tb is not None:
+            frame = tb.tb_frame
+            if frame.f_code.co_name == "<module>":
+                name = frame.f_globals.get("__name__")
+                if isinstance(name, str) and name not in names:
+                    names.append(name)
+            tb = tb.tb_next
+        current = current.__cause__ or current.__context__
+    return names
+
+
 def _exception_fields(exc):
     return {
         "exception": type(exc).__name__,
         "message": _text(exc)[:MAX_MESSAGE],
         "cause": _chain(exc),
+        "importers": _importers(exc),
     }
 
 
@@ -268,7 +290,9 @@ def _visit(raw, files):
             links.append((_decode(kind_name), _decode_message(text)))
     message = raw.get("message")
     failed_at = raw.get("failed_at")
+    importers = [_decode(n) for n in (raw.get("importers") or b"").split(b"\x1e") if n]
     return {
+        "importers": importers,
         "step": "use" if failed_at == "use" else None,
         "outcome": "error" if failed_at == "use" else _outcome(raw["import_error"]),
         "exception": raw["exception"],

@@ -25,8 +25,10 @@ def _probe(result: ProbeResult) -> dict[str, Any]:
     data["outcome"] = result.outcome.value
     if result.import_outcome is not None:
         data["import_outcome"] = result.import_outcome.value
+    data["importers"] = list(result.importers)
     if result.main_after is not None:
         data["main_after"]["outcome"] = result.main_after.outcome.value
+        data["main_after"]["importers"] = list(result.main_after.importers)
     if result.exit_after_sub is not None:
         data["exit_after_sub"]["outcome"] = result.exit_after_sub.outcome.value
     return data

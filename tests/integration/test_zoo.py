@@ -356,3 +356,17 @@ def test_gil_builds_have_no_gil_column(zoo_scan: Scan) -> None:
     if free_threaded(zoo_scan):
         pytest.skip("free-threaded builds show the GIL column")
     assert "GIL: on/off" not in zoo_scan.stdout
+
+
+def test_blocked_by_carries_the_import_chain(zoo_scan: Scan) -> None:
+    """The pure-Python package __init__ imports the single-phase extension that refuses."""
+    gil_build_only(zoo_scan, "legacy_only")
+    for name, chain in (
+        ("blockpkg._accel", ["blockpkg._accel", "blockpkg", "blockpkg._core"]),
+        ("pa._speedups", ["pa._speedups", "pa", "pb._speedups"]),
+    ):
+        (reason,) = [r for r in zoo_scan.module(name)["reasons"] if r["code"] == "blocked_by"]
+        assert reason["details"]["chain"] == chain
+        assert " → ".join(chain) in reason["message"]
+        # The evidence: the subinterpreter's failed import names the modules on its way.
+        assert zoo_scan.module(name)["probes"]["own_gil_after_main"]["importers"] == chain[1:-1]

@@ -196,7 +196,7 @@ def test_blocked_by_tells_whether_the_blocker_is_ours(
         {"pkg.m": "pkg", "pkg._core": blocker_dist},
     )
     (reason,) = [r for r in reasons if r.code == "blocked_by"]
-    assert dict(reason.details) == {"same_distribution": same}
+    assert dict(reason.details) == {"same_distribution": same, "chain": ["pkg.m", "pkg._core"]}
     assert wording in reason.message
 
 
@@ -251,7 +251,10 @@ def test_refusal_hidden_in_the_exception_chain_names_the_blocker() -> None:
     )
     (blocked,) = [r for r in reasons if r.code == "blocked_by"]
     assert blocked.module == "numpy._core._multiarray_umath"
-    assert dict(blocked.details) == {"same_distribution": False}
+    assert dict(blocked.details) == {
+        "same_distribution": False,
+        "chain": ["pandas._libs.lib", "numpy._core._multiarray_umath"],
+    }
 
 
 def test_guard_quoted_from_the_chain() -> None:
@@ -270,7 +273,11 @@ def test_guard_quoted_from_the_chain() -> None:
     assert not [r for r in reasons if r.code == "binding_refusal"]
     (guard,) = [r for r in reasons if r.code == "blocked_by" and dict(r.details).get("guard")]
     assert guard.module == "numpy"
-    assert dict(guard.details) == {"guard": "numpy", "same_distribution": None}
+    assert dict(guard.details) == {
+        "guard": "numpy",
+        "same_distribution": None,
+        "chain": ["pandas._libs.lib", "numpy"],
+    }
     assert guard.message == (
         "refused because it imports numpy, which refuses a second interpreter in the same "
         "process (NumPy's once-per-process guard; the error names it): ImportError: cannot "
@@ -622,3 +629,13 @@ def test_blamed_module(
 ) -> None:
     got = blamed_module(reported, "pkg.m", init, kind, known, seen)
     assert got == expected
+
+
+def test_the_chain_runs_from_the_module_to_the_blocker() -> None:
+    from auditor.classify import import_chain
+
+    assert import_chain(
+        "jwt", ("jwt", "jwt.algorithms", "cryptography.hazmat.bindings._rust"), "_cffi_backend"
+    ) == ["jwt", "jwt.algorithms", "cryptography.hazmat.bindings._rust", "_cffi_backend"]
+    # The blocker is last even when its own body was on the traceback.
+    assert import_chain("a._x", ("a", "b", "a.c"), "b") == ["a._x", "a", "a.c", "b"]

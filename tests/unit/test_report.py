@@ -89,6 +89,7 @@ def test_report_matches_schema_and_contract() -> None:
         "exception": None,
         "message": None,
         "cause": None,
+        "importers": [],
     }
     assert module["probes"]["legacy"]["import_outcome"] == "ok"
     assert target["summary"]["verdicts"]["crashes"] == 1
