@@ -246,7 +246,7 @@ _USE = (
     "_m = sys.modules[%r]\n"
     "for _n in [n for n in dir(_m) if not n.startswith('_')][:8]:\n"
     "    repr(getattr(_m, _n))\n"
-    "del _m, _n\n"
+    "_m = _n = None\n"
     "gc.collect()\n"
 )
 
