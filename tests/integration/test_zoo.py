@@ -148,7 +148,11 @@ def test_dependency_guard_is_the_dependencys(zoo_scan: Scan, name: str) -> None:
     reasons = zoo_scan.module(name)["reasons"]
     (guard,) = [r for r in reasons if r["details"].get("guard")]
     assert guard["module"] == "interp_guard"
-    assert guard["details"] == {"guard": "cython", "same_distribution": None}
+    assert guard["details"] == {
+        "guard": "cython",
+        "same_distribution": None,
+        "chain": [name, "interp_guard"],  # imported from C (its exec slot): no frame between
+    }
     assert guard["advice"]["topic"] == "blocked_by.guard"
     assert ICD in guard["message"]
     assert sorted(guard["probes"]) == sorted(
@@ -162,7 +166,10 @@ def test_blocked_by_names_the_dependency(zoo_scan: Scan) -> None:
         r for r in zoo_scan.module("blockpkg._accel")["reasons"] if r["code"] == "blocked_by"
     ]
     assert reason["module"] == "blockpkg._core"
-    assert reason["details"] == {"same_distribution": None}  # built in place: no distribution
+    assert reason["details"] == {
+        "same_distribution": None,  # built in place: no distribution
+        "chain": ["blockpkg._accel", "blockpkg", "blockpkg._core"],
+    }
     assert sorted(reason["probes"]) == sorted(
         ["isolated", "own_gil", "isolated_after_main", "own_gil_after_main"]
     )
