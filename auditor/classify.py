@@ -6,7 +6,6 @@ import re
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
-from auditor.configs import DEPTH_KINDS, DEPTH_PROBES, KINDS, depth_base
 from auditor.model import (
     ExtensionModule,
     InitInfo,
@@ -15,6 +14,7 @@ from auditor.model import (
     Reason,
     Verdict,
 )
+from auditor.probe_plan import DEPTH_KINDS, DEPTH_PROBES, KINDS, depth_base
 
 # Every reason code this tool produces (contract: documented in the README; each has an entry in
 # auditor/knowledge.toml).  "tool_failure" is added by auditor/scan.py.

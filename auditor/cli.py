@@ -23,15 +23,15 @@ from rich.table import Column
 
 from auditor import __version__
 from auditor.cache import ResultCache
-from auditor.config import DEPTH_CHOICES, REQUIRE_CHOICES
-from auditor.config import load as load_config
-from auditor.configs import DepthSettings
 from auditor.console import console, err_console
 from auditor.errors import AuditorError
 from auditor.model import AuditReport, TargetAudit, Verdict
 from auditor.native import cache_root
 from auditor.policy import GateResult, Policy, diff_reports, evaluate, parse_verdicts
 from auditor.probe import ISOLATION_MODES
+from auditor.probe_plan import DepthSettings
+from auditor.project_settings import DEPTH_CHOICES, REQUIRE_CHOICES
+from auditor.project_settings import load as load_config
 from auditor.report import plural, terminal
 from auditor.report.github import markdown_summary, workflow_commands
 from auditor.report.html import render_html

@@ -17,8 +17,8 @@ from typing import Any
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
-from auditor.configs import depth_base
 from auditor.model import ImportAttempt, Outcome, ProbeResult
+from auditor.probe_plan import depth_base
 
 if sys.version_info >= (3, 11):
     import tomllib

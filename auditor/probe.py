@@ -16,7 +16,6 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from auditor.configs import DEPTH_PROBES, SUBINTERPRETER_PROBES, DepthSettings
 from auditor.model import (
     GIL,
     MULTIPLE_INTERPRETERS,
@@ -32,6 +31,7 @@ from auditor.model import (
     slot_ids,
 )
 from auditor.native import Helper
+from auditor.probe_plan import DEPTH_PROBES, SUBINTERPRETER_PROBES, DepthSettings
 from auditor.supervise import Spec, ToolFailure, Zygote
 
 
@@ -190,7 +190,7 @@ def run_probes(
     starts fresh).  "strict": every probe in a newly exec'd interpreter (the reference the
     shared mode is tested against).  Both give the same results (bench/, tests).
 
-    Depth probes (auditor/configs.py DEPTH_PROBES) run in the kind `kinds` names for each
+    Depth probes (auditor/probe_plan.py DEPTH_PROBES) run in the kind `kinds` names for each
     module, sized by `depth`.  `smoke`: module name -> the maintainer's smoke code, run after
     the import in every interpreter of every probe.
     """

@@ -13,14 +13,6 @@ from auditor.advice import annotate
 from auditor.binding import inspect_binary
 from auditor.cache import ResultCache, never_cached, relevant_environment
 from auditor.classify import classify, next_depth_kind
-from auditor.configs import (
-    DEPTH_KINDS,
-    DEPTH_PROBES,
-    DepthSettings,
-    depth_base,
-    depth_key,
-    probes_for,
-)
 from auditor.discover import Discovery, discover
 from auditor.errors import AuditorError
 from auditor.interpreter_bugs import BugMatch, controls_needed, recognise
@@ -37,6 +29,14 @@ from auditor.model import (
 )
 from auditor.native import Helper, build_helper
 from auditor.probe import ProbeRun, init_from_reply, result_from_reply, run_probes
+from auditor.probe_plan import (
+    DEPTH_KINDS,
+    DEPTH_PROBES,
+    DepthSettings,
+    depth_base,
+    depth_key,
+    probes_for,
+)
 
 DEFAULT_DEPTH = DepthSettings()
 

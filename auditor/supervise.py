@@ -153,7 +153,7 @@ class Spec:
     paths: tuple[str, ...] = ()
     after: tuple[str, ...] = ()
     kind: str = ""  # depth probes: the interpreter kind
-    threads: int = 0  # depth probes' sizes (auditor/configs.py DepthSettings)
+    threads: int = 0  # depth probes' sizes (auditor/probe_plan.py DepthSettings)
     rounds: int = 0
     cycles: int = 0
     smoke: str = ""  # the maintainer's smoke code for this module, "" for none

@@ -11,8 +11,8 @@ from jinja2 import Environment, FunctionLoader, StrictUndefined, select_autoesca
 from markupsafe import Markup
 
 from auditor.classify import LEAK_BYTES_PER_CYCLE
-from auditor.configs import DEPTH_PROBES
 from auditor.model import Verdict
+from auditor.probe_plan import DEPTH_PROBES
 from auditor.report import LEAK_MARK, MARKS
 
 _TEMPLATES = resources.files("auditor") / "report" / "templates"

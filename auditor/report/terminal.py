@@ -13,9 +13,9 @@ from rich.table import Table
 from rich.text import Text
 
 from auditor.classify import leaks
-from auditor.configs import DEPTH_PROBES
 from auditor.model import ImportAttempt, ModuleAudit, Outcome, ProbeResult, TargetAudit, Verdict
 from auditor.policy import Change, GateResult
+from auditor.probe_plan import DEPTH_PROBES
 from auditor.report import LEAK_MARK, MARKS, plural
 
 VERDICT_STYLE = {

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from auditor.config import load
 from auditor.errors import ConfigError
 from auditor.model import Verdict
 from auditor.policy import Ignore
+from auditor.project_settings import load
 
 
 def write(tmp_path: Path, body: str) -> Path:
