@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import os
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 from auditor.model import Verdict
-from auditor.policy import GateResult, ModuleResult
+from auditor.policy import GateResult, ModuleResult, target_key
 from auditor.report import plural
+from auditor.sources import SourceIndex, default_root, installed_location
 
 MAX_ANNOTATIONS = 50  # GitHub shows at most 10 errors per step; keep the log readable
 
@@ -28,22 +28,57 @@ def _md(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ").replace("`", "'")
 
 
-def workflow_commands(gate: GateResult, workspace: str | None = None) -> list[str]:
-    """`::error`/`::warning` lines for the modules that fail the gate, and regressions."""
-    root = Path(workspace or os.environ.get("GITHUB_WORKSPACE") or os.getcwd()).resolve()
+def _prefixes(data: dict[str, Any] | None) -> dict[str, str | None]:
+    """Each target's sys.prefix (its venv), as the report records it."""
+    targets = data["targets"] if data else []
+    return {target_key(t): t["python"].get("prefix") for t in targets}
+
+
+def _annotation(
+    result: ModuleResult, root: Path, index: SourceIndex, prefix: str | None
+) -> tuple[str, str]:
+    """The properties that place one failure, and the message: at the module's source when
+    the workspace has it; else unplaced (GitHub places annotations on repository files
+    only), the message naming the installed file relative to its environment."""
+    message = f"{result.violation}. {result.reason}"
+    source = index.find(result.name, relative_to=root)
+    if source is not None:
+        return f"file={_escape_property(source.path)},line={source.line},", message
+    installed = installed_location(result.path, result.name, prefix)
+    where = "the environment (sys.prefix)" if installed.kind == "prefix" else "its sys.path entry"
+    message += (
+        f" [module file: {installed.relative}, relative to {where}; "
+        "its source was not found in the workspace]"
+    )
+    return "", message
+
+
+def workflow_commands(
+    gate: GateResult,
+    workspace: str | None = None,
+    *,
+    data: dict[str, Any] | None = None,
+    sources: SourceIndex | None = None,
+) -> list[str]:
+    """`::error` lines for the modules that fail the gate (and a `::warning` past the limit).
+
+    Each is placed at the source file that defines the module, found in `workspace`
+    (default: $GITHUB_WORKSPACE, else the current folder) by `sources` (an index of the
+    workspace, or any tree that holds it; built here when not given).  `data`, the report,
+    gives the targets' sys.prefix, which unplaced annotations name the module file against.
+    """
+    root = Path(workspace).resolve() if workspace else default_root()
+    failures = gate.failures[:MAX_ANNOTATIONS]
     lines = []
-    for result in gate.failures[:MAX_ANNOTATIONS]:
-        path = Path(result.path).resolve()
-        try:
-            file = path.relative_to(root).as_posix()
-        except ValueError:
-            file = str(path)
-        title = f"subinterp-audit: {result.name} is {result.verdict.value} (Python {result.target})"
-        message = f"{result.violation}. {result.reason}"
-        lines.append(
-            f"::error file={_escape_property(file)},title={_escape_property(title)}::"
-            f"{_escape_data(message)}"
-        )
+    if failures:
+        index = sources if sources is not None else SourceIndex.build(root)
+        prefixes = _prefixes(data)
+        for result in failures:
+            place, message = _annotation(result, root, index, prefixes.get(result.target))
+            title = (
+                f"subinterp-audit: {result.name} is {result.verdict.value} (Python {result.target})"
+            )
+            lines.append(f"::error {place}title={_escape_property(title)}::{_escape_data(message)}")
     if len(gate.failures) > MAX_ANNOTATIONS:
         lines.append(
             f"::warning title=subinterp-audit::{len(gate.failures) - MAX_ANNOTATIONS} "
