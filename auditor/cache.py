@@ -220,8 +220,10 @@ class ResultCache:
         return None
 
     def put(self, key: str, data: dict[str, Any]) -> None:
+        """Store an entry; a cache that cannot be written only costs the next scan time."""
         if self.enabled:
-            _write_atomic(self._entry(key), data)
+            with contextlib.suppress(OSError):
+                _write_atomic(self._entry(key), data)
 
     def flush(self) -> None:
         """Save the file-hash index (merged with what concurrent scans saved meanwhile)."""

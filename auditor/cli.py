@@ -617,6 +617,12 @@ Usage: subinterp-audit COMMAND [OPTIONS] [ARGS]...
 Try 'subinterp-audit --help' or 'subinterp-audit scan --help'."""
 
 
+INTERRUPTED = (
+    "subinterp-audit: interrupted; no report written. The modules whose probes had ended are "
+    "cached: the next scan starts from them."
+)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code (testable without exiting)."""
     args = list(argv) if argv is not None else sys.argv[1:]
@@ -632,7 +638,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except click.exceptions.Exit as exc:
         return exc.exit_code
     except click.Abort:
-        err_console.print("subinterp-audit: interrupted")
+        err_console.print(INTERRUPTED)
         return 130
     except click.UsageError as exc:
         hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx else ""
@@ -650,7 +656,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
     except KeyboardInterrupt:
-        err_console.print("subinterp-audit: interrupted")
+        err_console.print(INTERRUPTED)
         return 130
     return EXIT_OK
 

@@ -106,7 +106,7 @@ def discover(
             )
             continue
         modules.append(module)
-    if not modules and not others:
+    if not modules:  # nothing to scan: an error, whatever else was found
         what = []
         if packages:
             what.append("--package " + ", ".join(packages))
@@ -116,7 +116,11 @@ def discover(
             what.append(", ".join(str(p) for p in paths))
         where = " and ".join(what) or "the environment"
         hint = ""
-        if packages:
+        if others:
+            first = others[0]
+            more = f" and {len(others) - 1} more" if len(others) > 1 else ""
+            hint = f"; {Path(first.path).name}{more}: {first.reason}"
+        elif packages:
             hint = " (is the distribution installed in this interpreter, with compiled modules?)"
         raise SelectionError(f"no extension modules found for {where} in {interp.executable}{hint}")
     return Discovery(

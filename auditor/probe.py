@@ -177,8 +177,12 @@ def run_probes(
     kinds: Mapping[str, str] | None = None,
     depth: DepthSettings | None = None,
     smoke: Mapping[str, str] | None = None,
+    on_finished: Callable[[str, ProbeRun], None] = lambda name, run: None,
 ) -> dict[str, ProbeRun]:
     """Probe every module; returns module name -> its replies.
+
+    `on_finished(name, run)` is called (from a worker thread) once a module has no probe left
+    to run, so that a caller can keep what finished when the scan is interrupted.
 
     `init` and `main` run first; the other probes of a module are queued only once its `main`
     probe imported it (nothing else can be judged of a module that main cannot import).
@@ -211,9 +215,11 @@ def run_probes(
     tasks: queue.PriorityQueue[tuple[int, int, _Task | None]] = queue.PriorityQueue()
     sequence = itertools.count()
     outstanding = [0]
+    pending = {m.name: 0 for m in modules}  # tasks queued or running, per module
 
     def put(task: _Task, priority: int) -> None:
         outstanding[0] += 1
+        pending[task.module.name] += 1
         tasks.put((priority, next(sequence), task))
 
     with lock:
@@ -251,11 +257,15 @@ def run_probes(
                 else:
                     total[0] -= len(later)
             outstanding[0] -= 1
+            pending[task.module.name] -= 1
+            finished = pending[task.module.name] == 0
             if outstanding[0] == 0:
                 for _ in range(jobs):
                     tasks.put((1 << 30, next(sequence), None))
             counts = (done[0], total[0])
         on_progress(counts[0], counts[1], task.module.name)
+        if finished:
+            on_finished(task.module.name, run)
 
     zygotes: list[Zygote] = []
     command = zygote_command(interp, helper)

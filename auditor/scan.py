@@ -90,7 +90,7 @@ def scan_target(
         depth = None  # before 3.12 only the legacy kind exists; see target_notes
     smoke_of = _smoke_per_module(found.modules, smoke or {})
     environ = relevant_environment(dict(os.environ))
-    # Everything but the module itself and its closure (see auditor/cache.py).
+    # Everything but the module itself, its closure and the depth settings (auditor/cache.py).
     common = (
         helper.directory.name,
         probes,
@@ -99,7 +99,6 @@ def scan_target(
         list(interp.sys_path),
         environ,
         cache.layout_fingerprint(interp.sys_path) if cache.enabled else None,
-        asdict(depth) if depth else None,
     )
     whole_environment: list[str] = []  # computed once, only if an entry needs it
 
@@ -111,25 +110,32 @@ def scan_target(
             )
         return cache.key(base, whole_environment[0])
 
-    keys: dict[str, str] = {}
-    cached: dict[str, dict[str, Any]] = {}
-    for module in found.modules:
-        keys[module.name] = cache.key(
-            *common,
-            cache.file_hash(module.path),
-            module.name,
-            module.root,
-            smoke_of.get(module.name),
-        )
-        entry = cache.get(keys[module.name])
+    def lookup(key: str) -> dict[str, Any] | None:
+        entry = cache.get(key)
         if entry is not None and cache.closure_matches(entry.get("closure") or {}):
-            cached[module.name] = entry
-            continue
-        entry = cache.get(fallback_key(keys[module.name]))
+            return entry
+        return cache.get(fallback_key(key))
+
+    # Two entries per module: its import probes, and (with depth) all its probes.  A scan
+    # interrupted in the depth phase, or a --depth import scan, leaves the first for the next.
+    import_keys: dict[str, str] = {}
+    full_keys: dict[str, str] = {}
+    cached: dict[str, dict[str, Any]] = {}  # every probe this scan needs
+    imports_cached: dict[str, dict[str, Any]] = {}  # the import probes only
+    for module in found.modules:
+        own = (cache.file_hash(module.path), module.name, module.root, smoke_of.get(module.name))
+        import_keys[module.name] = cache.key(*common, None, *own)
+        full_keys[module.name] = (
+            cache.key(*common, asdict(depth), *own) if depth else import_keys[module.name]
+        )
+        entry = lookup(full_keys[module.name])
         if entry is not None:
             cached[module.name] = entry
+        elif depth and (entry := lookup(import_keys[module.name])) is not None:
+            imports_cached[module.name] = entry
     to_probe = [m for m in found.modules if m.name not in cached]
-    on_discovered(found, len(to_probe) * len(probes), len(cached))
+    to_import = [m for m in to_probe if m.name not in imports_cached]
+    on_discovered(found, len(to_import) * len(probes), len(cached))
     # One progress count over every phase: the import probes, then the depth probes.
     progress = [0, 0]  # probes done and known in the phases that ended
 
@@ -138,17 +144,34 @@ def scan_target(
         if done == total:
             progress[0], progress[1] = progress[0] + done, progress[1] + total
 
-    runs = run_probes(
-        interp,
-        helper,
-        to_probe,
-        probes,
-        jobs=jobs,
-        timeout=timeout,
-        isolation=isolation,
-        on_progress=advance,
-        smoke=smoke_of,
-    )
+    statics = {
+        name: StaticInfo.from_dict(entry["static"])
+        for name, entry in (*cached.items(), *imports_cached.items())
+    }
+    by_name = {m.name: m for m in found.modules}
+
+    def remember(keys: Mapping[str, str], name: str, run: ProbeRun) -> None:
+        if name not in statics:
+            statics[name] = inspect_binary(by_name[name].path)
+        _remember(cache, keys[name], fallback_key, run, statics[name])
+
+    try:
+        runs = run_probes(
+            interp,
+            helper,
+            to_import,
+            probes,
+            jobs=jobs,
+            timeout=timeout,
+            isolation=isolation,
+            on_progress=advance,
+            smoke=smoke_of,
+            # Stored as each module's import probes end: an interrupted scan keeps them.
+            on_finished=lambda name, run: remember(import_keys, name, run),
+        )
+    finally:
+        cache.flush()
+    runs.update({name: ProbeRun(dict(entry["replies"])) for name, entry in imports_cached.items()})
     all_results = {m.name: _results(runs[m.name], probes) for m in to_probe}
     if depth is not None:
         _depth_phase(
@@ -164,6 +187,8 @@ def scan_target(
             isolation=isolation,
             on_progress=advance,
         )
+        for module in to_probe:
+            remember(full_keys, module.name, runs[module.name])
     runs.update({name: ProbeRun(entry["replies"]) for name, entry in cached.items()})
     known = {
         m.name: (
@@ -184,11 +209,7 @@ def scan_target(
         if run.failure is not None:
             incomplete.append(module.name)
             reasons = (*reasons, Reason("tool_failure", f"subinterp-audit failed: {run.failure}"))
-        if module.name in cached:
-            static = StaticInfo.from_dict(cached[module.name]["static"])
-        else:
-            static = inspect_binary(module.path)
-            _remember(cache, keys[module.name], fallback_key, run, static)
+        static = statics[module.name] if module.name in statics else inspect_binary(module.path)
         if interp.gil_disabled:
             reasons = (*reasons, *_gil_reasons(results))
         bugs, fixed = recognise(interp.version, init.style, results, controls, module=module.name)

@@ -6,7 +6,12 @@ Real scans through the CLI with a private cache directory, on 3.12 and 3.13.
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -179,3 +184,52 @@ def test_tool_failures_are_the_tools_and_never_cached(
     assert "unchanged since the last scan" not in err
     assert _verdict(report, "multiphase_own_gil") == "own_gil"
     assert _verdict(report, "singlephase_basic") == "legacy_only"
+
+
+# Busy for two minutes, on the CPU (a sleep would be reported as a deadlock in seconds).
+SPIN = "import time\nend = time.monotonic() + 120\nwhile time.monotonic() < end:\n    pass\n"
+
+
+def test_interrupted_scan_keeps_what_finished(python: str, tmp_path: Path) -> None:
+    """Ctrl-C in the middle of a scan: the modules whose probes ended are not probed again."""
+    root = tmp_path / "tree"
+    _package(python, root, "fastpkg")
+    _package(python, root, "slowpkg")
+    (tmp_path / "pyproject.toml").write_text(
+        f'[tool.subinterp-audit]\nsmoke = {{"slowpkg.tinyext" = {json.dumps(SPIN)}}}\n'
+    )
+    cache = tmp_path / "cache"
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("GITHUB_")}
+    command = [sys.executable, "-m", "auditor", "scan", "--python", python, "--jobs", "2"]
+    command += ["--timeout", "200", "--depth", "import", "--json", str(tmp_path / "r.json")]
+    scan = subprocess.Popen(
+        [*command, str(root)],
+        cwd=tmp_path,
+        env={**environ, "SUBINTERP_AUDIT_CACHE": str(cache)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not list((cache / "results").rglob("*.json")) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert list((cache / "results").rglob("*.json")), "fastpkg's entry was never stored"
+        assert scan.poll() is None, "the scan ended before it was interrupted"
+        scan.send_signal(signal.SIGINT)
+        _, err = scan.communicate(timeout=60)
+    finally:
+        scan.kill()
+    assert scan.returncode == 130, err
+    assert "interrupted" in err and "Traceback" not in err, err
+    assert not (tmp_path / "r.json").exists()  # no report of a scan that did not end
+
+    again = run_cli(
+        "scan", "--python", python, "--module", "fastpkg", "--timeout", "200",
+        "--json", str(tmp_path / "r.json"), str(root),
+        cwd=tmp_path, env={"SUBINTERP_AUDIT_CACHE": str(cache)},
+    )  # fmt: skip
+    assert again.returncode == 0, again.stderr
+    assert "1 unchanged since the last scan" in again.stderr, again.stderr
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert _verdict(report, "fastpkg.tinyext") == "own_gil"

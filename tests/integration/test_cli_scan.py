@@ -66,6 +66,28 @@ def test_unknown_module_is_a_clear_error(python: str, fixtures_dir: Path, tmp_pa
     assert not (tmp_path / "reports").exists()
 
 
+@pytest.mark.parametrize("content", ["empty", "python_only", "not_an_extension"])
+def test_nothing_to_scan_is_one_error(
+    python: str, fixtures_dir: Path, tmp_path: Path, content: str
+) -> None:
+    """An empty directory, one with only Python, one with only a non-extension .so: exit 2."""
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    if content == "python_only":
+        (tree / "plain.py").write_text("x = 1\n")
+    if content == "not_an_extension":
+        (so,) = fixtures_dir.glob("not_an_extension.*so")
+        shutil.copy(so, tree)
+    done = run_cli("scan", "--python", python, str(tree), cwd=tmp_path)
+    assert done.returncode == 2, done.stdout + done.stderr
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"subinterp-audit: error: no extension modules found for {tree}"), last
+    if content == "not_an_extension":
+        assert last.endswith("not a Python extension module"), last
+    assert "Traceback" not in done.stderr
+    assert not (tmp_path / "reports").exists()
+
+
 def test_two_targets_in_one_run(tmp_path: Path) -> None:
     pythons = [find_target("3.12"), find_target("3.13")]
     out = tmp_path / "two.json"
