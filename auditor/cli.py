@@ -4,53 +4,35 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable, Sequence
-from datetime import datetime, timezone
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import NoReturn
 
 import click
 from rich.markup import escape
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
-from rich.table import Column
 
-from auditor import __version__
-from auditor.cache import ResultCache
+from auditor import __version__, pipeline
 from auditor.console import console, err_console
 from auditor.errors import AuditorError
-from auditor.model import AuditReport, TargetAudit, Verdict
-from auditor.native import cache_root
-from auditor.policy import GateResult, Policy, diff_reports, evaluate, parse_verdicts
+from auditor.model import AuditReport
+from auditor.pipeline import (
+    DEFAULT_HTML,
+    DEFAULT_JSON,
+    EXIT_OK,
+    EXIT_POLICY,
+    EXIT_USAGE,
+    ScanOptions,
+    now,
+)
+from auditor.policy import diff_reports
 from auditor.probe import ISOLATION_MODES
 from auditor.probe_plan import DepthSettings
+from auditor.progress import scan_with_progress
 from auditor.project_settings import DEPTH_CHOICES, REQUIRE_CHOICES
-from auditor.project_settings import load as load_config
-from auditor.report import plural, terminal
-from auditor.report.github import markdown_summary, workflow_commands
-from auditor.report.html import render_html
-from auditor.report.json import dump_json, load_report, report_dict
-from auditor.report.junit import render_junit
-from auditor.report.output import check_output, write_report
-from auditor.report.sarif import render_sarif
-from auditor.scan import scan_target
+from auditor.project_settings import load as load_settings
+from auditor.report import terminal
+from auditor.report.json import load_report, report_dict
 from auditor.target import describe, resolve
-
-# Exit codes (documented in the README).
-EXIT_OK = 0  # the scan finished
-EXIT_POLICY = 1  # the CI gate failed (--require, --fail-on, --baseline)
-EXIT_USAGE = 2  # bad usage, or an unusable target interpreter
-EXIT_INCOMPLETE = 3  # the scan finished, but the tool itself failed on some module
-
-DEFAULT_REPORT_DIR = Path("reports")
-DEFAULT_JSON = DEFAULT_REPORT_DIR / "subinterp-audit.json"
-DEFAULT_HTML = DEFAULT_REPORT_DIR / "subinterp-audit.html"
 
 
 def _print_error(message: str) -> None:
@@ -62,17 +44,6 @@ def _error(message: str, code: int = EXIT_USAGE) -> NoReturn:
     """The one exit point for errors: one line on stderr, no traceback."""
     _print_error(message)
     raise SystemExit(code)
-
-
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
-def _default_report_dir() -> None:
-    """reports/ under the current directory, ignored by git (we drop a .gitignore)."""
-    if not DEFAULT_REPORT_DIR.exists():
-        DEFAULT_REPORT_DIR.mkdir(parents=True)
-        (DEFAULT_REPORT_DIR / ".gitignore").write_text("*\n")
 
 
 ISOLATION_OPTION = click.option(
@@ -310,138 +281,28 @@ def scan(
     2 usage error or unusable target, 3 the tool itself failed on some
     module (the report says which).
     """
-    settings = load_config(config_path)
-    try:
-        policy = Policy(
-            require=Verdict(require) if require else settings.require,
-            fail_on=parse_verdicts(fail_on, "--fail-on") if fail_on else settings.fail_on,
-            ignore=settings.ignore,
-            fail_interpreter_bugs=bool(
-                fail_interpreter_bugs
-                if fail_interpreter_bugs is not None
-                else settings.fail_interpreter_bugs
-            ),
-        )
-    except ValueError as exc:
-        raise click.UsageError(str(exc)) from None
-    baseline = baseline or settings.baseline
-    if update_baseline and baseline is None:
-        raise click.UsageError("--update-baseline needs --baseline (or 'baseline' in the config)")
-    old = None
-    if baseline is not None and (baseline.exists() or not update_baseline):
-        if not baseline.exists():
-            _error(f"baseline {baseline} does not exist (create it with --update-baseline)")
-        old = load_report(baseline)
-    default_outputs = not any((json_path, html_path, junit_path, sarif_path))
-    if default_outputs:
-        json_path, html_path = DEFAULT_JSON, DEFAULT_HTML
-    _check_outputs(
-        ("JSON report", json_path),
-        ("HTML report", html_path),
-        ("JUnit report", junit_path),
-        ("SARIF report", sarif_path),
-        ("baseline", baseline if update_baseline else None),
+    options = ScanOptions(
+        paths=paths,
+        pythons=pythons,
+        packages=packages,
+        modules=modules,
+        outputs={"json": json_path, "html": html_path, "junit": junit_path, "sarif": sarif_path},
+        require=require,
+        fail_on=fail_on,
+        fail_interpreter_bugs=fail_interpreter_bugs,
+        baseline=baseline,
+        update_baseline=update_baseline,
+        jobs=jobs,
+        timeout=timeout,
+        depth=depth,
+        smoke=smoke,
+        depth_sizes=DepthSettings(threads=concurrency, rounds=rounds, cycles=cycles, repeat=repeat),
+        show_stdlib=show_stdlib,
+        isolation=isolation,
+        no_cache=no_cache,
+        argv=tuple(sys.argv[1:]),
     )
-    paths = paths or tuple(p for p in settings.paths if _exists(p))
-    jobs = jobs or settings.jobs or os.cpu_count() or 1
-    timeout = timeout or settings.timeout or 60.0
-    depth_settings = (
-        None
-        if (depth or settings.depth or "full") == "import"
-        else DepthSettings(threads=concurrency, rounds=rounds, cycles=cycles, repeat=repeat)
-    )
-    if smoke is not None:
-        try:
-            compile(smoke, "<smoke>", "exec")
-        except SyntaxError as exc:
-            raise click.BadParameter(f"not valid Python: {exc.msg}", param_hint="--smoke") from None
-    smoke_code = {"*": smoke} if smoke is not None else settings.smoke
-
-    started = _now()
-    targets: list[TargetAudit] = []
-    seen: set[str] = set()
-    for spec in pythons or settings.python or (None,):
-        executable = resolve(spec)
-        if os.path.realpath(executable) in seen:
-            err_console.print(
-                f"[dim]{escape(str(spec))}: the same interpreter again, scanned once[/]"
-            )
-            continue
-        seen.add(os.path.realpath(executable))
-        interp = describe(executable)
-        targets.append(
-            _scan_one(
-                interp,
-                paths,
-                packages or settings.package,
-                modules or settings.module,
-                jobs,
-                timeout,
-                isolation,
-                no_cache,
-                depth_settings,
-                smoke_code,
-            )
-        )
-    report = AuditReport(tuple(targets), started, _now(), tuple(sys.argv[1:]))
-    data = report_dict(report)
-    gate = evaluate(data, policy, old)
-
-    if default_outputs:
-        _default_report_dir()
-    renderers: tuple[tuple[Path | None, Callable[[], str]], ...] = (
-        (json_path, lambda: dump_json(data)),
-        (html_path, lambda: render_html(data)),
-        (junit_path, lambda: render_junit(data, gate)),
-        (sarif_path, lambda: render_sarif(data, gate)),
-    )
-    # Render everything before writing anything: a failure leaves every old report intact.
-    outputs = [(path, render()) for path, render in renderers if path]
-    for path, text in outputs:
-        write_report(path, text)
-    terminal.render(targets, console, [path for path, _ in outputs], show_stdlib)
-    terminal.render_gate(gate, console)
-    if update_baseline and baseline is not None:
-        if gate:
-            write_report(baseline, dump_json(data))
-            console.print(f"baseline written to [bold]{escape(str(baseline))}[/]")
-        else:
-            console.print(
-                f"[yellow]baseline {escape(str(baseline))} left as it was: the gate failed[/]"
-            )
-    if os.environ.get("GITHUB_ACTIONS") == "true":
-        _github(data, gate)
-    if not gate:
-        raise SystemExit(EXIT_POLICY)
-    if any(t.incomplete for t in targets):
-        raise SystemExit(EXIT_INCOMPLETE)
-
-
-def _check_outputs(*outputs: tuple[str, Path | None]) -> None:
-    """Fail in a second, before anything is probed, when an output cannot be written."""
-    for label, path in outputs:
-        reason = None if path is None else check_output(path)
-        if reason is not None:
-            _error(f"cannot write the {label} to {path}: {reason}")
-
-
-def _exists(path: Path) -> bool:
-    if not path.exists():
-        _error(f"{path} (from 'paths' in the configuration) does not exist")
-    return True
-
-
-def _github(data: dict[str, Any], gate: GateResult) -> None:
-    """Under GitHub Actions: annotations in the log, the summary in $GITHUB_STEP_SUMMARY."""
-    for line in workflow_commands(gate):
-        print(line, flush=True)
-    summary = os.environ.get("GITHUB_STEP_SUMMARY")
-    if summary:
-        try:
-            with open(summary, "a", encoding="utf-8") as stream:
-                stream.write(markdown_summary(data, gate))
-        except OSError as exc:
-            err_console.print(f"[yellow]cannot write the job summary: {escape(str(exc))}[/]")
+    raise SystemExit(pipeline.run(pipeline.plan(options, load_settings(config_path))))
 
 
 @cli.command()
@@ -500,19 +361,19 @@ def explain(
         source = str(report_path)
     else:
         interp = describe(resolve(python_spec))
-        target = _scan_one(
+        target = scan_with_progress(
             interp,
-            paths,
-            (),
-            (module,),
-            os.cpu_count() or 1,
-            timeout,
-            isolation,
-            no_cache,
-            DepthSettings(),
-            {},
+            paths=paths,
+            packages=(),
+            modules=(module,),
+            jobs=os.cpu_count() or 1,
+            timeout=timeout,
+            isolation=isolation,
+            no_cache=no_cache,
+            depth=DepthSettings(),
+            smoke={},
         )
-        data = report_dict(AuditReport((target,), _now(), _now(), tuple(sys.argv[1:])))
+        data = report_dict(AuditReport((target,), now(), now(), tuple(sys.argv[1:])))
         source = interp.executable
     found = [(t["python"], m) for t in data["targets"] for m in t["modules"] if m["name"] == module]
     if not found:
@@ -555,58 +416,6 @@ def diff(old: Path, new: Path) -> None:
         raise SystemExit(EXIT_POLICY)
 
 
-def _scan_one(  # type: ignore[no-untyped-def]
-    interp, paths, packages, modules, jobs, timeout, isolation, no_cache, depth, smoke
-) -> TargetAudit:
-    progress = Progress(
-        TextColumn("[bold]probing[/] {task.description}"),
-        BarColumn(bar_width=24),
-        MofNCompleteColumn(),
-        TextColumn("probes"),
-        TimeElapsedColumn(),
-        TextColumn("left"),
-        TimeRemainingColumn(),
-        # A steady width: the module under way, cut to fit.
-        TextColumn(
-            "{task.fields[current]}",
-            style="dim",
-            table_column=Column(width=28, no_wrap=True, overflow="ellipsis"),
-        ),
-        console=err_console,
-        transient=True,
-    )
-    err_console.print(f"[dim]target: {escape(interp.label)}[/]")
-    with progress:
-        task = progress.add_task(f"Python {interp.version}", total=None, current="discovering")
-
-        def discovered(found, total, reused):  # type: ignore[no-untyped-def]
-            progress.update(task, total=total, current="")
-            others = len(found.non_extensions)
-            suffix = f", {others} non-extension files" if others else ""
-            if reused:
-                suffix += f"; {reused} unchanged since the last scan (--no-cache to probe again)"
-            found_text = plural(len(found.modules), "extension module")
-            err_console.print(f"[dim]found {found_text}{suffix}[/]")
-
-        def advanced(done: int, total: int, name: str) -> None:
-            progress.update(task, completed=done, total=total, current=name)
-
-        return scan_target(
-            interp,
-            paths=paths,
-            packages=packages,
-            module_names=modules,
-            jobs=jobs,
-            timeout=timeout,
-            isolation=isolation,
-            cache=ResultCache(cache_root(), reuse=not no_cache),
-            depth=depth,
-            smoke=smoke,
-            on_discovered=discovered,
-            on_progress=advanced,
-        )
-
-
 SHORT_USAGE = """\
 Usage: subinterp-audit COMMAND [OPTIONS] [ARGS]...
 
@@ -618,8 +427,8 @@ Try 'subinterp-audit --help' or 'subinterp-audit scan --help'."""
 
 
 INTERRUPTED = (
-    "subinterp-audit: interrupted; no report written. The modules whose probes had ended are "
-    "cached: the next scan starts from them."
+    "subinterp-audit: interrupted (no report written; the modules that finished are cached "
+    "for the next scan)"
 )
 
 
@@ -638,7 +447,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except click.exceptions.Exit as exc:
         return exc.exit_code
     except click.Abort:
-        err_console.print(INTERRUPTED)
+        err_console.print(INTERRUPTED, soft_wrap=True)
         return 130
     except click.UsageError as exc:
         hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx else ""
@@ -656,7 +465,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
     except KeyboardInterrupt:
-        err_console.print(INTERRUPTED)
+        err_console.print(INTERRUPTED, soft_wrap=True)
         return 130
     return EXIT_OK
 

@@ -29,3 +29,8 @@ class ReportError(AuditorError):
 
 class ConfigError(AuditorError):
     """Raised when [tool.subinterp-audit] in pyproject.toml is invalid (names the key)."""
+
+
+class UsageError(AuditorError):
+    """Raised when options contradict each other or name something unusable (a baseline that
+    does not exist, an output that cannot be written)."""

@@ -33,7 +33,12 @@ KEYS = {
     "jobs": "probes to run in parallel",
     "depth": '"full" (default: import and depth probes) or "import" (import probes only)',
     "smoke": 'code run after each import: a string, or {"module.name" = "code", "*" = "code"}',
+    "json": "where to write the JSON report, relative to pyproject.toml",
+    "html": "where to write the HTML report, relative to pyproject.toml",
+    "junit": "where to write JUnit XML, relative to pyproject.toml",
+    "sarif": "where to write SARIF, relative to pyproject.toml",
 }
+OUTPUT_KEYS = ("json", "html", "junit", "sarif")
 DEPTH_CHOICES = ("full", "import")
 REQUIRE_CHOICES = ("own_gil", "shared_gil", "legacy_only")
 
@@ -56,6 +61,7 @@ class Settings:
     jobs: int | None = None
     depth: str | None = None
     smoke: dict[str, str] = field(default_factory=dict)  # module name or "*" -> code
+    outputs: dict[str, Path] = field(default_factory=dict)  # OUTPUT_KEYS -> path
 
 
 def _strings(value: Any, key: str, where: str) -> tuple[str, ...]:
@@ -99,6 +105,14 @@ def parse(table: dict[str, Any], source: Path) -> Settings:
         values["fail_interpreter_bugs"] = table["fail-on-interpreter-bugs"]
     if "ignore" in table:
         values["ignore"] = _ignores(table["ignore"], where)
+    outputs = {}
+    for key in OUTPUT_KEYS:
+        if key in table:
+            if not isinstance(table[key], str) or not table[key]:
+                raise ConfigError(f"{where}: '{key}' must be a path (a string)")
+            outputs[key] = base / table[key]
+    if outputs:
+        values["outputs"] = outputs
     if "baseline" in table:
         if not isinstance(table["baseline"], str):
             raise ConfigError(f"{where}: 'baseline' must be a path (a string)")

@@ -181,7 +181,7 @@ def test_gate_passes_then_catches_the_regression(
         env={
             "GITHUB_ACTIONS": "true",
             "GITHUB_STEP_SUMMARY": str(summary),
-            "GITHUB_WORKSPACE": str(venv),
+            "GITHUB_WORKSPACE": str(root),
         },
     )
     assert done.returncode == 1, done.stdout + done.stderr
@@ -189,9 +189,9 @@ def test_gate_passes_then_catches_the_regression(
     assert "baseline ci/subinterp-baseline.json left as it was: the gate failed" in done.stdout
     assert json.loads(baseline.read_text())["targets"][0]["modules"][0]["verdict"] == "own_gil"
 
-    # GitHub annotation, pointing at the module file.
+    # GitHub annotation, pointing at the source that defines the module, in the repository.
     (annotation,) = [line for line in done.stdout.splitlines() if line.startswith("::error ")]
-    assert "file=lib/python3.13/site-packages/gatepkg/_speedups.cpython-313" in annotation
+    assert annotation.startswith("::error file=src/speedups.c,line=9,"), annotation
     assert "gatepkg._speedups is legacy_only (Python 3.13)" in annotation.replace("%3A", ":")
 
     # JUnit: the verdict test case fails with the reason; the refused probes fail too.
@@ -215,8 +215,9 @@ def test_gate_passes_then_catches_the_regression(
     results = data["runs"][0]["results"]
     single = [r for r in results if r["ruleId"] == "single_phase_init"]
     assert single and single[0]["level"] == "error"
-    uri = single[0]["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
-    assert "gatepkg/_speedups.cpython-313" in uri
+    location = single[0]["locations"][0]["physicalLocation"]
+    assert location["artifactLocation"] == {"uri": "src/speedups.c", "uriBaseId": "SRCROOT"}
+    assert location["region"]["startLine"] == 9
     assert {r["id"] for r in data["runs"][0]["tool"]["driver"]["rules"]} >= {"single_phase_init"}
 
     # Markdown job summary.

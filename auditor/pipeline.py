@@ -1,0 +1,281 @@
+"""The scan command's pipeline: settings -> scan -> gate -> outputs.
+
+auditor/cli.py parses the command line into ScanOptions and exits with what run() returns.
+plan() merges the options with [tool.subinterp-audit] (the command line wins) and checks
+everything that can be checked before a probe runs; run() scans every target, applies the
+gate, and writes every output: the reports (all rendered before any is written), the
+terminal, the baseline, and GitHub Actions' annotations and job summary.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from rich.markup import escape
+
+from auditor.console import console, err_console
+from auditor.errors import UsageError
+from auditor.model import AuditReport, TargetAudit, Verdict
+from auditor.policy import GateResult, Policy, evaluate, parse_verdicts
+from auditor.probe_plan import DepthSettings
+from auditor.progress import scan_with_progress
+from auditor.project_settings import Settings
+from auditor.report import terminal
+from auditor.report.github import markdown_summary, workflow_commands
+from auditor.report.html import render_html
+from auditor.report.json import dump_json, load_report, report_dict
+from auditor.report.junit import render_junit
+from auditor.report.output import check_output, write_report
+from auditor.report.sarif import render_sarif
+from auditor.sources import SourceIndex, default_root
+from auditor.target import describe, resolve
+
+# Exit codes (documented in the README).
+EXIT_OK = 0  # the scan finished
+EXIT_POLICY = 1  # the CI gate failed (--require, --fail-on, --baseline)
+EXIT_USAGE = 2  # bad usage, or an unusable target interpreter, or nothing to scan
+EXIT_INCOMPLETE = 3  # the scan finished, but the tool itself failed on some module
+
+DEFAULT_REPORT_DIR = Path("reports")
+DEFAULT_JSON = DEFAULT_REPORT_DIR / "subinterp-audit.json"
+DEFAULT_HTML = DEFAULT_REPORT_DIR / "subinterp-audit.html"
+
+# The report kinds: option name, label in messages.
+REPORT_KINDS = {"json": "JSON report", "html": "HTML report", "junit": "JUnit report"}
+REPORT_KINDS["sarif"] = "SARIF report"
+
+
+@dataclass(frozen=True)
+class ScanOptions:
+    """The scan command line as given: None or empty where an option was not."""
+
+    paths: tuple[Path, ...] = ()
+    pythons: tuple[str, ...] = ()
+    packages: tuple[str, ...] = ()
+    modules: tuple[str, ...] = ()
+    outputs: dict[str, Path | None] = field(default_factory=dict)  # REPORT_KINDS -> path
+    require: str | None = None
+    fail_on: tuple[str, ...] = ()
+    fail_interpreter_bugs: bool | None = None
+    baseline: Path | None = None
+    update_baseline: bool = False
+    jobs: int | None = None
+    timeout: float | None = None
+    depth: str | None = None
+    smoke: str | None = None
+    depth_sizes: DepthSettings = field(default_factory=DepthSettings)
+    show_stdlib: bool = False
+    isolation: str = "shared"
+    no_cache: bool = False
+    argv: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ScanPlan:
+    """What one scan does, settled: every default applied, every input checked."""
+
+    pythons: tuple[str | None, ...]
+    paths: tuple[Path, ...]
+    packages: tuple[str, ...]
+    modules: tuple[str, ...]
+    jobs: int
+    timeout: float
+    isolation: str
+    no_cache: bool
+    depth: DepthSettings | None
+    smoke: dict[str, str]
+    policy: Policy
+    baseline: Path | None
+    old: dict[str, Any] | None  # the baseline's report, when it exists
+    update_baseline: bool
+    outputs: dict[str, Path]  # REPORT_KINDS -> path, only those to write
+    default_outputs: bool  # reports/ is ours to create
+    show_stdlib: bool
+    argv: tuple[str, ...]
+
+
+def plan(options: ScanOptions, settings: Settings) -> ScanPlan:
+    """Merge the command line with the configuration; raise UsageError (or another
+    AuditorError) for anything wrong, before a single probe runs."""
+    try:
+        policy = Policy(
+            require=Verdict(options.require) if options.require else settings.require,
+            fail_on=(
+                parse_verdicts(options.fail_on, "--fail-on")
+                if options.fail_on
+                else settings.fail_on
+            ),
+            ignore=settings.ignore,
+            fail_interpreter_bugs=bool(
+                options.fail_interpreter_bugs
+                if options.fail_interpreter_bugs is not None
+                else settings.fail_interpreter_bugs
+            ),
+        )
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    baseline = options.baseline or settings.baseline
+    if options.update_baseline and baseline is None:
+        raise UsageError("--update-baseline needs --baseline (or 'baseline' in the config)")
+    old = None
+    if baseline is not None and (baseline.exists() or not options.update_baseline):
+        if not baseline.exists():
+            raise UsageError(
+                f"baseline {baseline} does not exist (create it with --update-baseline)"
+            )
+        old = load_report(baseline)
+
+    # Outputs: each kind from the command line, else from the configuration; JSON and HTML
+    # under reports/ when neither names any.
+    outputs = {
+        kind: path
+        for kind in REPORT_KINDS
+        if (path := options.outputs.get(kind) or settings.outputs.get(kind)) is not None
+    }
+    default_outputs = not outputs
+    if default_outputs:
+        outputs = {"json": DEFAULT_JSON, "html": DEFAULT_HTML}
+    checked = [(REPORT_KINDS[kind], path) for kind, path in outputs.items()]
+    if options.update_baseline and baseline is not None:
+        checked.append(("baseline", baseline))
+    for label, path in checked:  # fail in a second, not after the scan
+        reason = check_output(path)
+        if reason is not None:
+            raise UsageError(f"cannot write the {label} to {path}: {reason}")
+
+    paths = options.paths or settings.paths
+    for path in paths:
+        if not path.exists():
+            raise UsageError(f"{path} (from 'paths' in the configuration) does not exist")
+    if options.smoke is not None:
+        try:
+            compile(options.smoke, "<smoke>", "exec")
+        except SyntaxError as exc:
+            raise UsageError(f"--smoke is not valid Python: {exc.msg}") from None
+    depth = None if (options.depth or settings.depth or "full") == "import" else options.depth_sizes
+    return ScanPlan(
+        pythons=options.pythons or settings.python or (None,),
+        paths=tuple(paths),
+        packages=options.packages or settings.package,
+        modules=options.modules or settings.module,
+        jobs=options.jobs or settings.jobs or os.cpu_count() or 1,
+        timeout=options.timeout or settings.timeout or 60.0,
+        isolation=options.isolation,
+        no_cache=options.no_cache,
+        depth=depth,
+        smoke={"*": options.smoke} if options.smoke is not None else dict(settings.smoke),
+        policy=policy,
+        baseline=baseline,
+        old=old,
+        update_baseline=options.update_baseline,
+        outputs=outputs,
+        default_outputs=default_outputs,
+        show_stdlib=options.show_stdlib,
+        argv=options.argv,
+    )
+
+
+def run(scan_plan: ScanPlan) -> int:
+    """Scan, judge, write; returns the exit code."""
+    started = now()
+    targets = scan_targets(scan_plan)
+    report = AuditReport(tuple(targets), started, now(), scan_plan.argv)
+    data = report_dict(report)
+    gate = evaluate(data, scan_plan.policy, scan_plan.old)
+    write_outputs(scan_plan, targets, data, gate)
+    if not gate:
+        return EXIT_POLICY
+    if any(t.incomplete for t in targets):
+        return EXIT_INCOMPLETE
+    return EXIT_OK
+
+
+def scan_targets(scan_plan: ScanPlan) -> list[TargetAudit]:
+    """Every target interpreter, each once (two specs may name the same interpreter)."""
+    targets: list[TargetAudit] = []
+    seen: set[str] = set()
+    for spec in scan_plan.pythons:
+        executable = resolve(spec)
+        if os.path.realpath(executable) in seen:
+            err_console.print(
+                f"[dim]{escape(str(spec))}: the same interpreter again, scanned once[/]"
+            )
+            continue
+        seen.add(os.path.realpath(executable))
+        targets.append(
+            scan_with_progress(
+                describe(executable),
+                paths=scan_plan.paths,
+                packages=scan_plan.packages,
+                modules=scan_plan.modules,
+                jobs=scan_plan.jobs,
+                timeout=scan_plan.timeout,
+                isolation=scan_plan.isolation,
+                no_cache=scan_plan.no_cache,
+                depth=scan_plan.depth,
+                smoke=scan_plan.smoke,
+            )
+        )
+    return targets
+
+
+def write_outputs(
+    scan_plan: ScanPlan, targets: list[TargetAudit], data: dict[str, Any], gate: GateResult
+) -> None:
+    """The reports, the terminal, the baseline, and GitHub Actions' output."""
+    sources: list[SourceIndex] = []  # the project's tree, read once and only when needed
+
+    def source_index() -> SourceIndex:
+        if not sources:
+            sources.append(SourceIndex.build(default_root()))
+        return sources[0]
+
+    renderers: dict[str, Callable[[], str]] = {
+        "json": lambda: dump_json(data),
+        "html": lambda: render_html(data),
+        "junit": lambda: render_junit(data, gate),
+        "sarif": lambda: render_sarif(data, gate, sources=source_index()),
+    }
+    # Render everything before writing anything: a failure leaves every old report intact.
+    rendered = [(path, renderers[kind]()) for kind, path in scan_plan.outputs.items()]
+    if scan_plan.default_outputs and not DEFAULT_REPORT_DIR.exists():
+        DEFAULT_REPORT_DIR.mkdir(parents=True)
+        (DEFAULT_REPORT_DIR / ".gitignore").write_text("*\n")  # reports/ is not for git
+    for path, text in rendered:
+        write_report(path, text)
+    terminal.render(targets, console, [path for path, _ in rendered], scan_plan.show_stdlib)
+    terminal.render_gate(gate, console)
+    baseline = scan_plan.baseline
+    if scan_plan.update_baseline and baseline is not None:
+        if gate:
+            write_report(baseline, dump_json(data))
+            console.print(f"baseline written to [bold]{escape(str(baseline))}[/]")
+        else:
+            console.print(
+                f"[yellow]baseline {escape(str(baseline))} left as it was: the gate failed[/]"
+            )
+    if os.environ.get("GITHUB_ACTIONS") == "true":
+        _github(data, gate, source_index())
+
+
+def _github(data: dict[str, Any], gate: GateResult, sources: SourceIndex) -> None:
+    """Under GitHub Actions: annotations in the log, the summary in $GITHUB_STEP_SUMMARY."""
+    for line in workflow_commands(gate, data=data, sources=sources):
+        print(line, flush=True)
+    summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    if summary:
+        try:
+            with open(summary, "a", encoding="utf-8") as stream:
+                stream.write(markdown_summary(data, gate))
+        except OSError as exc:
+            err_console.print(f"[yellow]cannot write the job summary: {escape(str(exc))}[/]")
+
+
+def now() -> str:
+    """The current time as reports record it (UTC, seconds)."""
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")

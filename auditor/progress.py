@@ -1,0 +1,89 @@
+"""The progress display of a scan: one steady line on stderr, in probes, with the time left."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from rich.markup import escape
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Column
+
+from auditor.cache import ResultCache
+from auditor.console import err_console
+from auditor.discover import Discovery
+from auditor.model import Interpreter, TargetAudit
+from auditor.native import cache_root
+from auditor.probe_plan import DepthSettings
+from auditor.report import plural
+from auditor.scan import scan_target
+
+
+def scan_with_progress(
+    interp: Interpreter,
+    *,
+    paths: Sequence[Path],
+    packages: Sequence[str],
+    modules: Sequence[str],
+    jobs: int,
+    timeout: float,
+    isolation: str,
+    no_cache: bool,
+    depth: DepthSettings | None,
+    smoke: Mapping[str, str],
+) -> TargetAudit:
+    """scan_target, with what it found and a progress bar on stderr (transient)."""
+    progress = Progress(
+        TextColumn("[bold]probing[/] {task.description}"),
+        BarColumn(bar_width=24),
+        MofNCompleteColumn(),
+        TextColumn("probes"),
+        TimeElapsedColumn(),
+        TextColumn("left"),
+        TimeRemainingColumn(),
+        # A steady width: the module under way, cut to fit.
+        TextColumn(
+            "{task.fields[current]}",
+            style="dim",
+            table_column=Column(width=28, no_wrap=True, overflow="ellipsis"),
+        ),
+        console=err_console,
+        transient=True,
+    )
+    err_console.print(f"[dim]target: {escape(interp.label)}[/]")
+    with progress:
+        task = progress.add_task(f"Python {interp.version}", total=None, current="discovering")
+
+        def discovered(found: Discovery, total: int, reused: int) -> None:
+            progress.update(task, total=total, current="")
+            others = len(found.non_extensions)
+            suffix = f", {plural(others, 'non-extension file')}" if others else ""
+            if reused:
+                suffix += f"; {reused} unchanged since the last scan (--no-cache to probe again)"
+            found_text = plural(len(found.modules), "extension module")
+            err_console.print(f"[dim]found {found_text}{suffix}[/]")
+
+        def advanced(done: int, total: int, name: str) -> None:
+            progress.update(task, completed=done, total=total, current=name)
+
+        return scan_target(
+            interp,
+            paths=paths,
+            packages=packages,
+            module_names=modules,
+            jobs=jobs,
+            timeout=timeout,
+            isolation=isolation,
+            cache=ResultCache(cache_root(), reuse=not no_cache),
+            depth=depth,
+            smoke=smoke,
+            on_discovered=discovered,
+            on_progress=advanced,
+        )
