@@ -131,10 +131,14 @@ GOOD_SIGNS: dict[str, str] = {
     "PyType_GetModule": "finds the module of a heap type",
     "PyType_GetModuleState": "finds module state from a heap type",
     "PyModule_AddType": "adds types to the module object, not to C globals",
-    "PyInterpreterState_GetID": "knows which interpreter runs it; Cython and PyO3 use this to"
-    " refuse a second interpreter",
     "PyModule_GetToken": "PEP 793 module token (3.15)",
     "PyType_GetModuleByToken": "PEP 793 module token lookup (3.15)",
+}
+# Neither good nor bad: what the symbol means depends on what the module does with it.
+NOTES: dict[str, str] = {
+    "PyInterpreterState_GetID": "knows which interpreter runs it: Cython's and PyO3's"
+    " one-interpreter guards compare it with the first interpreter's, and modules that keep"
+    " per-interpreter state use it to tell interpreters apart",
 }
 # The one hint that is an export: the PEP 793 (3.15) hook, listed with the good signs of §6.
 MODEXPORT_PREFIX = "PyModExport_"
@@ -283,6 +287,11 @@ def _hints(symbols: Symbols) -> tuple[StaticHint, ...]:
     hints += [
         StaticHint(name, "good_sign", meaning)
         for name, meaning in GOOD_SIGNS.items()
+        if name in symbols.imports
+    ]
+    hints += [
+        StaticHint(name, "note", meaning)
+        for name, meaning in NOTES.items()
         if name in symbols.imports
     ]
     hints += [

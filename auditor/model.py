@@ -374,7 +374,7 @@ class StaticHint:
     """A C-API symbol the module imports that bears on subinterpreter support."""
 
     symbol: str
-    kind: str  # "red_flag" | "good_sign"
+    kind: str  # "red_flag" | "good_sign" | "note" (depends on the use)
     meaning: str  # one line for a maintainer
 
 

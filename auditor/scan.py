@@ -9,7 +9,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from auditor.advice import annotate
+from auditor.advice import Context, annotate
 from auditor.binding import inspect_binary
 from auditor.cache import ResultCache, never_cached, relevant_environment
 from auditor.classify import classify, next_depth_kind
@@ -218,7 +218,8 @@ def scan_target(
             reasons = (*reasons, _bug_reason(match))
         if bugs:
             verdict_fixed, _ = classify(module, init, fixed, known)
-        reasons = annotate(reasons, static.binding.toolkit if static else None)
+        toolkit = static.binding.toolkit if static else None
+        reasons = annotate(reasons, toolkit, Context(interp.short_version, init))
         audits.append(ModuleAudit(module, init, results, verdict, reasons, static, verdict_fixed))
     cache.flush()
     return TargetAudit(

@@ -18,6 +18,13 @@ from auditor.policy import Change, GateResult
 from auditor.probe_plan import DEPTH_PROBES
 from auditor.report import LEAK_MARK, MARKS, plural
 
+# A static hint's kind: style and label, padded to one width.
+HINT_LABELS = {
+    "red_flag": ("red", "red flag "),
+    "good_sign": ("green", "good sign"),
+    "note": ("dim", "note     "),
+}
+
 VERDICT_STYLE = {
     Verdict.OWN_GIL: "bold green",
     Verdict.SHARED_GIL: "green",
@@ -373,8 +380,7 @@ def render_explain(module: dict[str, Any], python: dict[str, Any], console: Cons
             Text("Static hints (imported C-API symbols; hints, not the verdict)", style="bold")
         )
         for hint in sorted(hints, key=lambda h: (h["kind"] != "red_flag", h["symbol"])):
-            style = "red" if hint["kind"] == "red_flag" else "green"
-            label = "red flag " if hint["kind"] == "red_flag" else "good sign"
+            style, label = HINT_LABELS.get(hint["kind"], ("", hint["kind"]))
             console.print(
                 Text.assemble(
                     ("   " + label + " ", style), (hint["symbol"], "bold"), f": {hint['meaning']}"

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from auditor.advice import advise, knowledge
+from auditor.advice import Context, advise, knowledge
 from auditor.classify import REASON_CODES
-from auditor.model import TOOLKITS, Reason
+from auditor.model import TOOLKITS, InitInfo, Reason
 
 
 @pytest.mark.parametrize("code", REASON_CODES)
@@ -65,7 +65,7 @@ def test_crash_advice_depends_on_the_stage(details: tuple, topic: str, phrase: s
 @pytest.mark.parametrize(
     ("binding", "link"),
     [
-        ("cython", "cython/cython/issues/6513"),
+        ("cython", "cython/cython/pull/6513"),
         ("pyo3", "PyO3/pyo3/issues/576"),
         ("numpy", "numpy/numpy/issues/28271"),
     ],
@@ -82,3 +82,57 @@ def test_a_dependency_guard_has_its_own_advice() -> None:
     assert advice.topic == "blocked_by.guard"
     assert "Nothing to change in this module" in advice.fix
     assert advise(Reason("blocked_by", "m", module="dep"), "c").topic == "blocked_by"
+
+
+def _init(level: str | None, style: str = "multi_phase") -> InitInfo:
+    return InitInfo(style=style, multiple_interpreters=level)
+
+
+def test_no_declaration_advised_that_the_module_already_makes() -> None:
+    """orjson declares NOT_SUPPORTED: its crash advice must not tell it to declare it."""
+    crash = Reason("crash", "m", details=(("stage", "import"),))
+    plain = advise(crash, None, Context((3, 13), _init("per_interpreter_gil"))).fix
+    assert "declare Py_MOD_MULTIPLE_INTERPRETERS_NOT_SUPPORTED" in plain
+    declared = advise(crash, None, Context((3, 13), _init("not_supported"))).fix
+    assert "declare Py_MOD_MULTIPLE_INTERPRETERS_NOT_SUPPORTED so" not in declared
+    assert "already declares Py_MOD_MULTIPLE_INTERPRETERS_NOT_SUPPORTED" in declared
+    # A single-phase module has no slots to declare anything with.
+    single = advise(crash, None, Context((3, 13), _init(None, "single_phase"))).fix
+    assert "NOT_SUPPORTED" not in single
+
+
+def test_a_lower_level_is_still_advised() -> None:
+    concurrent = Reason("crashes_concurrently", "m")
+    own = advise(concurrent, None, Context((3, 13), _init("per_interpreter_gil"))).fix
+    assert "declare Py_MOD_MULTIPLE_INTERPRETERS_SUPPORTED (shared" in own
+    shared = advise(concurrent, None, Context((3, 13), _init("supported"))).fix
+    assert "declare Py_MOD_MULTIPLE_INTERPRETERS_SUPPORTED (shared" not in shared
+
+
+@pytest.mark.parametrize("code", REASON_CODES)
+def test_no_slot_advice_before_312(code: str) -> None:
+    """3.11 and older have no Py_mod_multiple_interpreters: no advice names it or its values."""
+    if code in ("declares_not_supported", "declares_shared_gil", "declared_vs_observed"):
+        pytest.skip(f"{code} needs a slot: never produced before 3.12")
+    for init in (_init(None), _init(None, "single_phase"), None):
+        fix = advise(Reason(code, "m"), None, Context((3, 11), init)).fix
+        for sentence in fix.split(". "):  # a slot is named only for builds for 3.12+
+            if "Py_mod_multiple_interpreters" in sentence or "MULTIPLE_INTERPRETERS" in sentence:
+                assert "3.12" in sentence, (code, sentence)
+
+
+def test_single_phase_advice_declares_the_slot_from_312_only() -> None:
+    reason = Reason("single_phase_init", "m")
+    assert "Py_mod_multiple_interpreters" in advise(reason, None, Context((3, 12))).fix
+    assert "Py_mod_multiple_interpreters" not in advise(reason, None, Context((3, 11))).fix
+    # pybind11's own fix speaks of its tags, not of the slot.
+    pybind = advise(reason, "pybind11", Context((3, 13))).fix
+    assert "per_interpreter_gil()" in pybind and "Then declare" not in pybind
+
+
+def test_links_are_labelled_for_what_they_are() -> None:
+    for label, url in knowledge()["links"].values():
+        if "/pull/" in url:
+            assert "pull request" in label, (label, url)
+        if "/issues/" in url:
+            assert "issue" in label and "pull request" not in label, (label, url)

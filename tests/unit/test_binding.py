@@ -260,6 +260,14 @@ def test_gil_state_and_capsule(tmp_path: Path) -> None:
     assert [h.symbol for h in info.red_flags] == list(imports)
 
 
+def test_interpreter_id_is_a_note_not_a_good_sign(tmp_path: Path) -> None:
+    """PyInterpreterState_GetID is how Cython's and PyO3's guards refuse: neither good nor bad."""
+    info = inspect(tmp_path, Source(imports=("PyModuleDef_Init", "PyInterpreterState_GetID")))
+    assert [h.symbol for h in info.good_signs] == ["PyModuleDef_Init"]
+    (note,) = [h for h in info.hints if h.kind == "note"]
+    assert note.symbol == "PyInterpreterState_GetID" and "guards" in note.meaning
+
+
 @pytest.mark.parametrize("content", [b"", b"not an ELF file", b"\x7fELF\x02\x01\x01" + b"\0" * 9])
 def test_not_elf(tmp_path: Path, content: bytes) -> None:
     path = tmp_path / "bogus.so"
