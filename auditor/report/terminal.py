@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 from rich import box
 from rich.console import Console
 from rich.markup import escape
+from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
@@ -16,7 +18,7 @@ from auditor.classify import leaks
 from auditor.model import ImportAttempt, ModuleAudit, Outcome, ProbeResult, TargetAudit, Verdict
 from auditor.policy import Change, GateResult
 from auditor.probe_plan import DEPTH_PROBES
-from auditor.report import LEAK_MARK, MARKS, plural
+from auditor.report import LEAK_MARK, MARKS, fold_reasons, plural
 
 # A static hint's kind: style and label, padded to one width.
 HINT_LABELS = {
@@ -355,7 +357,7 @@ def render_explain(module: dict[str, Any], python: dict[str, Any], console: Cons
 
     if module["reasons"]:
         console.print(Text("Why, and what to do", style="bold"))
-    for number, reason in enumerate(module["reasons"], 1):
+    for number, (reason, restated) in enumerate(fold_reasons(module["reasons"]), 1):
         advice = reason.get("advice") or {}
         console.print(
             Text.assemble(
@@ -363,14 +365,19 @@ def render_explain(module: dict[str, Any], python: dict[str, Any], console: Cons
                 (f"  [{reason['code']}]", "dim"),
             )
         )
-        console.print(Text("   " + reason["message"]))
+        _paragraph(console, Text(reason["message"]))
+        for other in restated:  # reasons that only restate this one
+            _paragraph(
+                console,
+                Text.assemble(("also ", "dim"), other["message"], (f"  [{other['code']}]", "dim")),
+            )
         if advice.get("explanation"):
-            console.print(Text("   " + advice["explanation"], style="dim"))
+            _paragraph(console, Text(advice["explanation"], style="dim"))
         if advice.get("fix"):
-            label = f"   Fix ({advice['toolkit']}): " if advice.get("toolkit") else "   Fix: "
-            console.print(Text.assemble((label, "bold green"), advice["fix"]))
+            label = f"Fix ({advice['toolkit']}): " if advice.get("toolkit") else "Fix: "
+            _paragraph(console, Text.assemble((label, "bold green"), advice["fix"]))
         for title, url in advice.get("links", []):
-            console.print(Text(f"   → {title}: {url}", style="blue"))
+            _paragraph(console, Text(f"→ {title}: {url}", style="blue"))
     if not module["reasons"] and verdict is Verdict.OWN_GIL:
         console.print("[green]Every probe passed: usable with concurrent.interpreters.[/]")
 
@@ -394,6 +401,19 @@ def render_explain(module: dict[str, Any], python: dict[str, Any], console: Cons
             console.print(Text(f"stderr of {name}", style="bold"))
             console.print(Text("\n".join("   " + line for line in lines), style="dim"))
             break  # one is enough on a terminal; the JSON and HTML reports keep them all
+
+
+_URL = re.compile(r"https?://\S+")
+
+
+def _paragraph(console: Console, text: Text, indent: int = 3) -> None:
+    """`text` indented, its wrapped lines too; a URL is never split (a text with a URL too
+    long for the line is left to the terminal's own wrapping, in one piece)."""
+    width = console.width - indent
+    if any(len(url) > width for url in _URL.findall(text.plain)):
+        console.print(Text(" " * indent) + text, soft_wrap=True)
+    else:
+        console.print(Padding(text, (0, 0, 0, indent)))
 
 
 def _result_stub(probe: dict[str, Any]) -> ProbeResult:

@@ -93,3 +93,44 @@ def test_explain_says_each_message_once() -> None:
     text = out.getvalue()
     assert text.count("IMPORTANT: PLEASE READ THIS") == 1
     assert text.count("(the same message as isolated)") == 2
+
+
+def test_explain_folds_restatements_indents_and_keeps_urls_whole() -> None:
+    from auditor.advice import annotate
+    from auditor.model import Reason
+    from auditor.report.json import report_dict
+    from auditor.report.terminal import render_explain
+
+    url = "https://github.com/PyO3/pyo3/issues/576"
+    reasons = annotate(
+        (
+            Reason("single_phase_init", "single-phase init: every isolated subinterpreter refuses"),
+            Reason("refused_by_cpython", "CPython refused it: module x does not support loading"),
+            Reason(
+                "binding_refusal",
+                f"PyO3 modules do not yet support subinterpreters, see {url}",
+                probes=("legacy",),
+                details=(("binding", "pyo3"),),
+            ),
+        ),
+        None,
+    )
+    module = _target().modules[0]
+    audit = ModuleAudit(module.module, module.init, module.probes, module.verdict, reasons)
+    data = report_dict(AuditReport((TargetAudit(INTERP, (audit,)),), "t0", "t1", ()))
+    out = io.StringIO()
+    render_explain(data["targets"][0]["modules"][0], data["targets"][0]["python"],
+                   Console(file=out, width=80, highlight=False))  # fmt: skip
+    lines = out.getvalue().splitlines()
+    why = lines[next(i for i, line in enumerate(lines) if line == "Why, and what to do") :]
+    numbered = [line for line in why if line[:1].isdigit()]
+    assert [line.split("[")[-1] for line in numbered] == ["single_phase_init]", "binding_refusal]"]
+    also = next(line for line in why if "also CPython refused it" in line)
+    assert also.startswith("   also")
+    folded = "\n".join(why[why.index(also) : why.index(numbered[1])])
+    assert "[refused_by_cpython]" in folded  # under the reason it restates
+    # Every line of a reason's text is indented: nothing wraps back to column 0.
+    body = [line for line in why[1:] if line and not line[:1].isdigit()]
+    assert all(line.startswith("   ") for line in body if not line.startswith("Static")), body
+    assert any(url in line for line in why)  # never split across lines
+    assert all(len(line.rstrip()) <= 80 for line in why)
