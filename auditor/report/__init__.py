@@ -14,6 +14,8 @@ MARKS = {
     "not_run": "·",
     "tool_failure": "?",
 }
+# A subinterpreter imported the module, but the main interpreter could not import it afterwards.
+MAIN_BROKEN_MARK = "↯"
 # The cycles depth probe ran, but each interpreter that loaded the module leaked C heap.
 LEAK_MARK = "↑"
 

@@ -18,7 +18,7 @@ from auditor.classify import leaks
 from auditor.model import ImportAttempt, ModuleAudit, Outcome, ProbeResult, TargetAudit, Verdict
 from auditor.policy import Change, GateResult
 from auditor.probe_plan import DEPTH_PROBES
-from auditor.report import LEAK_MARK, MARKS, fold_reasons, plural
+from auditor.report import LEAK_MARK, MAIN_BROKEN_MARK, MARKS, fold_reasons, plural
 
 # A static hint's kind: style and label, padded to one width.
 HINT_LABELS = {
@@ -60,10 +60,9 @@ _MARK_STYLE = {
 def _mark(result: ProbeResult | None) -> Text:
     if result is None:
         return Text("-", style="dim")
-    style = _MARK_STYLE[result.outcome]
     if result.outcome is Outcome.OK and result.main_after is not None and not result.main_after.ok:
-        style = "yellow"  # loaded, but main's import failed afterwards
-    return Text(MARKS[result.outcome.value], style=style)
+        return Text(MAIN_BROKEN_MARK, style="yellow")  # loaded, but main's import failed after
+    return Text(MARKS[result.outcome.value], style=_MARK_STYLE[result.outcome])
 
 
 def _init_text(audit: ModuleAudit) -> str:
@@ -195,7 +194,7 @@ def render_target(target: TargetAudit, console: Console, show_stdlib: bool = Fal
     if findings:
         console.print(Text("Why not own_gil:", style="bold"))
     for (group, verdict, why), names in findings.items():
-        line = Text("  ")
+        line = Text()
         if len(names) == 1:
             line.append(names[0], style="bold")
         else:
@@ -204,7 +203,7 @@ def render_target(target: TargetAudit, console: Console, show_stdlib: bool = Fal
             line.append(f" ({listed})", style="dim")
         line.append(f" ({verdict.value}): ", style=VERDICT_STYLE[verdict])
         line.append(why)
-        console.print(line)
+        _paragraph(console, line, indent=2)
     if target.non_extensions:
         listed = escape(", ".join(n.name for n in target.non_extensions[:5]))
         more = " …" if len(target.non_extensions) > 5 else ""
@@ -233,8 +232,8 @@ def render(
     targets: list[TargetAudit], console: Console, written: list[Path], show_stdlib: bool = False
 ) -> None:
     legend = (
-        "✓ imports  ✗ ImportError  ! other error  ☠ crash  ∞ hang  · not run;  "
-        "each kind: fresh, then after main"
+        f"✓ imports  {MAIN_BROKEN_MARK} imports, but main cannot afterwards  ✗ ImportError  "
+        "! other error  ☠ crash  ∞ hang  · not run;  each kind: fresh, then after main"
     )
     if any(name in a.probes for t in targets for a in t.modules for name in DEPTH_PROBES):
         legend += (

@@ -134,3 +134,41 @@ def test_explain_folds_restatements_indents_and_keeps_urls_whole() -> None:
     assert all(line.startswith("   ") for line in body if not line.startswith("Static")), body
     assert any(url in line for line in why)  # never split across lines
     assert all(len(line.rstrip()) <= 80 for line in why)
+
+
+def test_main_broken_afterwards_has_its_own_glyph_and_legend() -> None:
+    """Not only a colour: "✓ but main failed afterwards" reads without colour too."""
+    from auditor.model import ImportAttempt
+    from auditor.report import MAIN_BROKEN_MARK
+
+    module = _target().modules[1]
+    probes = dict(module.probes)
+    probes["legacy"] = ProbeResult(
+        "legacy", Outcome.OK, main_after=ImportAttempt(Outcome.IMPORT_ERROR, "ImportError", "x")
+    )
+    audit = ModuleAudit(module.module, module.init, probes, Verdict.LEGACY_ONLY, ())
+    out = io.StringIO()
+    render([TargetAudit(INTERP, (audit,))], Console(file=out, width=120, no_color=True), [])
+    text = out.getvalue()
+    row = next(line for line in text.splitlines() if "_pocketfft" in line)
+    assert MAIN_BROKEN_MARK in row
+    assert f"{MAIN_BROKEN_MARK} imports, but main cannot afterwards" in " ".join(text.split())
+
+
+@pytest.mark.parametrize(
+    ("environ", "coloured"),
+    [({}, False), ({"FORCE_COLOR": "1"}, True), ({"FORCE_COLOR": "1", "NO_COLOR": "1"}, False)],
+)
+def test_no_color_and_force_color_are_honoured(environ: dict[str, str], coloured: bool) -> None:
+    """The real consoles, piped: colour only when forced, never under NO_COLOR."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k not in ("FORCE_COLOR", "NO_COLOR", "TERM")}
+    code = "from auditor.console import console; console.print('[green]ok[/]')"
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env={**env, **environ}
+    )
+    assert "ok" in done.stdout, done.stdout
+    assert ("\x1b[32m" in done.stdout) is coloured
