@@ -29,3 +29,13 @@ def find_target(version: str) -> str:
         if os.environ.get("SUBINTERP_AUDIT_REQUIRE_TARGETS"):
             pytest.fail(f"required target missing: {exc}")
         pytest.skip(f"Python {version} is not installed here ({exc})")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Under pytest-xdist (--dist loadgroup): a target's tests share one worker, so that the
+    session fixtures of that target (its fixture zoo, built and scanned) are made once."""
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        version = callspec.params.get("python") if callspec else None
+        if isinstance(version, str):
+            item.add_marker(pytest.mark.xdist_group(f"python-{version}"))
