@@ -98,7 +98,8 @@ def test_shadowing_follows_filefinder(tmp_path: Path) -> None:
         (set(), False),
         (None, False),  # not ELF: nothing says it is a module
     ],
-    ids=str,
+    # Stable ids (a set's order varies between processes: pytest-xdist needs the same ids).
+    ids=lambda value: ",".join(sorted(value)) if isinstance(value, set) else str(value),
 )
 def test_host_keeps_c_only_names_that_export_their_init(
     tmp_path: Path, exports: set[str] | None, listed: bool
