@@ -105,7 +105,8 @@ def cli() -> None:
     "--json",
     "json_path",
     type=click.Path(path_type=Path, dir_okay=False),
-    help=f"Write the JSON report here. Default, when no output option is given: {DEFAULT_JSON}.",
+    help=f"Write the JSON report here. Default, when no output is chosen (here or in the "
+    f"config: json, html, junit, sarif): {DEFAULT_JSON}.",
 )
 @click.option(
     "--html",
@@ -278,8 +279,8 @@ def scan(
 
     \b
     Exit codes: 0 scan done (and the gate passed), 1 the gate failed,
-    2 usage error or unusable target, 3 the tool itself failed on some
-    module (the report says which).
+    2 usage error, unusable target or nothing to scan, 3 the tool itself
+    failed on some module (the report says which), 130 interrupted.
     """
     options = ScanOptions(
         paths=paths,
