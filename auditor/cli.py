@@ -102,6 +102,15 @@ def cli() -> None:
     help="Only this module, or the extension modules of this package (repeatable).",
 )
 @click.option(
+    "--import",
+    "imports",
+    multiple=True,
+    metavar="NAME",
+    help="Probe the import of NAME itself, a pure-Python package or an application module "
+    "too: which extension blocks it, and through which imports (repeatable; alone, it "
+    "scans only these).",
+)
+@click.option(
     "--json",
     "json_path",
     type=click.Path(path_type=Path, dir_okay=False),
@@ -241,6 +250,7 @@ def scan(
     pythons: tuple[str, ...],
     packages: tuple[str, ...],
     modules: tuple[str, ...],
+    imports: tuple[str, ...],
     json_path: Path | None,
     html_path: Path | None,
     junit_path: Path | None,
@@ -287,6 +297,7 @@ def scan(
         pythons=pythons,
         packages=packages,
         modules=modules,
+        imports=imports,
         outputs={"json": json_path, "html": html_path, "junit": junit_path, "sarif": sarif_path},
         require=require,
         fail_on=fail_on,

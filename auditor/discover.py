@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -41,6 +42,39 @@ def _run_discovery(interp: Interpreter, paths: Sequence[Path]) -> dict:
     return json.loads(done.stdout)
 
 
+def locate_imports(interp: Interpreter, names: Sequence[str]) -> list[ExtensionModule]:
+    """The modules to probe for --import NAME: each by its own name (a pure-Python module
+    too), found on the target's sys.path or else in the current directory, never imported here.
+    """
+    command = [interp.executable, str(target_script("environment.py")), "locate"]
+    command += ["--fallback", os.getcwd(), *names]
+    try:
+        done = subprocess.run(
+            command, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL
+        )
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise TargetError(f"cannot look up --import names in {interp.executable}: {exc}") from exc
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        raise TargetError(f"cannot look up --import names in {interp.executable}: {last}")
+    modules = []
+    for item in json.loads(done.stdout)["located"]:
+        if "error" in item:
+            raise SelectionError(f"--import {item['name']}: {item['error']} in {interp.executable}")
+        dist = item.get("dist")
+        modules.append(
+            ExtensionModule(
+                name=item["name"],
+                path=item["path"],
+                origin="import",
+                distribution=Distribution(dist["name"], dist["version"]) if dist else None,
+                init_suffix="",
+                root=item["root"],
+            )
+        )
+    return modules
+
+
 def _module(data: dict) -> ExtensionModule:
     dist = data.get("distribution")
     return ExtensionModule(
@@ -68,9 +102,12 @@ def discover(
     paths: Sequence[Path] = (),
     packages: Sequence[str] = (),
     module_names: Sequence[str] = (),
+    imports: Sequence[str] = (),
     exports_of: Callable[[str], set[str] | None] = exported_init_symbols,
 ) -> Discovery:
-    """Extension modules importable by `interp`, narrowed by distribution, name or path.
+    """Extension modules importable by `interp`, narrowed by distribution, name or path,
+    and the modules named by --import (`imports`; then the extension modules only when a
+    distribution, name or path also asks for them).
 
     A file whose name says "extension" but that exports no init function is listed as a
     NonExtension, never probed; one whose name is not an identifier (only C code can import
@@ -83,9 +120,11 @@ def discover(
     wanted = {canonicalize_name(p) for p in packages}
     modules: list[ExtensionModule] = []
     others: list[NonExtension] = []
+    located = locate_imports(interp, imports) if imports else []
+    only_imports = bool(imports) and not (packages or module_names or paths)
     for item in data["modules"]:
         module = _module(item)
-        if not _selected(module, wanted, module_names):
+        if only_imports or not _selected(module, wanted, module_names):
             continue
         exports = exports_of(module.path)
         expected = {f"PyInit{module.init_suffix}", f"PyModExport{module.init_suffix}"}
@@ -106,6 +145,8 @@ def discover(
             )
             continue
         modules.append(module)
+    extensions = {m.name for m in modules}
+    modules += [m for m in located if m.name not in extensions]  # scanned once, as extension
     if not modules:  # nothing to scan: an error, whatever else was found
         what = []
         if packages:

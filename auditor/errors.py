@@ -34,3 +34,7 @@ class ConfigError(AuditorError):
 class UsageError(AuditorError):
     """Raised when options contradict each other or name something unusable (a baseline that
     does not exist, an output that cannot be written)."""
+
+
+class InstallError(AuditorError):
+    """Raised when a wheel or a requirement cannot be installed into a throwaway venv."""

@@ -115,7 +115,7 @@ class ExtensionModule:
 
     name: str
     path: str
-    origin: str  # "distribution" | "stdlib" | "unowned"
+    origin: str  # "distribution" | "stdlib" | "unowned" | "import" (--import: any module)
     distribution: Distribution | None
     init_suffix: str  # PyInit<suffix>
     root: str  # the sys.path entry (or PATH argument) it is named from
@@ -124,9 +124,16 @@ class ExtensionModule:
     @property
     def group(self) -> str:
         """What the terminal groups it under."""
+        if self.origin == "import":
+            return "imports (--import)"
         if self.distribution is not None:
             return f"{self.distribution.name} {self.distribution.version}"
         return "stdlib" if self.origin == "stdlib" else "(no distribution)"
+
+    @property
+    def is_import(self) -> bool:
+        """Named by --import: probed by its import, without an init function to read."""
+        return self.origin == "import"
 
 
 @dataclass(frozen=True)

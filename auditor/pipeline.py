@@ -58,6 +58,7 @@ class ScanOptions:
     pythons: tuple[str, ...] = ()
     packages: tuple[str, ...] = ()
     modules: tuple[str, ...] = ()
+    imports: tuple[str, ...] = ()
     outputs: dict[str, Path | None] = field(default_factory=dict)  # REPORT_KINDS -> path
     require: str | None = None
     fail_on: tuple[str, ...] = ()
@@ -83,6 +84,7 @@ class ScanPlan:
     paths: tuple[Path, ...]
     packages: tuple[str, ...]
     modules: tuple[str, ...]
+    imports: tuple[str, ...]
     jobs: int
     timeout: float
     isolation: str
@@ -163,6 +165,7 @@ def plan(options: ScanOptions, settings: Settings) -> ScanPlan:
         paths=tuple(paths),
         packages=options.packages or settings.package,
         modules=options.modules or settings.module,
+        imports=options.imports or settings.imports,
         jobs=options.jobs or settings.jobs or os.cpu_count() or 1,
         timeout=options.timeout or settings.timeout or 60.0,
         isolation=options.isolation,
@@ -213,6 +216,7 @@ def scan_targets(scan_plan: ScanPlan) -> list[TargetAudit]:
                 paths=scan_plan.paths,
                 packages=scan_plan.packages,
                 modules=scan_plan.modules,
+                imports=scan_plan.imports,
                 jobs=scan_plan.jobs,
                 timeout=scan_plan.timeout,
                 isolation=scan_plan.isolation,

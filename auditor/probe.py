@@ -209,7 +209,7 @@ def run_probes(
         p for p in probes if p in SUBINTERPRETER_PROBES and (strict or p not in after_main)
     )
     runs = {m.name: ProbeRun({}) for m in modules}
-    total = [len(modules) * len(probes)]
+    total = [len(modules) * len(probes) - sum(m.is_import for m in modules) * ("init" in probes)]
     done = [0]
     lock = threading.Lock()
     tasks: queue.PriorityQueue[tuple[int, int, _Task | None]] = queue.PriorityQueue()
@@ -224,7 +224,7 @@ def run_probes(
 
     with lock:
         for rank, module in enumerate(modules):
-            if "init" in probes:
+            if "init" in probes and not module.is_import:  # --import: no init function
                 put(_Task(module, "init"), rank)
             if "main" in probes:
                 put(_Task(module, "main", () if strict else after_main), rank)

@@ -33,6 +33,7 @@ def scan_with_progress(
     packages: Sequence[str],
     modules: Sequence[str],
     jobs: int,
+    imports: Sequence[str] = (),
     timeout: float,
     isolation: str,
     no_cache: bool,
@@ -67,7 +68,10 @@ def scan_with_progress(
             suffix = f", {plural(others, 'non-extension file')}" if others else ""
             if reused:
                 suffix += f"; {reused} unchanged since the last scan (--no-cache to probe again)"
-            found_text = plural(len(found.modules), "extension module")
+            named = sum(m.is_import for m in found.modules)
+            found_text = plural(len(found.modules) - named, "extension module")
+            if named:
+                found_text += f" and {plural(named, '--import name')}"
             err_console.print(f"[dim]found {found_text}{suffix}[/]")
 
         def advanced(done: int, total: int, name: str) -> None:
@@ -78,6 +82,7 @@ def scan_with_progress(
             paths=paths,
             packages=packages,
             module_names=modules,
+            imports=imports,
             jobs=jobs,
             timeout=timeout,
             isolation=isolation,

@@ -23,6 +23,7 @@ KEYS = {
     "python": "interpreters to audit (a string or a list)",
     "package": "distributions to audit (a string or a list)",
     "module": "modules or packages to audit (a string or a list)",
+    "imports": "modules (pure-Python too) whose import is probed itself (a string or a list)",
     "paths": "directories or files to audit, relative to pyproject.toml (a list)",
     "require": "the minimum verdict: own_gil, shared_gil or legacy_only",
     "fail-on": "verdicts that fail the gate (a string or a list)",
@@ -51,6 +52,7 @@ class Settings:
     python: tuple[str, ...] = ()
     package: tuple[str, ...] = ()
     module: tuple[str, ...] = ()
+    imports: tuple[str, ...] = ()
     paths: tuple[Path, ...] = ()
     require: Verdict | None = None
     fail_on: frozenset[Verdict] = frozenset()
@@ -80,7 +82,7 @@ def parse(table: dict[str, Any], source: Path) -> Settings:
         raise ConfigError(f"{where}: unknown key '{unknown[0]}' (known keys: {', '.join(KEYS)})")
     base = source.parent
     values: dict[str, Any] = {"source": source}
-    for key in ("python", "package", "module"):
+    for key in ("python", "package", "module", "imports"):
         if key in table:
             values[key] = _strings(table[key], key, where)
     if "paths" in table:

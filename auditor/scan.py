@@ -63,6 +63,7 @@ def scan_target(
     paths: Sequence[Path] = (),
     packages: Sequence[str] = (),
     module_names: Sequence[str] = (),
+    imports: Sequence[str] = (),
     jobs: int,
     timeout: float,
     isolation: str = "shared",
@@ -83,6 +84,7 @@ def scan_target(
         paths=paths,
         packages=packages,
         module_names=module_names,
+        imports=imports,
         exports_of=cache.init_exports,
     )
     probes = probes_for(interp.short_version)
@@ -123,7 +125,9 @@ def scan_target(
     cached: dict[str, dict[str, Any]] = {}  # every probe this scan needs
     imports_cached: dict[str, dict[str, Any]] = {}  # the import probes only
     for module in found.modules:
-        own = (cache.file_hash(module.path), module.name, module.root, smoke_of.get(module.name))
+        # An --import name may be a namespace package (a directory): its closure decides.
+        content = cache.file_hash(module.path) if os.path.isfile(module.path) else module.path
+        own = (content, module.name, module.root, smoke_of.get(module.name))
         import_keys[module.name] = cache.key(*common, None, *own)
         full_keys[module.name] = (
             cache.key(*common, asdict(depth), *own) if depth else import_keys[module.name]
@@ -172,7 +176,7 @@ def scan_target(
     finally:
         cache.flush()
     runs.update({name: ProbeRun(dict(entry["replies"])) for name, entry in imports_cached.items()})
-    all_results = {m.name: _results(runs[m.name], probes) for m in to_probe}
+    all_results = {m.name: _results(runs[m.name], _probes_of(m, probes)) for m in to_probe}
     if depth is not None:
         _depth_phase(
             interp,
@@ -197,7 +201,7 @@ def scan_target(
         for m in found.modules
     }
     for name in cached:
-        all_results[name] = _results(runs[name], probes)
+        all_results[name] = _results(runs[name], _probes_of(by_name[name], probes))
     controls = _controls(interp, helper, found, all_results, probes, jobs, timeout, isolation)
     audits = []
     incomplete = []
@@ -256,6 +260,11 @@ def _remember(
         cache.put(key, entry)
     else:
         cache.put(fallback_key(key), entry)
+
+
+def _probes_of(module: ExtensionModule, probes: tuple[str, ...]) -> tuple[str, ...]:
+    """The import probes of a module: an --import name has no init function to read."""
+    return tuple(p for p in probes if p != "init") if module.is_import else probes
 
 
 def _results(run: ProbeRun, probes: Sequence[str]) -> dict[str, ProbeResult]:

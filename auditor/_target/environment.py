@@ -247,6 +247,43 @@ def discover(requested):
     }
 
 
+def locate(names, fallback=()):
+    """Where each import name's top-level module comes from, without importing anything:
+    {"name", "path", "root", "dist"} or {"name", "error"}.  `fallback`: directories searched
+    after sys.path (the user's current directory, as `python -c "import app"` would)."""
+    search = _search_path() + [os.path.abspath(f) for f in fallback]
+    try:
+        import importlib.metadata as metadata
+
+        top_dists = metadata.packages_distributions()
+    except (ImportError, AttributeError):  # 3.9 and older
+        metadata, top_dists = None, {}
+    located = []
+    for name in names:
+        top = name.partition(".")[0]
+        spec = importlib.machinery.PathFinder.find_spec(top, search)
+        if spec is None:
+            if top in sys.builtin_module_names:
+                located.append({"name": name, "path": sys.executable, "root": "", "dist": None})
+                continue
+            located.append({"name": name, "error": "no module named %r" % (top,)})
+            continue
+        origin = spec.origin if spec.origin not in (None, "namespace") else None
+        locations = list(spec.submodule_search_locations or [])
+        path = origin or (locations[0] if locations else "")
+        root = next(
+            (r for r in search if path == r or path.startswith(r.rstrip(os.sep) + os.sep)), ""
+        )
+        owner = None
+        for dist_name in top_dists.get(top, [])[:1]:
+            try:
+                owner = {"name": dist_name, "version": metadata.version(dist_name)}
+            except Exception:  # a broken installation must not stop the scan
+                owner = None
+        located.append({"name": name, "path": path, "root": root, "dist": owner})
+    return {"located": located}
+
+
 def main(argv):
     if sys.path and os.path.abspath(sys.path[0] or ".") == _HERE:
         del sys.path[0]
@@ -254,8 +291,12 @@ def main(argv):
         data = describe()
     elif argv[:1] == ["discover"]:
         data = discover(argv[1:])
+    elif argv[:2] == ["locate", "--fallback"]:
+        data = locate(argv[3:], argv[2:3])
     else:
-        sys.exit("usage: environment.py describe | discover [ROOT ...]")
+        sys.exit(
+            "usage: environment.py describe | discover [ROOT ...] | locate --fallback DIR NAME ..."
+        )
     sys.stdout.write(json.dumps(data) + "\n")
 
 

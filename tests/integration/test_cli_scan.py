@@ -88,6 +88,35 @@ def test_nothing_to_scan_is_one_error(
     assert not (tmp_path / "reports").exists()
 
 
+def test_import_names_the_blocking_extension_and_the_chain(
+    python: str, fixtures_dir: Path, tmp_path: Path
+) -> None:
+    """--import pa: a pure-Python package whose __init__ imports the single-phase pb._speedups,
+    found in the current directory as `python -c "import pa"` would find it."""
+    out = tmp_path / "imports.json"
+    done = run_cli("scan", "--python", python, "--import", "pa", "--json", str(out),
+                   cwd=fixtures_dir)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "found 0 extension modules and 1 --import name" in done.stderr
+    (module,) = json.loads(out.read_text())["targets"][0]["modules"]
+    assert (module["name"], module["origin"], module["verdict"]) == ("pa", "import", "legacy_only")
+    assert "init" not in module["probes"]  # a pure-Python package has no init function
+    assert module["probes"]["legacy"]["outcome"] == "ok"
+    assert module["probes"]["own_gil"]["outcome"] == "import_error"
+    (reason,) = module["reasons"]
+    assert reason["code"] == "blocked_by" and reason["module"] == "pb._speedups"
+    assert reason["details"]["chain"] == ["pa", "pb._speedups"]
+    assert "WSGIApplicationGroup %{GLOBAL}" in reason["advice"]["fix"]
+    assert "imports (--import)" in done.stdout
+    assert "pa (legacy_only): refused because it imports pb._speedups" in done.stdout
+
+    missing = run_cli("scan", "--python", python, "--import", "no_such_app", cwd=tmp_path)
+    assert missing.returncode == 2
+    assert missing.stderr.strip().splitlines()[-1] == (
+        f"subinterp-audit: error: --import no_such_app: no module named 'no_such_app' in {python}"
+    )
+
+
 def test_two_targets_in_one_run(tmp_path: Path) -> None:
     pythons = [find_target("3.12"), find_target("3.13")]
     out = tmp_path / "two.json"
