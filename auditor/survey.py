@@ -89,7 +89,8 @@ def read_requirements(path: Path) -> list[Requested]:
         try:
             parsed = Requirement(line)
         except InvalidRequirement as exc:
-            raise UsageError(f"{where}: {line!r} is not a requirement: {exc}") from None
+            said = str(exc).splitlines()[0]  # packaging adds the line and a caret below
+            raise UsageError(f"{where}: {line!r} is not a requirement: {said}") from None
         if parsed.url:
             raise UsageError(f"{where}: give a name and a version, not a URL")
         if parsed.marker is not None:

@@ -1,0 +1,665 @@
+"""The survey engine without installs: the requirements list, shards, resume, merge, the
+summary, the tracker page and the CI workflow that runs it all."""
+
+from __future__ import annotations
+
+import copy
+import fnmatch
+import itertools
+import json
+import os
+import re
+import shlex
+import subprocess
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import click
+import pytest
+import yaml
+
+from auditor import survey as sv
+from auditor.errors import InstallError, SelectionError, UsageError
+from auditor.report.tracker import render_tracker
+from auditor.throwaway import InstallOptions
+
+ROOT = Path(__file__).resolve().parents[2]
+WORKFLOW = ROOT / ".github" / "workflows" / "survey.yml"
+
+
+# --- the requirements list and shards -------------------------------------------------------
+
+
+def test_requirements_skip_comments_and_canonicalise(tmp_path: Path) -> None:
+    listed = tmp_path / "req.txt"
+    listed.write_text(
+        "# popular packages\n\nPyYAML\nNumpy==2.2.6  # pinned\n  charset_normalizer>=3\n"
+        "zope.interface\n"
+    )
+    assert sv.read_requirements(listed) == [
+        sv.Requested("pyyaml", "PyYAML"),
+        sv.Requested("numpy", "Numpy==2.2.6"),
+        sv.Requested("charset-normalizer", "charset_normalizer>=3"),
+        sv.Requested("zope-interface", "zope.interface"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        ("numpy\n-r other.txt\n", "req.txt:2: pip options (-r)"),
+        ("numpy @ https://example.org/n.whl\n", "req.txt:1: give a name and a version"),
+        ("numpy; python_version < '3.14'\n", "req.txt:1: environment markers"),
+        ("numpy\nNumPy==2\n", "req.txt:2: numpy is already listed on line 1"),
+        ("numpy===\n", "req.txt:1: 'numpy===' is not a requirement"),
+    ],
+    ids=["option", "url", "marker", "twice", "invalid"],
+)
+def test_requirements_errors_name_the_line(tmp_path: Path, text: str, said: str) -> None:
+    listed = tmp_path / "req.txt"
+    listed.write_text(text)
+    with pytest.raises(UsageError) as caught:
+        sv.read_requirements(listed)
+    assert said in str(caught.value)
+
+
+def _requested(names: list[str]) -> list[sv.Requested]:
+    return [sv.Requested(sv.canonicalize_name(n), n) for n in names]
+
+
+NAMES = ["zstandard", "numpy", "lxml", "aiohttp", "regex", "cffi", "orjson"]
+
+
+@pytest.mark.parametrize("count", [1, 2, 3, 4, 7, 9])
+def test_shards_are_disjoint_covering_and_deterministic(count: int) -> None:
+    items = _requested(NAMES)
+    shards = [sv.shard(items, i, count) for i in range(1, count + 1)]
+    flat = [r.package for s in shards for r in s]
+    assert sorted(flat) == sorted(NAMES)  # covering, and disjoint (no repeats)
+    assert len(set(flat)) == len(flat)
+    sizes = [len(s) for s in shards]
+    assert max(sizes) - min(sizes) <= 1  # balanced
+    for order in itertools.islice(itertools.permutations(items), 0, 50, 7):
+        assert [sv.shard(list(order), i, count) for i in range(1, count + 1)] == shards
+
+
+def test_shard_is_every_nth_of_the_sorted_names() -> None:
+    items = _requested(NAMES)
+    # sorted: aiohttp cffi lxml numpy orjson regex zstandard
+    assert [r.package for r in sv.shard(items, 1, 3)] == ["aiohttp", "numpy", "zstandard"]
+    assert [r.package for r in sv.shard(items, 2, 3)] == ["cffi", "orjson"]
+    assert [r.package for r in sv.shard(items, 3, 3)] == ["lxml", "regex"]
+
+
+@pytest.mark.parametrize("text", ["0/4", "5/4", "2", "a/b", "1/0", "-1/4"])
+def test_bad_shard(text: str) -> None:
+    with pytest.raises(UsageError):
+        sv.parse_shard(text)
+
+
+def test_python_order() -> None:
+    labels = ["3.14t", "3.9", "3.13", "3.14", "3.13t", "3.15"]
+    assert sorted(labels, key=sv.python_order) == ["3.9", "3.13", "3.13t", "3.14", "3.14t", "3.15"]
+
+
+# --- records --------------------------------------------------------------------------------
+
+
+def record(
+    package: str,
+    python: str = "3.13",
+    verdict: str | None = "own_gil",
+    status: str = "ok",
+    modules: list[dict[str, Any]] | None = None,
+    version: str = "1.0",
+    spec: str | None = None,
+) -> dict[str, Any]:
+    if modules is None and status == "ok":
+        modules = [module(f"{package}._ext", verdict or "own_gil")]
+    return {
+        "package": package,
+        "spec": spec or package,
+        "python": python,
+        "python_version": {"3.13": "3.13.0", "3.14": "3.14.7"}.get(python, python + ".0"),
+        "gil_disabled": python.endswith("t"),
+        "depth": "full",
+        "status": status,
+        "version": version if status != "install_failed" else None,
+        "message": None if status in ("ok", "no_extensions") else "pip said no",
+        "verdict": verdict if status == "ok" else None,
+        "modules": modules or [],
+    }
+
+
+def module(
+    name: str,
+    verdict: str,
+    toolkit: str = "c",
+    blocked_by: Sequence[tuple[str, str | None]] = (),
+) -> dict[str, Any]:
+    return {
+        "name": name,
+        "verdict": verdict,
+        "reasons": ["blocked_by"] if blocked_by else [],
+        "toolkit": toolkit,
+        "blocked_by": [{"module": m, "chain": [name, m], "distribution": d} for m, d in blocked_by],
+    }
+
+
+def test_module_entry_from_the_report() -> None:
+    reported = {
+        "name": "usesold._fast",
+        "verdict": "legacy_only",
+        "binding": {"toolkit": "cython", "version": "3.1", "evidence": []},
+        "reasons": [
+            {"code": "blocked_by", "module": "oldsingle", "details": {"chain": ["a", "oldsingle"]}},
+            {"code": "blocked_by", "module": "oldsingle", "details": {"chain": ["a", "oldsingle"]}},
+            {"code": "blocked_by", "module": "_datetime", "details": {}},
+            {"code": "single_phase_init", "module": None, "details": {}},
+        ],
+    }
+    entry = sv.module_entry(reported, {"oldsingle": "old-single", "_datetime": "stdlib"})
+    assert entry == {
+        "name": "usesold._fast",
+        "verdict": "legacy_only",
+        "reasons": ["blocked_by", "single_phase_init"],
+        "toolkit": "cython",
+        "blocked_by": [
+            {"module": "_datetime", "chain": ["_datetime"], "distribution": "stdlib"},
+            {"module": "oldsingle", "chain": ["a", "oldsingle"], "distribution": "old-single"},
+        ],
+    }
+
+
+def test_package_verdict_is_the_worst_module() -> None:
+    assert sv.worst(["own_gil", "crashes", "legacy_only"]) == "crashes"
+    assert sv.worst(["shared_gil", "own_gil"]) == "shared_gil"
+    assert sv.worst([]) is None
+
+
+TARGET = sv.SurveyTarget("3.13", "3.13.0", False, Path("/usr/bin/python3.13"))
+SETTINGS = sv.SurveySettings(InstallOptions(), depth="import", timeout=5.0, jobs=1)
+
+
+def test_install_failure_is_a_record(monkeypatch: pytest.MonkeyPatch) -> None:
+    @contextmanager
+    def refuses(*args: object) -> Iterator[Path]:
+        raise InstallError("cannot install nowheel: ERROR: No matching distribution")
+        yield Path()
+
+    monkeypatch.setattr(sv, "installed", refuses)
+    got = sv.survey_package(sv.Requested("nowheel", "nowheel"), TARGET, SETTINGS)
+    assert (got["status"], got["verdict"], got["modules"]) == ("install_failed", None, [])
+    assert "No matching distribution" in got["message"]
+
+
+@pytest.mark.parametrize(
+    ("raised", "status"),
+    [
+        (SelectionError("no extension modules found for --package purepkg"), "no_extensions"),
+        (UsageError("helper broke"), "scan_failed"),
+        (KeyError("oops"), "scan_failed"),
+    ],
+    ids=["pure-python", "tool-error", "tool-bug"],
+)
+def test_scan_outcomes_are_records(
+    monkeypatch: pytest.MonkeyPatch, raised: Exception, status: str
+) -> None:
+    @contextmanager
+    def venv(*args: object) -> Iterator[Path]:
+        yield Path("/venv/bin/python")
+
+    def scan(*args: object, **kwargs: object) -> None:
+        raise raised
+
+    monkeypatch.setattr(sv, "installed", venv)
+    monkeypatch.setattr(sv, "describe", lambda path: path)
+    monkeypatch.setattr(sv, "scan_target", scan)
+    monkeypatch.setattr(sv, "_facts", lambda python, dist, names: ("4.5", {}))
+    got = sv.survey_package(sv.Requested("purepkg", "purepkg"), TARGET, SETTINGS)
+    assert got["status"] == status
+    if status == "no_extensions":
+        assert (got["message"], got["version"]) == (None, "4.5")
+    else:
+        assert str(raised.args[0]) in got["message"]
+    assert got["verdict"] is None
+
+
+# --- resume ---------------------------------------------------------------------------------
+
+
+class FakeSurvey:
+    """survey_package stand-in: remembers what it surveyed, may stop (Ctrl-C) at one."""
+
+    def __init__(self, interrupt_at: str | None = None) -> None:
+        self.calls: list[str] = []
+        self.interrupt_at = interrupt_at
+
+    def __call__(
+        self, requested: sv.Requested, target: sv.SurveyTarget, settings: sv.SurveySettings
+    ) -> dict[str, Any]:
+        if requested.package == self.interrupt_at:
+            raise KeyboardInterrupt
+        self.calls.append(f"{requested.spec}@{target.label}")
+        done = record(requested.package, target.label, spec=requested.spec)
+        return {**done, "python_version": target.version, "depth": settings.depth}
+
+
+TARGETS = [TARGET, sv.SurveyTarget("3.14", "3.14.7", False, Path("/usr/bin/python3.14"))]
+
+
+def test_resume_skips_finished_records(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    out = tmp_path / "shard.json"
+    fake = FakeSurvey(interrupt_at="regex")
+    monkeypatch.setattr(sv, "survey_package", fake)
+    first = _requested(["numpy", "regex", "lxml"])
+    with pytest.raises(KeyboardInterrupt):
+        sv.run_survey(sv.shard(first, 1, 1), TARGETS, SETTINGS, out, {})
+    # lxml and numpy finished before the interruption (sorted order), on both targets.
+    saved = json.loads(out.read_text())["records"]
+    assert [(r["package"], r["python"]) for r in saved] == [
+        ("lxml", "3.13"),
+        ("lxml", "3.14"),
+        ("numpy", "3.13"),
+        ("numpy", "3.14"),
+    ]
+    fake = FakeSurvey()
+    monkeypatch.setattr(sv, "survey_package", fake)
+    records = sv.run_survey(sv.shard(first, 1, 1), TARGETS, SETTINGS, out, {})
+    assert fake.calls == ["regex@3.13", "regex@3.14"]
+    assert len(records) == 6
+    assert json.loads(out.read_text())["records"] == records
+
+
+def test_resume_redoes_another_spec_target_or_depth(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    out = tmp_path / "shard.json"
+    monkeypatch.setattr(sv, "survey_package", FakeSurvey())
+    sv.run_survey(_requested(["numpy", "lxml"]), [TARGET], SETTINGS, out, {})
+    fake = FakeSurvey()
+    monkeypatch.setattr(sv, "survey_package", fake)
+    deeper = sv.SurveySettings(InstallOptions(), depth="full", timeout=5.0, jobs=1)
+    pinned = [sv.Requested("numpy", "numpy==2.2.6"), sv.Requested("lxml", "lxml")]
+    records = sv.run_survey(pinned, [TARGET], SETTINGS, out, {})
+    assert fake.calls == ["numpy==2.2.6@3.13"]
+    # One record per package and target: the new spec replaced the old one.
+    assert [(r["package"], r["spec"]) for r in records] == [
+        ("lxml", "lxml"),
+        ("numpy", "numpy==2.2.6"),
+    ]
+    records = sv.run_survey(pinned, [TARGET], deeper, out, {})
+    assert fake.calls[1:] == ["numpy==2.2.6@3.13", "lxml@3.13"]
+    assert {r["depth"] for r in records} == {"full"}
+
+
+def test_resume_refuses_a_file_that_is_not_a_survey(tmp_path: Path) -> None:
+    out = tmp_path / "report.json"
+    out.write_text(json.dumps({"version": 1, "targets": []}))
+    with pytest.raises(UsageError, match="not a subinterp-audit survey file"):
+        sv.run_survey(_requested(["numpy"]), [TARGET], SETTINGS, out, {})
+
+
+# --- merge ----------------------------------------------------------------------------------
+
+
+def blocked(package: str, python: str, *blockers: tuple[str, str | None]) -> dict[str, Any]:
+    modules = [module(f"{package}._ext", "legacy_only", blocked_by=list(blockers))]
+    return record(package, python, "legacy_only", modules=modules)
+
+
+def _survey_records() -> list[dict[str, Any]]:
+    return [
+        record("numpy", "3.13", "one_interpreter"),
+        record("numpy", "3.14", "one_interpreter"),
+        record("orjson", "3.13", "own_gil", modules=[module("orjson.orjson", "own_gil", "pyo3")]),
+        record("purepkg", "3.13", status="no_extensions"),
+        record("nowheel", "3.14", status="install_failed"),
+        blocked("aaa", "3.13", ("_cffi_backend", "cffi")),
+        blocked("bbb", "3.13", ("_cffi_backend", "cffi"), ("lib", "ccc")),
+        blocked("bbb", "3.14", ("_cffi_backend", "cffi")),
+        blocked("ccc", "3.13", ("lib", "ccc")),  # its own module: not another package's
+        blocked("ddd", "3.13", ("lib", "ccc")),
+        blocked("eee", "3.13", ("zlib_ng", None)),
+        blocked("fff", "3.13", ("zlib_ng", None)),
+    ]
+
+
+def _doc(records: list[dict[str, Any]], **meta: Any) -> dict[str, Any]:
+    return sv.survey_document(records, meta)
+
+
+def test_merge_is_deterministic_and_sorted() -> None:
+    records = _survey_records()
+    whole = sv.merge_documents([("all.json", _doc(records))], merged_at="T1")
+    for seed in range(4):
+        shuffled = records[seed:] + records[:seed]
+        parts = [shuffled[i::3] for i in range(3)]
+        sources = [(f"s{i}.json", _doc(p, shard=f"{i + 1}/3")) for i, p in enumerate(parts)]
+        merged = sv.merge_documents(sources[::-1] if seed % 2 else sources, merged_at="T2")
+        assert sv.dump({**merged, "meta": None}) == sv.dump({**whole, "meta": None})
+    keys = [(r["package"], r["python"]) for r in whole["records"]]
+    assert keys == sorted(keys, key=lambda k: (k[0], sv.python_order(k[1])))
+    # The same record in two files (a shard merged twice) counts once.
+    twice = sv.merge_documents([("a", _doc(records)), ("b", _doc(records[:3]))], merged_at="T1")
+    assert twice["records"] == whole["records"]
+
+
+def test_merge_conflict_names_both_files() -> None:
+    records = _survey_records()
+    other = copy.deepcopy(records[0])
+    other["verdict"] = "crashes"
+    with pytest.raises(UsageError) as caught:
+        sv.merge_documents([("s1.json", _doc(records)), ("s2.json", _doc([other]))])
+    said = str(caught.value)
+    assert "numpy on Python 3.13" in said and "s1.json and s2.json" in said
+    assert "one_interpreter vs crashes" in said
+
+
+def test_root_blockers_ranked_by_modules_blocked() -> None:
+    ranked = sv.root_blockers(_survey_records())
+    assert [(b["module"], b["blocked_modules"], b["packages"]) for b in ranked] == [
+        ("_cffi_backend", 2, ["aaa", "bbb"]),  # bbb twice (3.13, 3.14): one module
+        ("lib", 2, ["bbb", "ddd"]),  # not ccc's own module
+        ("zlib_ng", 2, ["eee", "fff"]),
+    ]
+    assert ranked[0]["pythons"] == ["3.13", "3.14"]
+    assert ranked[0]["distributions"] == ["cffi"]
+    # More packages rank first at equal module counts; then the name.
+    extra = [*_survey_records(), blocked("ggg", "3.13", ("zlib_ng", None))]
+    assert [b["module"] for b in sv.root_blockers(extra)] == ["zlib_ng", "_cffi_backend", "lib"]
+
+
+def test_summary_counts_states_and_toolkits() -> None:
+    summary = sv.summarize(_survey_records())
+    assert summary["pythons"] == ["3.13", "3.14"]
+    assert summary["packages"] == 10
+    assert summary["states"]["3.13"] == {
+        "own_gil": 1,
+        "legacy_only": 6,
+        "one_interpreter": 1,
+        "no_extensions": 1,
+    }
+    assert summary["states"]["3.14"] == {
+        "legacy_only": 1,
+        "one_interpreter": 1,
+        "install_failed": 1,
+    }
+    assert summary["toolkits"] == [
+        {"toolkit": "c", "modules": 7, "packages": 7},
+        {"toolkit": "pyo3", "modules": 1, "packages": 1},
+    ]
+
+
+def test_changes_against_previous() -> None:
+    previous = [
+        record("numpy", "3.13", "legacy_only"),
+        record("orjson", "3.13", "own_gil"),
+        record("lxml", "3.13", "own_gil"),
+        record("gone", "3.13", "own_gil"),
+        record("nowheel", "3.14", status="install_failed"),
+    ]
+    current = [
+        record("numpy", "3.13", "one_interpreter", version="2.0"),
+        record("orjson", "3.13", "own_gil", version="3.11"),  # a new version, same verdict
+        record("lxml", "3.13", "crashes"),
+        record("nowheel", "3.14", "shared_gil"),
+        record("fresh", "3.14", "own_gil"),
+    ]
+    got = sv.changes(previous, current)
+    assert [(c["package"], c["python"], c["kind"], c["before"], c["after"]) for c in got] == [
+        ("fresh", "3.14", "new", None, "own_gil"),
+        ("gone", "3.13", "gone", "own_gil", None),
+        ("lxml", "3.13", "regressed", "own_gil", "crashes"),
+        ("nowheel", "3.14", "changed", "install_failed", "shared_gil"),
+        ("numpy", "3.13", "regressed", "legacy_only", "one_interpreter"),
+    ]
+    assert got[-1]["after_version"] == "2.0"
+    improved = sv.changes([record("x", verdict="crashes")], [record("x", verdict="shared_gil")])
+    assert improved[0]["kind"] == "improved"
+    merged = sv.merge_documents([("a", _doc(current))], _doc(previous))
+    assert merged["changes"] == got
+    assert sv.merge_documents([("a", _doc(current))])["changes"] is None
+
+
+# --- the tracker page -----------------------------------------------------------------------
+
+
+def test_tracker_escapes_and_says_every_verdict_in_words() -> None:
+    hostile = "<script>alert(1)</script>"
+    records = [
+        *_survey_records(),
+        {**record("evil", "3.13", status="install_failed"), "message": hostile},
+        blocked("fff", "3.14", (hostile, hostile)),
+    ]
+    document = sv.merge_documents([("a", _doc(records))], _doc(records[:3]))
+    page = render_tracker(document)
+    assert "<script>alert" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    # Each cell: colour class and its verdict in words.
+    assert re.search(r'<td class="cell v-one_interpreter"[^>]*>one_interpreter<small>1.0', page)
+    assert re.search(r'<td class="cell s-install_failed" title="[^"]*pip said no', page)
+    assert re.search(r'<td class="cell s-no_extensions"[^>]*>no_extensions', page)
+    # The data, embedded as JSON that cannot end its script element early.
+    embedded = re.search(
+        r'<script type="application/json" id="survey-data">(.*?)</script>', page, re.S
+    )
+    assert embedded is not None
+    assert json.loads(embedded.group(1)) == json.loads(sv.dump(document))
+    # Readable without JS: the only script is the data.
+    assert page.count("<script") == 1
+    root = page.index('id="blockers"')
+    assert page.index("_cffi_backend", root) < page.index("zlib_ng", root)
+
+
+def test_tracker_without_previous_says_so() -> None:
+    page = render_tracker(sv.merge_documents([("a", _doc(_survey_records()))]))
+    assert "No previous survey given" in page
+
+
+# --- the command line -----------------------------------------------------------------------
+
+
+def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("GITHUB_")}
+    return subprocess.run(
+        [sys.executable, "-m", "auditor.survey", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env={**environ, "COLUMNS": "200", "PYTHONPATH": str(ROOT)},
+        timeout=120,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (
+            ["survey", "req.txt", "--python", "3.13", "--shard", "5/4", "--out", "o.json"],
+            "--shard 5/4",
+        ),
+        (
+            ["survey", "nope.txt", "--python", "3.13", "--out", "o.json"],
+            "'nope.txt' does not exist",
+        ),
+        (["survey", "bad.txt", "--python", "3.13", "--out", "o.json"], "bad.txt:2:"),
+        (
+            ["survey", "req.txt", "--python", "3.13", "--out", "report.json"],
+            "not a subinterp-audit survey",
+        ),
+        (["survey", "req.txt", "--out", "o.json"], "Missing option '--python'"),
+        (["survey", "req.txt", "--python", "3.13", "--out", "."], "is a directory"),
+        (["merge", "s1.json", "s2.json", "--json", "all.json"], "s1.json and s2.json disagree"),
+        (["merge", "s1.json"], "give --json PATH, --html PATH or both"),
+        (["merge", "report.json", "--json", "all.json"], "not a subinterp-audit survey"),
+    ],
+    ids=[
+        "shard",
+        "no-file",
+        "bad-line",
+        "out-not-survey",
+        "no-python",
+        "out-dir",
+        "conflict",
+        "no-output",
+        "not-survey",
+    ],
+)
+def test_bad_input_is_exit_2_in_one_line(tmp_path: Path, args: list[str], said: str) -> None:
+    (tmp_path / "req.txt").write_text("numpy\n")
+    (tmp_path / "bad.txt").write_text("numpy\nhttps://example.org/x.whl\n")
+    (tmp_path / "report.json").write_text(json.dumps({"version": 1, "targets": []}))
+    records = _survey_records()
+    (tmp_path / "s1.json").write_text(sv.dump(_doc(records)))
+    changed = {**records[0], "verdict": "crashes"}
+    (tmp_path / "s2.json").write_text(sv.dump(_doc([changed])))
+    done = _cli(*args, cwd=tmp_path)
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr
+    assert said in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert not (tmp_path / "all.json").exists()
+
+
+def test_merge_command_writes_json_and_html(tmp_path: Path) -> None:
+    records = _survey_records()
+    (tmp_path / "s1.json").write_text(sv.dump(_doc(records[::2], shard="1/2")))
+    (tmp_path / "s2.json").write_text(sv.dump(_doc(records[1::2], shard="2/2")))
+    (tmp_path / "old.json").write_text(sv.dump(_doc(records[:4])))
+    done = _cli(
+        "merge", "s1.json", "s2.json", "--json", "out/all.json", "--html", "out/t.html",
+        "--previous", "old.json", cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    merged = json.loads((tmp_path / "out" / "all.json").read_text())
+    assert merged == json.loads(
+        sv.dump(
+            {
+                **sv.merge_documents([("x", _doc(records))], _doc(records[:4])),
+                "meta": merged["meta"],
+            }
+        )
+    )
+    assert [s["shard"] for s in merged["meta"]["sources"]] == ["1/2", "2/2"]
+    assert "12 records of 10 packages" in done.stdout
+    assert (tmp_path / "out" / "t.html").read_text().startswith("<!DOCTYPE html>")
+
+
+# --- the CI workflow ------------------------------------------------------------------------
+
+
+def _workflow() -> dict[str, Any]:
+    data: dict[str, Any] = yaml.safe_load(WORKFLOW.read_text())
+    return data
+
+
+def _step(job: dict[str, Any], uses: str | None = None, name: str | None = None) -> Any:
+    for step in job["steps"]:
+        if (uses and step.get("uses", "").startswith(uses)) or (name and step.get("name") == name):
+            return step
+    raise AssertionError(f"no step {uses or name}")
+
+
+def _expand(text: str, matrix: dict[str, Any]) -> str:
+    return re.sub(r"\$\{\{\s*matrix\.(\w+)\s*\}\}", lambda m: str(matrix[m.group(1)]), text)
+
+
+def _matrix(job: dict[str, Any]) -> list[dict[str, Any]]:
+    axes = job["strategy"]["matrix"]
+    return [dict(zip(axes, values, strict=True)) for values in itertools.product(*axes.values())]
+
+
+def _options(command: click.Command) -> set[str]:
+    return {opt for p in command.params for opt in getattr(p, "opts", ()) if opt.startswith("--")}
+
+
+def test_workflow_shards_cover_the_list_on_each_python() -> None:
+    job = _workflow()["jobs"]["survey"]
+    assert set(job["strategy"]["matrix"]) == {"shard", "python"}
+    assert job["strategy"]["fail-fast"] is False
+    matrix = _matrix(job)
+    counts = set()
+    for cell in matrix:
+        words = shlex.split(_expand(_step(job, name="Survey")["run"], cell))
+        assert words[:3] == ["subinterp-audit", "survey", "requirements/top-packages.txt"]
+        assert set(w for w in words if w.startswith("--")) <= _options(sv.survey)
+        assert words[words.index("--python") + 1] == cell["python"]
+        index, count = sv.parse_shard(words[words.index("--shard") + 1])
+        assert index == cell["shard"]
+        counts.add(count)
+    (count,) = counts
+    assert sorted(c["shard"] for c in matrix if c["python"] == "3.13") == list(range(1, count + 1))
+    assert setup_python(job) == "${{ matrix.python }}"
+
+
+def setup_python(job: dict[str, Any]) -> str:
+    return str(_step(job, uses="actions/setup-python")["with"]["python-version"])
+
+
+def test_workflow_merges_what_the_shards_upload(tmp_path: Path) -> None:
+    jobs = _workflow()["jobs"]
+    survey, merge = jobs["survey"], jobs["merge"]
+    assert merge["needs"] == "survey"
+    download = _step(merge, uses="actions/download-artifact")["with"]
+    shards_dir = tmp_path / download["path"]
+    shards_dir.mkdir()
+    for cell in _matrix(survey):
+        words = shlex.split(_expand(_step(survey, name="Survey")["run"], cell))
+        out = words[words.index("--out") + 1]
+        upload = _step(survey, uses="actions/upload-artifact")["with"]
+        assert _expand(upload["path"], cell) == out
+        name = _expand(upload["name"], cell)
+        assert fnmatch.fnmatch(name, download["pattern"]), name
+        # merge-multiple: every artifact's files land in one directory, so names must differ.
+        assert download["merge-multiple"] is True
+        (shards_dir / out).write_text("{}")
+    # Run the merge step's script with a stand-in subinterp-audit that records its arguments.
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake = bin_dir / "subinterp-audit"
+    fake.write_text(f'#!/bin/sh\nprintf "%s\\n" "$@" >> "{tmp_path}/argv"\n')
+    fake.chmod(0o755)
+    script = _step(merge, name="Merge")["run"]
+    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
+    subprocess.run(["bash", "-e", "-c", script], cwd=tmp_path, env=env, check=True)
+    argv = (tmp_path / "argv").read_text().splitlines()
+    assert argv[0] == "merge"
+    passed = [a for a in argv if a.endswith(".json") and a.startswith(download["path"] + "/")]
+    assert len(passed) == len(_matrix(survey))
+    assert set(a for a in argv if a.startswith("--")) <= _options(sv.merge)
+    assert "--previous" not in argv
+    (tmp_path / "argv").unlink()
+    (tmp_path / "previous.json").write_text("{}")
+    subprocess.run(["bash", "-e", "-c", script], cwd=tmp_path, env=env, check=True)
+    argv = (tmp_path / "argv").read_text().splitlines()
+    assert argv[argv.index("--previous") + 1] == "previous.json"
+    # What is published is what merge wrote.
+    html = argv[argv.index("--html") + 1]
+    pages = _step(merge, uses="actions/upload-pages-artifact")["with"]["path"]
+    assert Path(html).parent == Path(pages)
+    assert Path(html).name == "index.html"
+    publish = jobs["publish"]
+    assert publish["needs"] == "merge"
+    assert _step(publish, uses="actions/deploy-pages")
+    assert publish["permissions"] == {"pages": "write", "id-token": "write"}
+
+
+def test_top_packages_list_is_valid() -> None:
+    listed = sv.read_requirements(ROOT / "requirements" / "top-packages.txt")
+    assert len(listed) >= 20
+    assert {"numpy", "orjson", "pydantic-core", "cryptography"} <= {r.package for r in listed}
+
+
+@pytest.mark.xfail(
+    strict=True, reason="survey and merge are registered in auditor/cli.py by its owner"
+)
+def test_workflow_commands_are_registered_in_the_cli() -> None:
+    from auditor.cli import cli
+
+    assert cli.commands.get("survey") is sv.survey
+    assert cli.commands.get("merge") is sv.merge
