@@ -5,15 +5,21 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
+import os
+import re
 import subprocess
+import sys
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from auditor.throwaway import InstallOptions, installed, requirement
 from tests.conftest import find_target
 from tests.fixtures.wheels import make_wheel
+from tests.integration.conftest import PROBE_TIMEOUT
 
 # Every test here shares the wheels built once: one xdist worker.
 pytestmark = pytest.mark.xdist_group("survey")
@@ -107,3 +113,151 @@ def test_make_wheel_record_hashes_match(wheelhouse: Path) -> None:
     assert listed == names
     assert any(n.startswith("usesold/_fast.cpython-313") for n in names), names
     assert "\nTag: cp313-cp313-linux_" in wheel_meta
+
+
+# --- the survey command, for real ------------------------------------------------------------
+
+
+def survey_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """The real command in a subprocess (python -m auditor.survey until auditor/cli.py
+    registers it)."""
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("GITHUB_")}
+    done = subprocess.run(
+        [sys.executable, "-m", "auditor.survey", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=900,
+        env={**environ, "COLUMNS": "200"},
+        check=False,
+    )
+    assert "Traceback" not in done.stderr, done.stderr
+    assert done.returncode == 0, done.stderr
+    return done
+
+
+def survey_args(
+    python: str, wheelhouse: Path, requirements: str, out: str, *more: str
+) -> list[str]:
+    return [
+        "survey",
+        requirements,
+        "--python",
+        python,
+        "--out",
+        out,
+        "--no-index",
+        "--find-links",
+        str(wheelhouse),
+        "--depth",
+        "import",
+        "--timeout",
+        PROBE_TIMEOUT,
+        "--jobs",
+        "2",
+        *more,
+    ]
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    work = tmp_path_factory.mktemp("survey")
+    # Names as people write them: canonicalised by the survey.
+    (work / "two.txt").write_text("# the first run\nUses_Old\ngoodext\n")
+    (work / "three.txt").write_text("goodext  # own GIL\n\nold-single==2.0\nUses_Old\n")
+    return work
+
+
+@pytest.fixture(scope="module")
+def resumed(python: str, wheelhouse: Path, workdir: Path) -> tuple[str, str]:
+    """A survey of two packages, then of three into the same file: the stderr of both."""
+    first = survey_cli(*survey_args(python, wheelhouse, "two.txt", "full.json"), cwd=workdir)
+    second = survey_cli(*survey_args(python, wheelhouse, "three.txt", "full.json"), cwd=workdir)
+    return first.stderr, second.stderr
+
+
+@pytest.fixture(scope="module")
+def unsharded(resumed: tuple[str, str], workdir: Path) -> dict[str, Any]:
+    survey_cli("merge", "full.json", "--json", "full-merged.json", cwd=workdir)
+    data: dict[str, Any] = json.loads((workdir / "full-merged.json").read_text())
+    return data
+
+
+def _progress(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if re.match(r"\[\d+/\d+\] ", line)]
+
+
+def test_resume_does_not_survey_finished_packages(resumed: tuple[str, str]) -> None:
+    first, second = resumed
+    assert [line.split(":")[0] for line in _progress(first)] == [
+        "[1/2] goodext 1.0 on 3.13",
+        "[2/2] uses-old 0.3 on 3.13",
+    ]
+    lines = _progress(second)
+    assert len(lines) == 3, second
+    assert lines[0].startswith("[1/3] goodext on 3.13: skipped (already in full.json)")
+    assert lines[1].startswith("[2/3] old-single 2.0 on 3.13: legacy_only (1 module)")
+    assert lines[2].startswith("[3/3] Uses_Old on 3.13: skipped")
+
+
+def test_survey_verdicts_and_blockers(unsharded: dict[str, Any]) -> None:
+    records = {r["package"]: r for r in unsharded["records"]}
+    assert list(records) == ["goodext", "old-single", "uses-old"]
+    for name, spec, version, verdict in [
+        ("goodext", "goodext", "1.0", "own_gil"),
+        ("old-single", "old-single==2.0", "2.0", "legacy_only"),
+        ("uses-old", "Uses_Old", "0.3", "legacy_only"),
+    ]:
+        got = records[name]
+        assert (got["spec"], got["version"], got["status"], got["verdict"]) == (
+            spec,
+            version,
+            "ok",
+            verdict,
+        ), got
+        assert (got["python"], got["python_version"], got["depth"]) == ("3.13", "3.13.0", "import")
+    (single,) = records["old-single"]["modules"]
+    assert single["name"] == "oldsingle" and "single_phase_init" in single["reasons"]
+    # Only the distribution's own module: its dependency's module is not audited with it.
+    (fast,) = records["uses-old"]["modules"]
+    assert fast["name"] == "usesold._fast"
+    assert fast["blocked_by"] == [
+        {
+            "module": "oldsingle",
+            "chain": ["usesold._fast", "usesold", "oldsingle"],
+            "distribution": "old-single",
+        }
+    ]
+    assert fast["toolkit"] == "c"
+    assert unsharded["summary"]["root_blockers"] == [
+        {
+            "module": "oldsingle",
+            "distributions": ["old-single"],
+            "blocked_modules": 1,
+            "packages": ["uses-old"],
+            "pythons": ["3.13"],
+        }
+    ]
+
+
+def test_sharded_survey_merges_to_the_unsharded_one(
+    python: str, wheelhouse: Path, workdir: Path, unsharded: dict[str, Any]
+) -> None:
+    for index in (1, 2):
+        args = survey_args(python, wheelhouse, "three.txt", f"shard-{index}.json")
+        survey_cli(*args, "--shard", f"{index}/2", cwd=workdir)
+    shards = [json.loads((workdir / f"shard-{i}.json").read_text()) for i in (1, 2)]
+    # Sorted names goodext, old-single, uses-old: shard 1 takes the 1st and 3rd.
+    assert [[r["package"] for r in s["records"]] for s in shards] == [
+        ["goodext", "uses-old"],
+        ["old-single"],
+    ]
+    survey_cli(
+        "merge", "shard-2.json", "shard-1.json", "--json", "merged.json", "--html", "t.html",
+        cwd=workdir,
+    )  # fmt: skip
+    merged = json.loads((workdir / "merged.json").read_text())
+    assert {**merged, "meta": None} == {**unsharded, "meta": None}
+    assert [s["shard"] for s in merged["meta"]["sources"]] == ["2/2", "1/2"]
+    page = (workdir / "t.html").read_text()
+    assert re.search(r'class="cell v-own_gil"[^>]*>own_gil<small>1.0', page)
