@@ -111,6 +111,26 @@ def cli() -> None:
     "scans only these).",
 )
 @click.option(
+    "--pypi",
+    "pypi",
+    multiple=True,
+    metavar="NAME[==VERSION]",
+    help="Audit a release from the package index: installed with its dependencies into a "
+    "throwaway venv of each --python, its distribution's modules scanned (repeatable).",
+)
+@click.option(
+    "--find-links",
+    "find_links",
+    multiple=True,
+    metavar="DIR",
+    help="For wheels and --pypi: also look for wheels here (pip's --find-links; repeatable).",
+)
+@click.option(
+    "--no-index",
+    is_flag=True,
+    help="For wheels and --pypi: install from --find-links only, offline.",
+)
+@click.option(
     "--json",
     "json_path",
     type=click.Path(path_type=Path, dir_okay=False),
@@ -251,6 +271,9 @@ def scan(
     packages: tuple[str, ...],
     modules: tuple[str, ...],
     imports: tuple[str, ...],
+    pypi: tuple[str, ...],
+    find_links: tuple[str, ...],
+    no_index: bool,
     json_path: Path | None,
     html_path: Path | None,
     junit_path: Path | None,
@@ -278,7 +301,9 @@ def scan(
     \b
     With no PATHS, every extension module importable by the target is audited
     (site-packages, user site, lib-dynload, .pth paths). PATHS narrow that to a
-    directory (e.g. a build tree) or single .so files.
+    directory (e.g. a build tree) or single .so files. A PATH that is a wheel
+    (.whl) is installed with its dependencies into a throwaway venv (of --python,
+    else of the newest interpreter its tags accept) and its modules audited.
 
     \b
     Examples:
@@ -286,6 +311,9 @@ def scan(
       subinterp-audit scan --python 3.13 --package numpy
       subinterp-audit scan --python .venv ./build/lib --json out.json
       subinterp-audit scan --package mypkg --require shared_gil --junit junit.xml
+      subinterp-audit scan dist/*.whl --require own_gil
+      subinterp-audit scan --pypi orjson==3.11.0 --python 3.14
+      subinterp-audit scan --import myapp       # which extension blocks my app?
 
     \b
     Exit codes: 0 scan done (and the gate passed), 1 the gate failed,
@@ -293,7 +321,11 @@ def scan(
     failed on some module (the report says which), 130 interrupted.
     """
     options = ScanOptions(
-        paths=paths,
+        paths=tuple(p for p in paths if p.suffix != ".whl"),
+        wheels=tuple(p for p in paths if p.suffix == ".whl"),
+        pypi=pypi,
+        find_links=find_links,
+        no_index=no_index,
         pythons=pythons,
         packages=packages,
         modules=modules,

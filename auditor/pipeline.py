@@ -19,7 +19,7 @@ from typing import Any
 from rich.markup import escape
 
 from auditor.console import console, err_console
-from auditor.errors import UsageError
+from auditor.errors import TargetError, UsageError
 from auditor.model import AuditReport, TargetAudit, Verdict
 from auditor.policy import GateResult, Policy, evaluate, parse_verdicts
 from auditor.probe_plan import DepthSettings
@@ -34,6 +34,14 @@ from auditor.report.output import check_output, write_report
 from auditor.report.sarif import render_sarif
 from auditor.sources import SourceIndex, default_root
 from auditor.target import describe, resolve
+from auditor.throwaway import (
+    Installable,
+    InstallOptions,
+    installed,
+    requirement,
+    wheel,
+    wheel_pythons,
+)
 
 # Exit codes (documented in the README).
 EXIT_OK = 0  # the scan finished
@@ -59,6 +67,10 @@ class ScanOptions:
     packages: tuple[str, ...] = ()
     modules: tuple[str, ...] = ()
     imports: tuple[str, ...] = ()
+    wheels: tuple[Path, ...] = ()  # .whl files to audit in throwaway venvs
+    pypi: tuple[str, ...] = ()  # requirements to audit from the index
+    find_links: tuple[str, ...] = ()
+    no_index: bool = False
     outputs: dict[str, Path | None] = field(default_factory=dict)  # REPORT_KINDS -> path
     require: str | None = None
     fail_on: tuple[str, ...] = ()
@@ -85,6 +97,8 @@ class ScanPlan:
     packages: tuple[str, ...]
     modules: tuple[str, ...]
     imports: tuple[str, ...]
+    installs: tuple[Installable, ...]  # wheels and --pypi requirements, each in its own venv
+    install_options: InstallOptions
     jobs: int
     timeout: float
     isolation: str
@@ -150,7 +164,15 @@ def plan(options: ScanOptions, settings: Settings) -> ScanPlan:
         if reason is not None:
             raise UsageError(f"cannot write the {label} to {path}: {reason}")
 
-    paths = options.paths or settings.paths
+    installs = tuple(wheel(path) for path in options.wheels)
+    installs += tuple(requirement(text) for text in options.pypi)
+    if installs and (options.paths or options.modules or options.imports):
+        raise UsageError(
+            "a wheel or --pypi is audited on its own: no directory, --module or --import with it"
+        )
+    if (options.find_links or options.no_index) and not installs:
+        raise UsageError("--find-links and --no-index apply to wheels and --pypi only")
+    paths = () if installs else options.paths or settings.paths
     for path in paths:
         if not path.exists():
             raise UsageError(f"{path} (from 'paths' in the configuration) does not exist")
@@ -166,6 +188,8 @@ def plan(options: ScanOptions, settings: Settings) -> ScanPlan:
         packages=options.packages or settings.package,
         modules=options.modules or settings.module,
         imports=options.imports or settings.imports,
+        installs=installs,
+        install_options=InstallOptions(options.find_links, options.no_index),
         jobs=options.jobs or settings.jobs or os.cpu_count() or 1,
         timeout=options.timeout or settings.timeout or 60.0,
         isolation=options.isolation,
@@ -199,7 +223,12 @@ def run(scan_plan: ScanPlan) -> int:
 
 
 def scan_targets(scan_plan: ScanPlan) -> list[TargetAudit]:
-    """Every target interpreter, each once (two specs may name the same interpreter)."""
+    """Every target interpreter, each once (two specs may name the same interpreter); with
+    wheels or --pypi, each of them in a throwaway venv of each target."""
+    if scan_plan.installs:
+        return [
+            target for item in scan_plan.installs for target in _scan_installed(scan_plan, item)
+        ]
     targets: list[TargetAudit] = []
     seen: set[str] = set()
     for spec in scan_plan.pythons:
@@ -226,6 +255,54 @@ def scan_targets(scan_plan: ScanPlan) -> list[TargetAudit]:
             )
         )
     return targets
+
+
+def _scan_installed(scan_plan: ScanPlan, item: Installable) -> list[TargetAudit]:
+    """`item` installed (with its dependencies) into a new venv of each target, its
+    distribution's modules scanned, the venv deleted.  Without --python, a wheel goes to the
+    newest installed interpreter its tags accept."""
+    pythons: list[Path] = []
+    if scan_plan.pythons != (None,) or not item.is_wheel:
+        pythons = [resolve(spec) for spec in scan_plan.pythons]
+    else:
+        pythons = [_python_for_wheel(item.spec)]
+    targets = []
+    for python in dict.fromkeys(Path(os.path.realpath(p)) for p in pythons):
+        err_console.print(
+            f"[dim]installing {escape(item.spec)} into a throwaway venv of {escape(str(python))}[/]"
+        )
+        with installed(python, item, scan_plan.install_options) as venv_python:
+            targets.append(
+                scan_with_progress(
+                    describe(venv_python),
+                    paths=(),
+                    packages=(item.distribution,),
+                    modules=(),
+                    jobs=scan_plan.jobs,
+                    timeout=scan_plan.timeout,
+                    isolation=scan_plan.isolation,
+                    no_cache=scan_plan.no_cache,
+                    depth=scan_plan.depth,
+                    smoke=scan_plan.smoke,
+                )
+            )
+    return targets
+
+
+def _python_for_wheel(path: str) -> Path:
+    """The newest interpreter found here that the wheel's tags accept."""
+    specs = wheel_pythons(path)
+    if not specs:  # a pure wheel: any interpreter (it has no extension module to audit)
+        return resolve(None)
+    for spec in specs:
+        try:
+            return resolve(spec)
+        except TargetError:
+            continue
+    raise UsageError(
+        f"{Path(path).name} is for Python {', '.join(specs[:4])}, and none is installed here: "
+        f"give one with --python"
+    )
 
 
 def write_outputs(

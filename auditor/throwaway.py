@@ -79,10 +79,30 @@ def requirement(text: str) -> Installable:
     return Installable(text, canonicalize_name(parsed.name))
 
 
-def wheel_tags(path: str) -> frozenset[str]:
-    """The interpreter tags a wheel is built for ("cp313", "cp314t", "abi3" as "cp3*" ...)."""
+def wheel_pythons(path: str) -> list[str]:
+    """The CPython versions a wheel can be installed on, as --python specs, best first:
+    its own version(s) ("3.13", "3.14t"); for an abi3 wheel, every version from its minimum
+    (newest first); for a pure wheel, none (any target will do)."""
     _, _, _, tags = parse_wheel_filename(Path(path).name)
-    return frozenset(tag.interpreter for tag in tags)
+    exact: set[str] = set()
+    minimum: list[tuple[int, int]] = []
+    for tag in tags:
+        if not tag.interpreter.startswith("cp3"):
+            continue
+        version = (3, int(tag.interpreter[3:]))
+        if tag.abi == "abi3":
+            minimum.append(version)
+        elif tag.abi.startswith("cp3"):
+            exact.add(f"3.{version[1]}" + ("t" if tag.abi.endswith("t") else ""))
+    specs = sorted(exact, key=lambda s: (int(s[2:].rstrip("t")), s), reverse=True)
+    if minimum:
+        low = min(minimum)[1]
+        specs += [f"3.{minor}" for minor in range(SUPPORTED_MINORS[1], low - 1, -1)]
+    return specs
+
+
+# The newest and oldest CPython minor versions an abi3 wheel is tried on, newest first.
+SUPPORTED_MINORS = (8, 15)
 
 
 @contextmanager
