@@ -32,6 +32,7 @@ from auditor.project_settings import DEPTH_CHOICES, REQUIRE_CHOICES
 from auditor.project_settings import load as load_settings
 from auditor.report import terminal
 from auditor.report.json import load_report, report_dict
+from auditor.survey import merge, survey
 from auditor.target import describe, resolve
 
 
@@ -460,12 +461,18 @@ def diff(old: Path, new: Path) -> None:
         raise SystemExit(EXIT_POLICY)
 
 
+cli.add_command(survey)
+cli.add_command(merge)
+
+
 SHORT_USAGE = """\
 Usage: subinterp-audit COMMAND [OPTIONS] [ARGS]...
 
   scan     probe extension modules in subinterpreters (start here)
   explain  one module's evidence and how to fix it
   diff     what changed between two JSON reports
+  survey   many packages across Python versions, shardable over a CI matrix
+  merge    join survey shards into one report and a tracker page
 
 Try 'subinterp-audit --help' or 'subinterp-audit scan --help'."""
 

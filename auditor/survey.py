@@ -761,12 +761,3 @@ def merge(
         soft_wrap=True,
         highlight=False,
     )
-
-
-if __name__ == "__main__":
-    # Until auditor/cli.py registers them: python -m auditor.survey survey|merge ...
-    from auditor.cli import cli, main
-
-    cli.add_command(survey)
-    cli.add_command(merge)
-    sys.exit(main())

@@ -123,7 +123,7 @@ def survey_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     registers it)."""
     environ = {k: v for k, v in os.environ.items() if not k.startswith("GITHUB_")}
     done = subprocess.run(
-        [sys.executable, "-m", "auditor.survey", *args],
+        [sys.executable, "-m", "auditor", *args],
         capture_output=True,
         text=True,
         cwd=cwd,
