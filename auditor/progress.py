@@ -25,6 +25,10 @@ from auditor.probe_plan import DepthSettings
 from auditor.report import plural
 from auditor.scan import scan_target
 
+# The width of everything but the bar and the name: "probing 3.13.10 ", "1234/5678 probes",
+# elapsed "0:01:23", "left 0:02:10", and the spaces between the columns.
+_FIXED_WIDTH = 16 + 16 + 8 + 13 + 7
+
 
 def scan_with_progress(
     interp: Interpreter,
@@ -41,9 +45,13 @@ def scan_with_progress(
     smoke: Mapping[str, str],
 ) -> TargetAudit:
     """scan_target, with what it found and a progress bar on stderr (transient)."""
+    # One line at any width: the bar and the module's name share what the counts leave.
+    rest = err_console.width - _FIXED_WIDTH
+    bar_width = max(6, min(24, rest // 2))
+    name_width = max(8, min(28, rest - bar_width))
     progress = Progress(
         TextColumn("[bold]probing[/] {task.description}"),
-        BarColumn(bar_width=24),
+        BarColumn(bar_width=bar_width),
         MofNCompleteColumn(),
         TextColumn("probes"),
         TimeElapsedColumn(),
@@ -53,14 +61,14 @@ def scan_with_progress(
         TextColumn(
             "{task.fields[current]}",
             style="dim",
-            table_column=Column(width=28, no_wrap=True, overflow="ellipsis"),
+            table_column=Column(width=name_width, no_wrap=True, overflow="ellipsis"),
         ),
         console=err_console,
         transient=True,
     )
     err_console.print(f"[dim]target: {escape(interp.label)}[/]")
     with progress:
-        task = progress.add_task(f"Python {interp.version}", total=None, current="discovering")
+        task = progress.add_task(interp.version, total=None, current="discovering")
 
         def discovered(found: Discovery, total: int, reused: int) -> None:
             progress.update(task, total=total, current="")

@@ -517,7 +517,7 @@ def test_a_scan_on_a_terminal_shows_progress_and_finishes(tmp_path: Path) -> Non
     proc = subprocess.Popen(
         [sys.executable, "-m", "auditor", "scan", "--python", "3.13", "--module", "_json",
          "--no-cache", "--json", str(tmp_path / "r.json")],
-        stdin=slave, stdout=slave, stderr=slave, env={**environ, "COLUMNS": "100"},
+        stdin=slave, stdout=slave, stderr=slave, env={**environ, "COLUMNS": "80"},
     )  # fmt: skip
     os.close(slave)
     chunks: list[bytes] = []
@@ -542,4 +542,7 @@ def test_a_scan_on_a_terminal_shows_progress_and_finishes(tmp_path: Path) -> Non
         os.close(master)
     output = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", b"".join(chunks).decode("utf-8", "replace"))
     assert "probing" in output and "probes" in output  # the live progress bar
+    progress = [seg for seg in re.split(r"[\r\n]", output) if "probing" in seg]
+    assert progress and all(len(seg.rstrip()) <= 80 for seg in progress), progress
+    assert any(" left " in seg for seg in progress)  # the time left, in full at 80 columns
     assert "1 module: 1 own_gil" in output
