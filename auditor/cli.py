@@ -32,6 +32,7 @@ from auditor.project_settings import DEPTH_CHOICES, REQUIRE_CHOICES
 from auditor.project_settings import load as load_settings
 from auditor.report import terminal
 from auditor.report.json import load_report, report_dict
+from auditor.static_only import run_static
 from auditor.survey import merge, survey
 from auditor.target import describe, resolve
 
@@ -264,6 +265,13 @@ def cli() -> None:
     help="List the standard library's modules in the terminal table too (by default they "
     "fold into one line when third-party modules are present; the reports keep them all).",
 )
+@click.option(
+    "--static-only",
+    is_flag=True,
+    help="For untrusted wheels and files: read them without running anything (toolkit, "
+    "exported init functions, C-API hints, wheel tags). No probe runs: no verdict. "
+    "With PATHS and --json only.",
+)
 @ISOLATION_OPTION
 @NO_CACHE_OPTION
 def scan(
@@ -294,6 +302,7 @@ def scan(
     cycles: int,
     repeat: int,
     show_stdlib: bool,
+    static_only: bool,
     isolation: str,
     no_cache: bool,
 ) -> None:
@@ -321,6 +330,8 @@ def scan(
     2 usage error, unusable target or nothing to scan, 3 the tool itself
     failed on some module (the report says which), 130 interrupted.
     """
+    if static_only:
+        _static_only(click.get_current_context(), paths, json_path)
     options = ScanOptions(
         paths=tuple(p for p in paths if p.suffix != ".whl"),
         wheels=tuple(p for p in paths if p.suffix == ".whl"),
@@ -348,6 +359,26 @@ def scan(
         argv=tuple(sys.argv[1:]),
     )
     raise SystemExit(pipeline.run(pipeline.plan(options, load_settings(config_path))))
+
+
+def _static_only(ctx: click.Context, paths: tuple[Path, ...], json_path: Path | None) -> NoReturn:
+    """scan --static-only: only PATHS (wheels, files, directories) and --json make sense."""
+    given = [
+        param.opts[0]
+        for param in ctx.command.params
+        if param.name not in ("paths", "json_path", "static_only")
+        and ctx.get_parameter_source(param.name or "") is click.core.ParameterSource.COMMANDLINE
+    ]
+    if given:
+        raise click.UsageError(
+            f"--static-only runs nothing, so {', '.join(given)} cannot apply: give wheels or "
+            f"paths, and --json"
+        )
+    if not paths:
+        raise click.UsageError("--static-only needs wheels or paths to read")
+    wheels = tuple(p for p in paths if p.suffix == ".whl")
+    others = tuple(p for p in paths if p.suffix != ".whl")
+    raise SystemExit(run_static(wheels, others, json_path, console))
 
 
 @cli.command()

@@ -484,7 +484,8 @@ def render(artifacts: Sequence[Artifact], console: Console) -> None:
         modules = sorted(artifact.modules, key=lambda m: (m.name, m.file))
         if modules:
             table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
-            table.add_column("module", overflow="fold", ratio=3)
+            # A module name is never split: the toolkit and init texts wrap instead.
+            table.add_column("module", no_wrap=True)
             table.add_column("toolkit", overflow="fold", ratio=2)
             table.add_column("init (from symbols)", overflow="fold", ratio=2)
             table.add_column("red flags", justify="right", no_wrap=True)

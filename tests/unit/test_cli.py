@@ -155,3 +155,16 @@ def test_baseline_from_the_configuration_is_checked(
     assert "cannot write the baseline to " in err and "somefile is not a directory" in err
     assert len(err.strip().splitlines()) == 1
     assert not Path(f"{never_run_python}.ran").exists()
+
+
+def test_static_only_refuses_what_needs_a_probe(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    (tmp_path / "x.so").write_bytes(b"not ELF")
+    code, _, err = run(capsys, "scan", "--static-only", "--require", "own_gil", str(tmp_path))
+    _one_line_error(code, err, "--static-only runs nothing, so --require cannot apply")
+    code, _, err = run(capsys, "scan", "--static-only")
+    _one_line_error(code, err, "--static-only needs wheels or paths to read")
+    code, out, _ = run(capsys, "scan", "--static-only", str(tmp_path / "x.so"))
+    assert code == 0 and "no probe ran" in out
+    assert not (tmp_path / "reports").exists()  # nothing written without --json
