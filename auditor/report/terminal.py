@@ -124,56 +124,63 @@ def _why(audit: ModuleAudit) -> str:
 
 def render_target(target: TargetAudit, console: Console, show_stdlib: bool = False) -> None:
     py = target.python
-    wide = console.width >= 110  # narrow terminals (and 80-column CI logs) lose the init column
-    table = Table(
-        title=f"Python {py.version} · {py.executable}",
-        title_justify="left",
-        box=box.SIMPLE_HEAD,
-        pad_edge=False,
-        header_style="bold",
-    )
-    longest = max((len(a.module.name) for a in target.modules), default=10)
     depth = any(name in a.probes for a in target.modules for name in DEPTH_PROBES)
-    # What the other columns take (measured): a name longer than the rest keeps its end
-    # ("…_multiarray_umath"): never split across lines, the verdict always visible.
-    others = 56 + (9 if depth else 0) + (8 if py.gil_disabled else 0) + (20 if wide else 0)
-    room = max(16, console.width - others)
-    table.add_column("module", no_wrap=True, min_width=min(longest + 2, room))
-    if wide:
-        table.add_column("init", no_wrap=True)
-    table.add_column("main", justify="center", no_wrap=True)
     free_threaded = py.gil_disabled  # the GIL column: what main's import did to the GIL
-    if free_threaded:
-        table.add_column("GIL", no_wrap=True)
-    for title, _, _ in _COLUMNS:
-        table.add_column(title, justify="center", no_wrap=True)
-    if depth:
-        table.add_column("depth", no_wrap=True)
-    table.add_column("verdict", no_wrap=True, min_width=15)
     # With third-party modules present the stdlib is folded into one line (JSON and HTML
     # keep every module): it is rarely what a maintainer is looking at.
     fold = not show_stdlib and any(a.module.group != "stdlib" for a in target.modules)
     shown = [a for a in target.modules if not (fold and a.module.group == "stdlib")]
     folded = [a for a in target.modules if fold and a.module.group == "stdlib"]
-    group = None
+
+    # Every cell but the module's, then the columns' widths as they will print: the module
+    # column gets the rest, and a longer name keeps its end ("…_multiarray_umath"): never
+    # split across lines, every header whole, the verdict always visible.
+    titles = ["main", *(["GIL"] if free_threaded else []), *(t for t, _, _ in _COLUMNS)]
+    titles += [*(["depth"] if depth else []), "verdict"]
+    rows = []
     for audit in shown:
+        probes = audit.probes
+        rows.append(
+            [
+                _mark(probes.get("main")),
+                *([_gil_text(audit)] if free_threaded else []),
+                *(
+                    Text.assemble(_mark(probes.get(fresh)), " ", _mark(probes.get(after)))
+                    for _, fresh, after in _COLUMNS
+                ),
+                *([_depth_text(audit)] if depth else []),
+                Text(audit.verdict.value, style=VERDICT_STYLE[audit.verdict]),
+            ]
+        )
+    widths = [max(len(title), *(row[i].cell_len for row in rows)) for i, title in enumerate(titles)]
+    # Each border is a blank and a blank of padding (collapsed); the table's edges, one each.
+    others = sum(widths) + 2 * len(widths) + 3
+    longest = max((len(a.module.name) + 2 for a in shown), default=10)
+    inits = [_init_text(a) for a in shown]
+    init_width = max((len(text) for text in inits), default=4) + 2
+    # The init column only where the names keep enough room without it.
+    wide = console.width - others - init_width >= min(longest, 30)
+    room = max(16, console.width - others - (init_width if wide else 0))
+    table = Table(
+        title=f"Python {py.version} · {py.executable}",
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        collapse_padding=True,
+        header_style="bold",
+    )
+    table.add_column("module", no_wrap=True, min_width=min(longest, room), max_width=room)
+    if wide:
+        table.add_column("init", no_wrap=True)
+    for title in titles:
+        center = title not in ("GIL", "depth", "verdict")
+        table.add_column(title, justify="center" if center else "left", no_wrap=True)
+    group = None
+    for audit, cells, init in zip(shown, rows, inits, strict=True):
         if audit.module.group != group:
             group = audit.module.group
-            table.add_row(Text(group, style="bold cyan"))
-        probes = audit.probes
-        cells = [
-            Text.assemble(_mark(probes.get(fresh)), " ", _mark(probes.get(after)))
-            for _, fresh, after in _COLUMNS
-        ]
-        table.add_row(
-            "  " + _fit(audit.module.name, room - 2),
-            *([_init_text(audit)] if wide else []),
-            _mark(probes.get("main")),
-            *([_gil_text(audit)] if free_threaded else []),
-            *cells,
-            *([_depth_text(audit)] if depth else []),
-            Text(audit.verdict.value, style=VERDICT_STYLE[audit.verdict]),
-        )
+            table.add_row(Text(_fit(group, room), style="bold cyan"))
+        table.add_row("  " + _fit(audit.module.name, room - 2), *([init] if wide else []), *cells)
     for note in target.notes:
         console.print(f"[yellow]note:[/] {escape(note)}")
     console.print(table)

@@ -57,6 +57,10 @@ def test_rows_fit_and_keep_the_verdict(width: int) -> None:
     assert "…" in long_row and LONG not in long_row  # the end of the name is kept
     assert ("numpy.fft._pocketfft" in out.getvalue()) is (width == 120)
     assert "☠" in long_row  # the depth column: the cycles probe crashed
+    header = next(line for line in lines if line.lstrip().startswith("module"))
+    for title in ("main", "legacy", "isolated", "own GIL", "depth", "verdict"):
+        assert f" {title} " in f"{header} ", (title, header)  # every header whole
+    assert "…" not in header
 
 
 @pytest.mark.parametrize("show_stdlib", [False, True])
