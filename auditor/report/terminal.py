@@ -111,6 +111,14 @@ def _gil_text(audit: ModuleAudit) -> Text:
     return Text("on", style="yellow")
 
 
+def _fit_group(group: str, width: int) -> str:
+    """A distribution's "name version" in `width`: the version goes first."""
+    if len(group) <= width:
+        return group
+    name = group.rpartition(" ")[0] or group
+    return name if len(name) <= width else _fit(name, width)
+
+
 def _fit(name: str, width: int) -> str:
     """`name`, or its end after "…" when it is wider than `width`."""
     return name if len(name) <= width else "…" + name[-(width - 1) :]
@@ -179,7 +187,7 @@ def render_target(target: TargetAudit, console: Console, show_stdlib: bool = Fal
     for audit, cells, init in zip(shown, rows, inits, strict=True):
         if audit.module.group != group:
             group = audit.module.group
-            table.add_row(Text(_fit(group, room), style="bold cyan"))
+            table.add_row(Text(_fit_group(group, room), style="bold cyan"))
         table.add_row("  " + _fit(audit.module.name, room - 2), *([init] if wide else []), *cells)
     for note in target.notes:
         console.print(f"[yellow]note:[/] {escape(note)}")
