@@ -195,8 +195,10 @@ def render_target(target: TargetAudit, console: Console, show_stdlib: bool = Fal
     if folded:
         counts = Counter(a.verdict for a in folded)
         parts = ", ".join(f"{counts[v]} {v.value}" for v in Verdict if counts[v])
-        console.print(
-            Text(f" stdlib: {plural(len(folded), 'module')} ({parts}); --show-stdlib lists them")
+        _paragraph(
+            console,
+            Text(f"stdlib: {plural(len(folded), 'module')} ({parts}); --show-stdlib lists them"),
+            indent=1,
         )
     # One line per distinct finding: modules of one distribution with the same verdict and
     # the same main reason (scipy's 90 modules blocked by numpy) share a line.
