@@ -32,6 +32,29 @@ _COLUMNS = (
     ("isolated", "isolated_after_main"),
     ("own_gil", "own_gil_after_main"),
 )
+_CELLS = (("main",), *_COLUMNS, DEPTH_PROBES)
+# The fields of a probe in the page's data, positional to keep hundreds of modules small
+# (the often empty ones last: trailing nulls are dropped).  Each is an index into the page
+# data's "texts", but "seconds" (a number); "css" and "mark" are null where they are the
+# outcome's own (the outcome, and MARKS[outcome]).
+PROBE_FIELDS = (
+    "name",
+    "outcome",
+    "title",  # the title of the probe's cell in the table
+    "stage",
+    "seconds",
+    "exception",
+    "message",
+    "main_after",
+    "css",
+    "mark",
+    "end",
+    "cause",
+    "notes",
+    "stdout",
+    "stderr",
+    "stacks",
+)
 _BAD = {"crash", "timeout", "blocked_by", "main_import_failed", "tool_failure"}
 
 
@@ -50,17 +73,18 @@ def _environment() -> Environment:
 
 
 def _cell(name: str, probe: dict[str, Any] | None) -> dict[str, str]:
+    """A probe's cell in the matrix: its colour, its mark and its title (report.js adds the
+    messages to the title on hover, from the page data)."""
     if probe is None:
         return {"css": "none", "mark": "-", "title": f"{name}: not applicable"}
     outcome = probe["outcome"]
     css = outcome
+    mark = MARKS.get(outcome, "?")
     title = f"{name}: {outcome}"
-    if probe.get("message"):
-        title += f": {probe['message']}"
     after = probe.get("main_after")
     if outcome == "ok" and after and after["outcome"] != "ok":
         css = "poisoned"
-        title += f"; then main: {after['outcome']}: {after.get('message')}"
+        title += f"; then main: {after['outcome']}"
     if probe.get("signal"):
         title += f" ({probe['signal']} at {probe.get('stage')})"
     if probe.get("kind"):
@@ -76,8 +100,8 @@ def _cell(name: str, probe: dict[str, Any] | None) -> dict[str, str]:
         leak = growth - control if growth is not None and control is not None else 0
         if outcome == "ok" and leak > LEAK_BYTES_PER_CYCLE:
             title += f"; leaks {leak / 1024:.0f} KiB per interpreter"
-            return {"css": "poisoned", "mark": LEAK_MARK, "title": title}
-    return {"css": css, "mark": MARKS.get(outcome, "?"), "title": title}
+            css, mark = "poisoned", LEAK_MARK
+    return {"css": css, "mark": mark, "title": title}
 
 
 def _init_text(init: dict[str, Any]) -> tuple[str, str]:
@@ -101,7 +125,44 @@ def _init_text(init: dict[str, Any]) -> tuple[str, str]:
     return "?", "unknown (the init function could not be read)"
 
 
-def _probe_row(name: str, probe: dict[str, Any]) -> dict[str, Any]:
+class _Store:
+    """Each distinct text or advice once: the page refers to them by index."""
+
+    def __init__(self) -> None:
+        self.texts: list[str] = []
+        self.advice: list[dict[str, Any]] = []
+        self._text_ids: dict[str, int] = {}
+        self._advice_ids: dict[str, int] = {}
+
+    def text(self, value: str | None) -> int | None:
+        if not value:
+            return None
+        index = self._text_ids.get(value)
+        if index is None:
+            index = self._text_ids[value] = len(self.texts)
+            self.texts.append(value)
+        return index
+
+    def advise(self, advice: dict[str, Any] | None, code: str) -> int:
+        advice = advice or {}
+        entry = {
+            "title": advice.get("title", code),
+            "explanation": advice.get("explanation"),
+            "fix": advice.get("fix"),
+            "toolkit": advice.get("toolkit"),
+            "links": [list(link) for link in advice.get("links", [])],
+        }
+        key = json.dumps(entry, sort_keys=True)
+        index = self._advice_ids.get(key)
+        if index is None:
+            index = self._advice_ids[key] = len(self.advice)
+            self.advice.append(entry)
+        return index
+
+
+def _probe_detail(name: str, probe: dict[str, Any], store: _Store) -> list[Any]:
+    """One row of a module's evidence table: the values of PROBE_FIELDS in order (trailing
+    nulls dropped), its texts by reference to the store."""
     after = probe.get("main_after")
     end = ""
     if probe.get("signal"):
@@ -128,22 +189,79 @@ def _probe_row(name: str, probe: dict[str, Any]) -> dict[str, Any]:
     deadlock = probe.get("deadlock")
     if deadlock:
         notes.append(f"deadlocked: no CPU time for {deadlock['idle_seconds']} s")
-    return {
+    outcome = probe["outcome"]
+    outcome = probe["outcome"]
+    row = {
         "name": name,
-        "notes": "; ".join(notes),
-        "native_stacks": (deadlock or {}).get("native_stacks") or "",
-        "outcome": probe["outcome"],
-        "css": mark["css"],
-        "mark": mark["mark"],
+        "outcome": outcome,
+        "title": mark["title"],
+        "stage": probe.get("stage"),
         "exception": probe.get("exception"),
         "message": probe.get("message"),
-        "cause": probe.get("cause"),
         "main_after": main_after,
+        "css": mark["css"] if mark["css"] != outcome else None,
+        "mark": mark["mark"] if mark["mark"] != MARKS.get(outcome, "?") else None,
         "end": end,
-        "stage": probe.get("stage"),
-        "seconds": f"{probe.get('seconds', 0):.2f}",
+        "cause": probe.get("cause"),
+        "notes": "; ".join(notes),
         "stdout": f"{probe['stdout_bytes']:,} B" if probe.get("stdout_bytes") else "",
-        "stderr_tail": probe.get("stderr_tail") or "",
+        "stderr": probe.get("stderr_tail"),
+        "stacks": (deadlock or {}).get("native_stacks"),
+    }
+    values: list[Any] = [
+        round(probe.get("seconds") or 0, 2) if field == "seconds" else store.text(row[field])
+        for field in PROBE_FIELDS
+    ]
+    while values[-1] is None:
+        values.pop()
+    return values
+
+
+def _chain(module: str, reason: dict[str, Any]) -> list[str]:
+    """The import chain of a `blocked_by` reason, from the module to its blocker."""
+    chain = (reason.get("details") or {}).get("chain")
+    if chain:
+        return [str(name) for name in chain]
+    return [module, reason["module"]] if reason.get("module") else []
+
+
+def _short_chain(chain: list[str]) -> list[str]:
+    """A chain for the root blockers' lists: the steps inside the blocker's own top-level
+    package, after the first, elided ("…"): for hundreds of modules they are the same."""
+    if len(chain) < 3:
+        return chain
+    package = chain[-1].split(".")[0]
+    inside = [i for i, name in enumerate(chain[1:-1], 1) if name.split(".")[0] == package]
+    if len(inside) < 3 or inside != list(range(inside[0], len(chain) - 1)):
+        return chain
+    return [*chain[: inside[0] + 1], "…", chain[-1]]
+
+
+def _module_detail(module: dict[str, Any], view: dict[str, Any], store: _Store) -> dict[str, Any]:
+    """What a module's details show when opened, built by report.js from the page's data."""
+    reasons = []
+    for reason in module["reasons"]:
+        entry: dict[str, Any] = {
+            "code": reason["code"],
+            "message": store.text(reason["message"]),
+            "advice": store.advise(reason.get("advice"), reason["code"]),
+        }
+        if reason.get("module"):
+            entry["module"] = reason["module"]
+        if reason.get("probes"):
+            entry["probes"] = store.text(", ".join(reason["probes"]))
+        if reason["code"] == "blocked_by" and reason.get("module"):
+            entry["chain"] = _chain(module["name"], reason)
+        reasons.append(entry)
+    return {
+        "path": module["path"],
+        "init": store.text(view["init_text"]),
+        "toolkit": view["toolkit"]
+        + (f" {view['toolkit_version']}" if view["toolkit_version"] else ""),
+        "toolkit_evidence": store.text("; ".join(view["toolkit_evidence"])),
+        "reasons": reasons,
+        "hints": [[h["kind"], h["symbol"], store.text(h["meaning"])] for h in view["hints"]],
+        "probes": [_probe_detail(name, probe, store) for name, probe in module["probes"].items()],
     }
 
 
@@ -158,50 +276,23 @@ def _module_view(module: dict[str, Any]) -> dict[str, Any]:
     toolkit = binding.get("toolkit") or "unknown"
     init_label, init_text = _init_text(module["init"])
     probes = module["probes"]
-    reasons = []
-    for reason in module["reasons"]:
-        advice = reason.get("advice") or {}
-        reasons.append(
-            {
-                "code": reason["code"],
-                "module": reason.get("module"),
-                "message": reason["message"],
-                "probes": reason.get("probes", []),
-                "title": advice.get("title", reason["code"]),
-                "explanation": advice.get("explanation"),
-                "fix": advice.get("fix"),
-                "toolkit": advice.get("toolkit"),
-                "links": advice.get("links", []),
-                "severity": "bad" if reason["code"] in _BAD else "warn",
-            }
-        )
-    search = " ".join(
-        [
-            module["name"],
-            dist_label,
-            toolkit,
-            module["verdict"],
-            *(r["code"] for r in module["reasons"]),
-        ]
-    ).lower()
     return {
         "name": module["name"],
-        "path": module["path"],
         "dist": dist_label,
         "toolkit": toolkit,
         "toolkit_version": binding.get("version"),
         "toolkit_evidence": binding.get("evidence", []),
         "init_label": init_label,
         "init_text": init_text,
-        "cells": [[_cell("main", probes.get("main"))]]
-        + [[_cell(p, probes.get(p)) for p in (fresh, after)] for fresh, after in _COLUMNS]
-        + [[_cell(p, probes.get(p)) for p in DEPTH_PROBES]],
+        "cells": [
+            {"cells": cells, "applicable": any(c["css"] != "none" for c in cells)}
+            for cells in ([_cell(p, probes.get(p)) for p in group] for group in _CELLS)
+        ],
         "verdict": module["verdict"],
         "verdict_fixed": module.get("verdict_on_fixed_interpreter"),
         "rank": Verdict(module["verdict"]).rank,
-        "reasons": reasons,
-        "search": search,
-        "probes": [_probe_row(name, probe) for name, probe in probes.items()],
+        # Filtering searches these with the name, distribution, toolkit and verdict.
+        "codes": " ".join(dict.fromkeys(r["code"] for r in module["reasons"])),
         # Red flags first: they are what a maintainer should look at.
         "hints": sorted(
             (module.get("static") or {}).get("hints", []),
@@ -210,42 +301,125 @@ def _module_view(module: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _target_view(target: dict[str, Any]) -> dict[str, Any]:
+def root_blockers(modules: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The modules named by other modules' `blocked_by` reasons, the one blocking the most
+    modules first (ties by name), each with the modules it blocks and their import chains."""
+    blocked: dict[str, dict[str, list[str]]] = {}
+    for module in modules:
+        for reason in module["reasons"]:
+            blocker = reason.get("module")
+            if reason["code"] == "blocked_by" and blocker and blocker != module["name"]:
+                chains = blocked.setdefault(blocker, {})
+                chains.setdefault(module["name"], _chain(module["name"], reason))
+    by_name = {module["name"]: module for module in modules}
+    ranked = []
+    for name, chains in sorted(blocked.items(), key=lambda kv: (-len(kv[1]), kv[0])):
+        own = by_name.get(name)
+        fixes: list[dict[str, Any]] = []
+        blocked_by: list[str] = []
+        for reason in (own or {}).get("reasons", []):
+            if reason["code"] == "blocked_by":
+                if reason.get("module") and reason["module"] not in blocked_by:
+                    blocked_by.append(reason["module"])
+                continue
+            advice = reason.get("advice") or {}
+            fix = {
+                "code": reason["code"],
+                "title": advice.get("title", reason["code"]),
+                "fix": advice.get("fix"),
+                "toolkit": advice.get("toolkit"),
+                "links": advice.get("links", []),
+            }
+            if fix not in fixes:
+                fixes.append(fix)
+        ranked.append(
+            {
+                "name": name,
+                "scanned": own is not None,
+                "verdict": own["verdict"] if own else None,
+                "dist": (own or {}).get("distribution"),
+                "fixes": fixes,
+                "blocked_by": blocked_by,
+                "blocks": [
+                    {
+                        "name": blocked,
+                        "chain": chains[blocked],
+                        "short": _short_chain(chains[blocked]),
+                    }
+                    for blocked in sorted(chains)
+                ],
+            }
+        )
+    return ranked
+
+
+def _target_view(target: dict[str, Any], store: _Store) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The template's view of a target, and the page data its rows' details are built from."""
     modules = [_module_view(module) for module in target["modules"]]
+    details = [
+        _module_detail(module, view, store)
+        for module, view in zip(target["modules"], modules, strict=True)
+    ]
     groups: dict[str, Counter[str]] = {}
-    for view in modules:
-        groups.setdefault(view["dist"], Counter())[view["verdict"]] += 1
+    for row in modules:
+        groups.setdefault(row["dist"], Counter())[row["verdict"]] += 1
     order = [v.value for v in Verdict]
-    return {
+    blockers = root_blockers(target["modules"])
+    view = {
         **target,
         "modules": modules,
         "toolkits": sorted({m["toolkit"] for m in modules}),
         "names": {m["name"] for m in modules},
+        "blockers": blockers,
+        "blocked_total": len({m["name"] for b in blockers for m in b["blocks"]}),
+        "chains_elided": any(m["short"] != m["chain"] for b in blockers for m in b["blocks"]),
         "groups": [
             {"label": label, "total": sum(c.values()), "counts": [(v, c[v]) for v in order if c[v]]}
             for label, c in sorted(groups.items(), key=lambda kv: kv[0].lower())
         ],
     }
+    return view, {"modules": details}
 
 
 def _json_for_script(data: dict[str, Any]) -> Markup:
     """JSON safe inside <script>: no '<', '>' or '&' can end the element or open a comment."""
-    text = json.dumps(data, ensure_ascii=False)
+    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
     text = text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
     text = text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
     return Markup(text)
 
 
 def render_html(data: dict[str, Any]) -> str:
-    """The report as one HTML page: inline CSS and JS, the JSON embedded, no network."""
+    """The report as one HTML page: inline CSS and JS, no network.
+
+    The module table is HTML; each module's details (reasons, advice, evidence) are built by
+    report.js when opened, from one JSON block that holds every distinct text and every
+    advice once: the same stderr tail or advice for hundreds of modules costs its size once.
+    """
+    store = _Store()
+    targets, page_targets = [], []
+    for target in data["targets"]:
+        view, page = _target_view(target, store)
+        targets.append(view)
+        page_targets.append(page)
     template = _environment().get_template("report.html.j2")
     return template.render(
         version=data["version"],
         tool=data["tool"],
         meta=data["meta"],
-        targets=[_target_view(t) for t in data["targets"]],
+        targets=targets,
         verdicts=[{"name": v.value, "meaning": VERDICT_MEANING[v.value]} for v in Verdict],
         css=Markup(_load("report.css")),
         js=Markup(_load("report.js")),
-        data_json=_json_for_script(data),
+        data_json=_json_for_script(
+            {
+                "probe_fields": PROBE_FIELDS,
+                "marks": MARKS,
+                "bad_codes": sorted(_BAD),  # the reasons shown in red, the others in amber
+                "cells": _CELLS,  # the probes of each column of the table, in order
+                "texts": store.texts,
+                "advice": store.advice,
+                "targets": page_targets,
+            }
+        ),
     )

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import copy
+import html
+import json
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from auditor.report.html import render_html
-from tests.integration.conftest import Scan
+from tests.integration.conftest import Scan, gil_build_only
 
 HOSTILE = "<img src=x onerror=\"document.title='pwned'\">"
 
@@ -72,3 +76,76 @@ def test_report_runs_in_chromium_and_stays_inert(zoo_scan: Scan, tmp_path: Path)
     assert dom.count('class="module open"') == 1
     opened = dom.split('class="module open"')[1].split("</tbody>")[0]
     assert 'data-name="blockpkg._accel"' in opened and "Blocked by another module" in opened
+
+
+def _text(markup: str) -> str:
+    """The text of some DOM markup, entities decoded."""
+    return html.unescape(re.sub(r"<[^>]+>", "", markup))
+
+
+def _opened(dom: str) -> str:
+    """The markup of the one module whose details are open."""
+    assert dom.count('class="module open"') == 1
+    return dom.split('class="module open"')[1].split("</tbody>")[0]
+
+
+def _blocked_counts(report: dict[str, Any]) -> list[tuple[str, int]]:
+    """Each module named by a blocked_by reason, with how many modules it blocks."""
+    blocked: dict[str, set[str]] = {}
+    for module in report["targets"][0]["modules"]:
+        for reason in module["reasons"]:
+            if reason["code"] == "blocked_by" and reason["module"]:
+                blocked.setdefault(reason["module"], set()).add(module["name"])
+    return sorted(((k, len(v)) for k, v in blocked.items()), key=lambda kv: (-kv[1], kv[0]))
+
+
+def test_root_blockers_and_chains_in_chromium(zoo_scan: Scan, tmp_path: Path) -> None:
+    """The root blockers come first, ranked; an opened module shows its import chain."""
+    gil_build_only(zoo_scan, "legacy_only")
+    page = tmp_path / "report.html"
+    page.write_text(render_html(zoo_scan.report), encoding="utf-8")
+    dom = _dump_dom(page, "m1-pa._speedups", tmp_path)
+    assert 'data-ready="1"' in dom
+
+    section = dom.split('<section class="blockers"')[1].split("</section>")[0]
+    shown = re.findall(r'<li class="blocker" data-blocker="([^"]+)" data-blocks="(\d+)"', section)
+    expected = _blocked_counts(zoo_scan.report)
+    assert [(name, int(n)) for name, n in shown] == expected
+    assert ("pb._speedups", 1) in expected
+    assert dom.index('<section class="blockers"') < dom.index('<table class="modules">')
+    item = section.split('data-blocker="pb._speedups"')[1].split(">", 1)[1]
+    speedups = _text(item.split('<li class="blocker"')[0])
+    assert speedups.split()[:3] == ["1", "blocked", "pb._speedups"]
+    verdict = zoo_scan.module("pb._speedups")["verdict"]
+    assert verdict in speedups  # the blocker's own verdict, and how to fix it
+    assert "how to fix pb._speedups" in speedups and "Single-phase initialisation" in speedups
+    assert "pa._speedups → pa → pb._speedups" in speedups
+
+    # The details, built by the script from the page data: the reason with its chain, the
+    # advice, and the evidence (the refusal message, stored once for every probe).
+    opened = _text(_opened(dom))
+    assert "Blocked by another module" in opened
+    assert "import chain: pa._speedups → pa → pb._speedups" in opened
+    refusal = zoo_scan.module("pa._speedups")["probes"]["own_gil"]["message"]
+    assert refusal and "does not support loading in subinterpreters" in refusal
+    assert opened.count(refusal) >= 2  # own_gil and own_gil_after_main, from one stored text
+
+
+def test_expanded_details_show_the_stored_stderr(zoo_scan: Scan, tmp_path: Path) -> None:
+    """Every probe's stderr tail is in the page once, and in that probe's details when open."""
+    page = tmp_path / "report.html"
+    source = render_html(zoo_scan.report)
+    page.write_text(source, encoding="utf-8")
+    probes = zoo_scan.module("segv_in_subinterp")["probes"]
+    tails = {name: p["stderr_tail"] for name, p in probes.items() if p.get("stderr_tail")}
+    assert len(tails) >= 2 and all("Segmentation fault" in t for t in tails.values())
+    for tail in set(tails.values()):
+        stored = json.dumps(tail, ensure_ascii=False)[1:-1]
+        stored = stored.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+        assert source.count(stored) == 1
+
+    dom = _dump_dom(page, "m1-segv_in_subinterp", tmp_path)
+    opened = _opened(dom)
+    for name, tail in tails.items():
+        assert f"stderr of {name} (last" in opened
+        assert html.escape(tail, quote=False) in opened, name
