@@ -13,7 +13,7 @@ from markupsafe import Markup
 from auditor.classify import LEAK_BYTES_PER_CYCLE
 from auditor.model import Verdict
 from auditor.probe_plan import DEPTH_PROBES
-from auditor.report import LEAK_MARK, MARKS
+from auditor.report import LEAK_MARK, MAIN_BROKEN_MARK, MARKS
 
 _TEMPLATES = resources.files("auditor") / "report" / "templates"
 
@@ -83,7 +83,7 @@ def _cell(name: str, probe: dict[str, Any] | None) -> dict[str, str]:
     title = f"{name}: {outcome}"
     after = probe.get("main_after")
     if outcome == "ok" and after and after["outcome"] != "ok":
-        css = "poisoned"
+        css, mark = "poisoned", MAIN_BROKEN_MARK
         title += f"; then main: {after['outcome']}"
     if probe.get("signal"):
         title += f" ({probe['signal']} at {probe.get('stage')})"

@@ -141,7 +141,7 @@
                     el("span", "muted", "(C-API symbols the module imports; hints, not the verdict)")));
       var hints = el("ul", "hints");
       m.hints.forEach(function (h) {
-        add(hints, add(el("li"), el("span", "hint " + h[0], h[0] === "red_flag" ? "red flag" : "good sign"),
+        add(hints, add(el("li"), el("span", "hint " + h[0], {red_flag: "red flag", good_sign: "good sign", note: "note"}[h[0]] || h[0]),
                        " ", el("code", null, h[1]), ": " + text(h[2])));
       });
       add(cell, hints);
