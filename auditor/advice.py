@@ -114,12 +114,11 @@ def _fix(entry: dict[str, Any], context: Context) -> str:
         parts.append(entry["slot_step"])
     if "stopgap" in entry:
         wanted = entry["stopgap_declares"]
-        level = context.level
-        if context.init is None or (
-            level is not None and _LEVELS.index(level) > _LEVELS.index(wanted)
-        ):
+        level, init = context.level, context.init
+        unknown = init is None or init.style == "unknown"  # an --import name, a crashed init
+        if unknown or (level is not None and _LEVELS.index(level) > _LEVELS.index(wanted)):
             parts.append(entry["stopgap"])
-        elif level is not None and context.init.multiple_interpreters is not None:
+        elif level is not None and init is not None and init.multiple_interpreters is not None:
             parts.append(
                 f"(The module already declares {_SLOT_NAMES[level]}; legacy subinterpreters "
                 f"ignore the slot.)"

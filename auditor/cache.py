@@ -231,5 +231,6 @@ class ResultCache:
             return
         current = _read(self._hashes_path)
         merged = {**(current if isinstance(current, dict) else {}), **self._hashes}
-        _write_atomic(self._hashes_path, merged)
-        self._hashes_dirty = False
+        with contextlib.suppress(OSError):  # a full disk costs the next scan time, no more
+            _write_atomic(self._hashes_path, merged)
+            self._hashes_dirty = False

@@ -52,7 +52,9 @@ def _key(interp: Interpreter, sources: list[Path]) -> str:
     digest = hashlib.sha256()
     for source in sources:
         digest.update(source.read_bytes())
-    facts = [interp.executable, interp.build, interp.soabi, interp.gil_disabled, interp.compiler]
+    # The installation, not the executable: every venv of one interpreter shares its helper
+    # (a throwaway venv per wheel or survey package must not compile one each).
+    facts = [interp.base_prefix, interp.build, interp.soabi, interp.gil_disabled, interp.compiler]
     digest.update(json.dumps(facts, sort_keys=True).encode())
     return digest.hexdigest()[:20]
 

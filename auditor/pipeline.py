@@ -284,6 +284,7 @@ def _scan_installed(scan_plan: ScanPlan, item: Installable) -> list[TargetAudit]
                     no_cache=scan_plan.no_cache,
                     depth=scan_plan.depth,
                     smoke=scan_plan.smoke,
+                    use_cache=False,
                 )
             )
     return targets

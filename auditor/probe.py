@@ -264,12 +264,14 @@ def run_probes(
                     tasks.put((1 << 30, next(sequence), None))
             counts = (done[0], total[0])
         on_progress(counts[0], counts[1], task.module.name)
-        if finished:
+        if finished and not stopping.is_set():  # a probe killed by Ctrl-C is no result
             on_finished(task.module.name, run)
 
     zygotes: list[Zygote] = []
     command = zygote_command(interp, helper)
     settings = depth or DepthSettings()
+
+    stopping = threading.Event()  # Ctrl-C: no task starts after it
 
     def serve() -> None:
         zygote = Zygote(command)
@@ -277,7 +279,7 @@ def run_probes(
         try:
             while True:
                 _, _, task = tasks.get()
-                if task is None:
+                if task is None or stopping.is_set():
                     return
                 module = task.module
                 spec = Spec(
@@ -317,8 +319,11 @@ def run_probes(
             thread.join()
     except KeyboardInterrupt:
         # The zygotes run in sessions of their own: end each with every probe it forked.
+        stopping.set()
         for zygote in zygotes:
             zygote.terminate()
+        for thread in threads:  # each returns once its probe is dead, closing its zygote
+            thread.join(timeout=5)
         raise
     return runs
 

@@ -38,6 +38,7 @@ def scan_with_progress(
     modules: Sequence[str],
     jobs: int,
     imports: Sequence[str] = (),
+    use_cache: bool = True,
     timeout: float,
     isolation: str,
     no_cache: bool,
@@ -94,7 +95,8 @@ def scan_with_progress(
             jobs=jobs,
             timeout=timeout,
             isolation=isolation,
-            cache=ResultCache(cache_root(), reuse=not no_cache),
+            # A throwaway venv's results could never be reused: its paths die with it.
+            cache=ResultCache(cache_root(), reuse=not no_cache, enabled=use_cache),
             depth=depth,
             smoke=smoke,
             on_discovered=discovered,

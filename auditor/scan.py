@@ -93,6 +93,9 @@ def scan_target(
     smoke_of = _smoke_per_module(found.modules, smoke or {})
     environ = relevant_environment(dict(os.environ))
     # Everything but the module itself, its closure and the depth settings (auditor/cache.py).
+    # Directories the probes add to sys.path (PATHS outside it, --import's current directory):
+    # what they offer changes imports as much as sys.path does.
+    extra_roots = sorted({m.root for m in found.modules if m.root} - set(interp.sys_path))
     common = (
         helper.directory.name,
         probes,
@@ -100,7 +103,7 @@ def scan_target(
         isolation,
         list(interp.sys_path),
         environ,
-        cache.layout_fingerprint(interp.sys_path) if cache.enabled else None,
+        cache.layout_fingerprint([*interp.sys_path, *extra_roots]) if cache.enabled else None,
     )
     whole_environment: list[str] = []  # computed once, only if an entry needs it
 
@@ -127,7 +130,8 @@ def scan_target(
     for module in found.modules:
         # An --import name may be a namespace package (a directory): its closure decides.
         content = cache.file_hash(module.path) if os.path.isfile(module.path) else module.path
-        own = (content, module.name, module.root, smoke_of.get(module.name))
+        # origin: an --import name runs no init probe, an extension module of that name does.
+        own = (content, module.name, module.root, module.origin, smoke_of.get(module.name))
         import_keys[module.name] = cache.key(*common, None, *own)
         full_keys[module.name] = (
             cache.key(*common, asdict(depth), *own) if depth else import_keys[module.name]
@@ -157,7 +161,8 @@ def scan_target(
     def remember(keys: Mapping[str, str], name: str, run: ProbeRun) -> None:
         if name not in statics:
             statics[name] = inspect_binary(by_name[name].path)
-        _remember(cache, keys[name], fallback_key, run, statics[name])
+        reused = imports_cached.get(name) if keys is full_keys else None
+        _remember(cache, keys[name], fallback_key, run, statics[name], reused)
 
     try:
         runs = run_probes(
@@ -244,19 +249,24 @@ def _remember(
     fallback_key: Callable[[str], str],
     run: ProbeRun,
     static: StaticInfo | None,
+    reused: Mapping[str, Any] | None = None,
 ) -> None:
     """Store a module's replies, keyed by their closure (or by the whole environment when a
-    probe could not report its closure); never a timeout, a SIGKILL, or a tool failure."""
+    probe could not report its closure); never a timeout, a SIGKILL, or a tool failure.
+    `reused`: the cache entry the import probes' replies came from (its closure holds)."""
     replies = run.replies
     if run.failure is not None or any(never_cached(r) for r in replies.values()):
         return
-    files = [r.get("files") for r in replies.values()]
+    old = set(reused["replies"]) if reused else set()
+    files = [r.get("files") for p, r in replies.items() if p not in old]
     entry: dict[str, Any] = {
         "replies": {p: {k: v for k, v in r.items() if k != "files"} for p, r in replies.items()},
         "static": asdict(static) if static else None,
     }
-    if all(isinstance(f, list) for f in files):
-        entry["closure"] = cache.closure_of(path for group in files for path in group or ())
+    old_closure = reused.get("closure") if reused else {}
+    if all(isinstance(f, list) for f in files) and old_closure is not None:
+        closure = cache.closure_of(path for group in files for path in group or ())
+        entry["closure"] = {**old_closure, **closure}
         cache.put(key, entry)
     else:
         cache.put(fallback_key(key), entry)

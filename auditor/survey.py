@@ -391,7 +391,10 @@ def run_survey(
     if out.exists():
         for record in load_survey(out)["records"]:
             records[(record["package"], record["python"])] = record
-    done = {resume_key(r) for r in records.values()}
+    # Only what finished is kept: a failed install (the network) or scan is tried again.
+    done = {
+        resume_key(r) for r in records.values() if r.get("status") in ("ok", "no_extensions")
+    }
     total = len(requested) * len(targets)
     step = 0
     for item in requested:

@@ -85,19 +85,24 @@ def wheel_pythons(path: str) -> list[str]:
     (newest first); for a pure wheel, none (any target will do)."""
     _, _, _, tags = parse_wheel_filename(Path(path).name)
     exact: set[str] = set()
-    minimum: list[tuple[int, int]] = []
+    minimum: dict[str, int] = {}  # "" or "t" -> the lowest minor version of an abi3 tag
     for tag in tags:
         if not tag.interpreter.startswith("cp3"):
             continue
         version = (3, int(tag.interpreter[3:]))
-        if tag.abi == "abi3":
-            minimum.append(version)
+        if tag.abi in ("abi3", "abi3t"):  # abi3t: the free-threaded stable ABI (3.15+)
+            threaded = "t" if tag.abi == "abi3t" else ""
+            minimum[threaded] = min(minimum.get(threaded, version[1]), version[1])
         elif tag.abi.startswith("cp3"):
             exact.add(f"3.{version[1]}" + ("t" if tag.abi.endswith("t") else ""))
-    specs = sorted(exact, key=lambda s: (int(s[2:].rstrip("t")), s), reverse=True)
-    if minimum:
-        low = min(minimum)[1]
-        specs += [f"3.{minor}" for minor in range(SUPPORTED_MINORS[1], low - 1, -1)]
+    # Newest first; of one version, the default (GIL) build first.
+    specs = sorted(exact, key=lambda s: (-int(s[2:].rstrip("t")), s.endswith("t")))
+    for threaded, low in sorted(minimum.items()):
+        specs += [
+            f"3.{minor}{threaded}"
+            for minor in range(SUPPORTED_MINORS[1], low - 1, -1)
+            if f"3.{minor}{threaded}" not in specs
+        ]
     return specs
 
 

@@ -12,6 +12,7 @@ Standard library only, Python 3.8+ syntax.  Never imports an audited module.
 """
 
 import importlib.machinery
+import importlib.util
 import json
 import os
 import platform
@@ -263,6 +264,13 @@ def locate(names, fallback=()):
         top = name.partition(".")[0]
         spec = importlib.machinery.PathFinder.find_spec(top, search)
         if spec is None:
+            # An editable install's finder on sys.meta_path (meson-python, scikit-build-core,
+            # setuptools): for a top-level name, find_spec imports nothing.
+            try:
+                spec = importlib.util.find_spec(top)
+            except (ImportError, ValueError):
+                spec = None
+        if spec is None:
             if top in sys.builtin_module_names:
                 located.append({"name": name, "path": sys.executable, "root": "", "dist": None})
                 continue
@@ -271,9 +279,8 @@ def locate(names, fallback=()):
         origin = spec.origin if spec.origin not in (None, "namespace") else None
         locations = list(spec.submodule_search_locations or [])
         path = origin or (locations[0] if locations else "")
-        root = next(
-            (r for r in search if path == r or path.startswith(r.rstrip(os.sep) + os.sep)), ""
-        )
+        roots = [r for r in search if path == r or path.startswith(r.rstrip(os.sep) + os.sep)]
+        root = max(roots, key=len) if roots else ""  # lib-dynload, not the stdlib above it
         owner = None
         for dist_name in top_dists.get(top, [])[:1]:
             try:

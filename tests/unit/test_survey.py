@@ -296,6 +296,28 @@ def test_resume_redoes_another_spec_target_or_depth(
     assert {r["depth"] for r in records} == {"full"}
 
 
+def test_resume_tries_a_failed_install_again(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A record of a failure (the network, a tool failure) is not a finished package."""
+    out = tmp_path / "shard.json"
+
+    class Failing(FakeSurvey):
+        def __call__(self, requested, target, settings):  # type: ignore[no-untyped-def]
+            got = super().__call__(requested, target, settings)
+            if requested.package == "numpy":
+                got = {**got, "status": "install_failed", "message": "network"}
+            return got
+
+    monkeypatch.setattr(sv, "survey_package", Failing())
+    sv.run_survey(_requested(["numpy", "lxml"]), [TARGET], SETTINGS, out, {})
+    again = FakeSurvey()
+    monkeypatch.setattr(sv, "survey_package", again)
+    records = sv.run_survey(_requested(["numpy", "lxml"]), [TARGET], SETTINGS, out, {})
+    assert again.calls == ["numpy@3.13"]
+    assert {r["package"]: r["status"] for r in records}["numpy"] == "ok"
+
+
 def test_resume_refuses_a_file_that_is_not_a_survey(tmp_path: Path) -> None:
     out = tmp_path / "report.json"
     out.write_text(json.dumps({"version": 1, "targets": []}))
