@@ -392,9 +392,7 @@ def run_survey(
         for record in load_survey(out)["records"]:
             records[(record["package"], record["python"])] = record
     # Only what finished is kept: a failed install (the network) or scan is tried again.
-    done = {
-        resume_key(r) for r in records.values() if r.get("status") in ("ok", "no_extensions")
-    }
+    done = {resume_key(r) for r in records.values() if r.get("status") in ("ok", "no_extensions")}
     total = len(requested) * len(targets)
     step = 0
     for item in requested:
