@@ -181,6 +181,15 @@ def module_entry(module: dict[str, Any], owners: dict[str, str | None]) -> dict[
     }
 
 
+def package_verdict(modules: Sequence[dict[str, Any]]) -> str | None:
+    """A package's verdict: its worst module's, among the modules that import at all.  A
+    module that is broken even in the main interpreter (an optional backend whose dependency
+    is not installed: zstandard._cffi without cffi) says nothing about subinterpreters; the
+    package is broken only when every module is."""
+    usable = [m["verdict"] for m in modules if m["verdict"] != "broken"]
+    return worst(usable) if usable else worst(m["verdict"] for m in modules)
+
+
 def worst(verdicts: Iterable[str]) -> str | None:
     """The worst of some verdicts (Verdict's order), None for none."""
     ranked = [Verdict(v) for v in verdicts]
@@ -299,7 +308,7 @@ def survey_package(
         return record
     entries = sorted((module_entry(m, owners) for m in modules), key=lambda m: m["name"])
     record["modules"] = entries
-    record["verdict"] = worst(m["verdict"] for m in entries)
+    record["verdict"] = package_verdict(entries)
     if audit.incomplete:
         record["message"] = "the tool failed on " + ", ".join(sorted(audit.incomplete))
     return record

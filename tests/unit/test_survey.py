@@ -682,3 +682,11 @@ def test_workflow_commands_are_registered_in_the_cli() -> None:
 
     assert cli.commands.get("survey") is sv.survey
     assert cli.commands.get("merge") is sv.merge
+
+
+def test_a_package_is_judged_by_its_modules_that_import() -> None:
+    """zstandard._cffi without cffi is broken in main: the package is judged by backend_c."""
+    modules = [{"verdict": "broken"}, {"verdict": "legacy_only"}, {"verdict": "own_gil"}]
+    assert sv.package_verdict(modules) == "legacy_only"
+    assert sv.package_verdict([{"verdict": "broken"}]) == "broken"
+    assert sv.package_verdict([]) is None
