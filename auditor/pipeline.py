@@ -269,7 +269,9 @@ def _scan_installed(scan_plan: ScanPlan, item: Installable) -> list[TargetAudit]
     targets = []
     for python in dict.fromkeys(Path(os.path.realpath(p)) for p in pythons):
         err_console.print(
-            f"[dim]installing {escape(item.spec)} into a throwaway venv of {escape(str(python))}[/]"
+            f"[dim]installing {escape(item.spec)} into a throwaway venv of "
+            f"{escape(str(python))}[/]",
+            soft_wrap=True,  # paths: one line, whatever the width
         )
         with installed(python, item, scan_plan.install_options) as venv_python:
             targets.append(

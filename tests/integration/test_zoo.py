@@ -294,8 +294,16 @@ def test_static_hints_single_phase(zoo_scan: Scan) -> None:
     assert good.get("PyModuleDef_Init") == "good_sign"
 
 
-def test_strict_isolation_gives_the_same_report(zoo_scan: Scan, tmp_path: Path) -> None:
+def test_strict_isolation_gives_the_same_report(
+    zoo_scan: Scan, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
     """Sharing the main import between probes changes nothing: compare with one process each."""
+    if request.node.callspec.params.get("python") in ("3.14", "3.15"):
+        pytest.skip(
+            "strict isolation is compared on 3.12, 3.13 and 3.14t (the free-threaded build) to "
+            "keep CI under 15 minutes; on this target the shared mode is compared with "
+            "CPython's own _interpreters (test_matches_cpython_oracle)"
+        )
     out = tmp_path / "strict.json"
     done = run_cli(
         "scan",
