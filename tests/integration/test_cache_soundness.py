@@ -133,6 +133,45 @@ def test_only_changed_closures_are_probed_again(python: str, tmp_path: Path) -> 
     assert {m["verdict"] for m in report["targets"][0]["modules"]} == {"own_gil"}
 
 
+def test_a_quick_scan_serves_the_import_probes_of_a_full_one(python: str, tmp_path: Path) -> None:
+    """--depth import, then a full scan: only the depth probes run the second time.  Counted
+    by smoke code, which runs after every import of every probe (main's and each
+    subinterpreter's): quick + full must equal one full scan from a cold cache."""
+    site = tmp_path / "site"
+    _package(python, site, "pkga")
+    counter = tmp_path / "imports.txt"
+    smoke = ("--smoke", f"open({str(counter)!r}, 'a').write('x')")
+    small = ("--cycles", "3", "--rounds", "1", "--concurrency", "2", "--repeat", "1")
+
+    def full(scan: Scanner) -> tuple[Any, str]:
+        out = scan.tmp / "full.json"
+        done = run_cli(
+            "scan", "--python", python, "--timeout", PROBE_TIMEOUT, "--json", str(out),
+            *smoke, *small, str(site),
+            env={"SUBINTERP_AUDIT_CACHE": str(scan.cache)}, depth=True,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        return json.loads(out.read_text()), done.stderr
+
+    warm = Scanner(python, tmp_path / "warm")
+    warm.tmp.mkdir()
+    warm(*smoke, *small, str(site))  # --depth import
+    quick = len(counter.read_text())
+    report, err = full(warm)
+    assert "unchanged since the last scan" not in err  # the depth probes were not cached
+    (module,) = report["targets"][0]["modules"]
+    assert {"reuse", "concurrent", "cycles"} <= set(module["probes"])
+    assert module["verdict"] == "own_gil"
+    second = len(counter.read_text()) - quick
+
+    counter.unlink()
+    cold = Scanner(python, tmp_path / "cold")
+    cold.tmp.mkdir()
+    full(cold)
+    assert quick > 0 and second > 0
+    assert quick + second == len(counter.read_text())
+
+
 def test_timeouts_are_never_cached(python: str, fixtures_dir: Path, tmp_path: Path) -> None:
     scan = Scanner(python, tmp_path)
     args = ("--module", "hangs_in_subinterp", str(fixtures_dir))
