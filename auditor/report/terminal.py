@@ -66,6 +66,8 @@ def _mark(result: ProbeResult | None) -> Text:
 
 
 def _init_text(audit: ModuleAudit) -> str:
+    if audit.module.is_import:
+        return "(import)"  # probed by its import: no init function was read
     init = audit.init
     if init.style == "single_phase":
         return "single"
