@@ -274,7 +274,11 @@ def _module_view(module: dict[str, Any]) -> dict[str, Any]:
     )
     binding = module.get("binding") or {}
     toolkit = binding.get("toolkit") or "unknown"
-    init_label, init_text = _init_text(module["init"])
+    init_label, init_text = (
+        ("(import)", "probed by its import (--import): no init function was read")
+        if module.get("origin") == "import"
+        else _init_text(module["init"])
+    )
     probes = module["probes"]
     return {
         "name": module["name"],
