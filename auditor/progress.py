@@ -8,7 +8,6 @@ from pathlib import Path
 from rich.markup import escape
 from rich.progress import (
     BarColumn,
-    MofNCompleteColumn,
     Progress,
     TextColumn,
     TimeElapsedColumn,
@@ -25,9 +24,9 @@ from auditor.probe_plan import DepthSettings
 from auditor.report import plural
 from auditor.scan import scan_target
 
-# The width of everything but the bar and the name: "probing 3.13.10 ", "1234/5678 probes",
+# The width of everything but the bar and the name: "probing 3.13.10 ", "1234/5678 modules",
 # elapsed "0:01:23", "left 0:02:10", and the spaces between the columns.
-_FIXED_WIDTH = 16 + 16 + 8 + 13 + 7
+_FIXED_WIDTH = 16 + 17 + 8 + 13 + 7
 
 
 def scan_with_progress(
@@ -52,9 +51,8 @@ def scan_with_progress(
     name_width = max(8, min(28, rest - bar_width))
     progress = Progress(
         TextColumn("[bold]probing[/] {task.description}"),
-        BarColumn(bar_width=bar_width),
-        MofNCompleteColumn(),
-        TextColumn("probes"),
+        BarColumn(bar_width=bar_width),  # moves by probes: what takes the time
+        TextColumn("{task.fields[modules]}"),  # counts modules: what the scan is about
         TimeElapsedColumn(),
         TextColumn("left"),
         TimeRemainingColumn(),
@@ -69,7 +67,7 @@ def scan_with_progress(
     )
     err_console.print(f"[dim]target: {escape(interp.label)}[/]")
     with progress:
-        task = progress.add_task(interp.version, total=None, current="discovering")
+        task = progress.add_task(interp.version, total=None, current="discovering", modules="")
 
         def discovered(found: Discovery, total: int, reused: int) -> None:
             progress.update(task, total=total, current="")
@@ -86,6 +84,10 @@ def scan_with_progress(
         def advanced(done: int, total: int, name: str) -> None:
             progress.update(task, completed=done, total=total, current=name)
 
+        def modules_ended(done: int, total: int, phase: str) -> None:
+            text = f"{done}/{total} modules" if phase == "import" else f"depth {done}/{total}"
+            progress.update(task, modules=text)
+
         return scan_target(
             interp,
             paths=paths,
@@ -101,4 +103,5 @@ def scan_with_progress(
             smoke=smoke,
             on_discovered=discovered,
             on_progress=advanced,
+            on_modules=modules_ended,
         )

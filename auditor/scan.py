@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict
 from pathlib import Path
@@ -72,8 +73,12 @@ def scan_target(
     smoke: Mapping[str, str] | None = None,
     on_discovered: Callable[[Discovery, int, int], None] = lambda found, total, reused: None,
     on_progress: Callable[[int, int, str], None] = lambda done, total, name: None,
+    on_modules: Callable[[int, int, str], None] = lambda done, total, phase: None,
 ) -> TargetAudit:
     """Discover, probe (imports, then depth unless `depth` is None), classify one target.
+
+    Progress: `on_progress(probes done, probes known, module)`, and `on_modules(modules
+    done, modules, phase)` as each module's probes of a phase ("import", "depth") end.
 
     `smoke`: module name (or "*" for every module) -> the maintainer's smoke code.
     """
@@ -164,6 +169,15 @@ def scan_target(
         reused = imports_cached.get(name) if keys is full_keys else None
         _remember(cache, keys[name], fallback_key, run, statics[name], reused)
 
+    counted = threading.Lock()
+    ended = [0]
+
+    def ended_import(name: str, run: ProbeRun) -> None:
+        remember(import_keys, name, run)  # stored at once: an interrupted scan keeps it
+        with counted:
+            ended[0] += 1
+            on_modules(ended[0], len(to_import), "import")
+
     try:
         runs = run_probes(
             interp,
@@ -175,8 +189,7 @@ def scan_target(
             isolation=isolation,
             on_progress=advance,
             smoke=smoke_of,
-            # Stored as each module's import probes end: an interrupted scan keeps them.
-            on_finished=lambda name, run: remember(import_keys, name, run),
+            on_finished=ended_import,
         )
     finally:
         cache.flush()
@@ -195,6 +208,7 @@ def scan_target(
             timeout=timeout,
             isolation=isolation,
             on_progress=advance,
+            on_modules=on_modules,
         )
         for module in to_probe:
             remember(full_keys, module.name, runs[module.name])
@@ -322,6 +336,7 @@ def _depth_phase(
     timeout: float,
     isolation: str,
     on_progress: Callable[[int, int, str], None],
+    on_modules: Callable[[int, int, str], None] = lambda done, total, phase: None,
 ) -> None:
     """Run the depth probes each module's verdict needs (auditor/classify.py
     next_depth_kind): its import verdict's kind first, then the kinds below while they fail.
@@ -360,7 +375,31 @@ def _depth_phase(
                 smoke=smoke,
             )
 
-        batch = probe(DEPTH_PROBES, chosen)
+        def ended_depth(
+            name: str,
+            run: ProbeRun,
+            total: int = len(chosen),
+            ended: list[int] = [0],  # noqa: B006  (one counter per kind: a new def each time)
+            counted: threading.Lock = threading.Lock(),  # noqa: B008
+        ) -> None:
+            with counted:
+                ended[0] += 1
+                on_modules(ended[0], total, "depth")
+
+        batch = run_probes(
+            interp,
+            helper,
+            chosen,
+            DEPTH_PROBES,
+            jobs=jobs,
+            timeout=timeout,
+            isolation=isolation,
+            on_progress=on_progress,
+            kinds=need,
+            depth=settings,
+            smoke=smoke,
+            on_finished=ended_depth,
+        )
         counts = {(n, p): [1, 0] for n in need for p in DEPTH_PROBES}  # [runs, failed runs]
         for name, run in batch.items():
             for probe_name, reply in run.replies.items():

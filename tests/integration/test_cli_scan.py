@@ -541,7 +541,7 @@ def test_a_scan_on_a_terminal_shows_progress_and_finishes(tmp_path: Path) -> Non
         reader.join(5)
         os.close(master)
     output = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", b"".join(chunks).decode("utf-8", "replace"))
-    assert "probing" in output and "probes" in output  # the live progress bar
+    assert "probing" in output and "1/1 modules" in output  # the live progress, in modules
     progress = [seg for seg in re.split(r"[\r\n]", output) if "probing" in seg]
     assert progress and all(len(seg.rstrip()) <= 80 for seg in progress), progress
     assert any(" left " in seg for seg in progress)  # the time left, in full at 80 columns
