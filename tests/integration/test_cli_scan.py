@@ -324,6 +324,38 @@ def test_explain_from_a_report_as_json(zoo_scan: object, tmp_path: Path) -> None
     assert "Fatal Python error: Segmentation fault" in text
 
 
+def test_explain_a_wrapped_refusal_at_80_columns(zoo_scan: object, tmp_path: Path) -> None:
+    """guard_wrapped re-raises interp_guard's refusal under its own words: explain says each
+    message once, in lines of 80 columns that keep their indent, URLs whole."""
+    from tests.integration.conftest import Scan
+
+    assert isinstance(zoo_scan, Scan)
+    report = tmp_path / "zoo.json"
+    report.write_text(json.dumps(zoo_scan.report))
+    done = run_cli("explain", "guard_wrapped", "--report", str(report), env={"COLUMNS": "80"})
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    why = lines[lines.index("Why, and what to do") :]
+    why = why[: next((i for i, line in enumerate(why) if line.startswith("Static")), None)]
+    # The path line is one line whatever its length (a path is never split); the rest fits.
+    assert all(len(line.rstrip()) <= 80 for line in why), max(why, key=len)
+    numbered = [line for line in why if line[:1].isdigit()]
+    assert numbered and all(
+        line.startswith("   ") for line in why[1:] if line and line not in numbered
+    ), why
+    text = done.stdout
+    # Each distinct message of the probes once; the others refer to it.
+    assert text.count("interp_guard failed to import") == len(
+        {line for line in lines if "interp_guard failed to import" in line}
+    )
+    for url in re.findall(r"https://\S+", json.dumps(zoo_scan.module("guard_wrapped"))):
+        url = url.rstrip('",')
+        if url in text:
+            assert any(url in line for line in lines)  # never split across two lines
+    codes = [line.split("[")[-1].rstrip("]") for line in numbered]
+    assert len(codes) == len(set(codes)) and "refused_by_cpython" not in codes
+
+
 def test_explain_errors(zoo_scan: object, tmp_path: Path) -> None:
     from tests.integration.conftest import Scan
 
