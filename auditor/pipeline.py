@@ -10,7 +10,7 @@ terminal, the baseline, and GitHub Actions' annotations and job summary.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -20,7 +20,7 @@ from rich.markup import escape
 
 from auditor.console import console, err_console
 from auditor.errors import TargetError, UsageError
-from auditor.model import AuditReport, TargetAudit, Verdict
+from auditor.model import AuditReport, Interpreter, TargetAudit, Verdict
 from auditor.policy import GateResult, Policy, evaluate, parse_verdicts
 from auditor.probe_plan import DepthSettings
 from auditor.progress import scan_with_progress
@@ -240,28 +240,49 @@ def scan_targets(scan_plan: ScanPlan) -> list[TargetAudit]:
             continue
         seen.add(os.path.realpath(executable))
         targets.append(
-            scan_with_progress(
+            _scan(
+                scan_plan,
                 describe(executable),
                 paths=scan_plan.paths,
                 packages=scan_plan.packages,
                 modules=scan_plan.modules,
                 imports=scan_plan.imports,
-                jobs=scan_plan.jobs,
-                timeout=scan_plan.timeout,
-                isolation=scan_plan.isolation,
-                no_cache=scan_plan.no_cache,
-                depth=scan_plan.depth,
-                smoke=scan_plan.smoke,
             )
         )
     return targets
+
+
+def _scan(
+    scan_plan: ScanPlan,
+    interp: Interpreter,
+    *,
+    paths: Sequence[Path] = (),
+    packages: Sequence[str] = (),
+    modules: Sequence[str] = (),
+    imports: Sequence[str] = (),
+    use_cache: bool = True,
+) -> TargetAudit:
+    """One target's scan with the plan's probe settings, of the modules selected."""
+    return scan_with_progress(
+        interp,
+        paths=paths,
+        packages=packages,
+        modules=modules,
+        imports=imports,
+        jobs=scan_plan.jobs,
+        timeout=scan_plan.timeout,
+        isolation=scan_plan.isolation,
+        no_cache=scan_plan.no_cache,
+        depth=scan_plan.depth,
+        smoke=scan_plan.smoke,
+        use_cache=use_cache,
+    )
 
 
 def _scan_installed(scan_plan: ScanPlan, item: Installable) -> list[TargetAudit]:
     """`item` installed (with its dependencies) into a new venv of each target, its
     distribution's modules scanned, the venv deleted.  Without --python, a wheel goes to the
     newest installed interpreter its tags accept."""
-    pythons: list[Path] = []
     if scan_plan.pythons != (None,) or not item.is_wheel:
         pythons = [resolve(spec) for spec in scan_plan.pythons]
     else:
@@ -274,19 +295,10 @@ def _scan_installed(scan_plan: ScanPlan, item: Installable) -> list[TargetAudit]
             soft_wrap=True,  # paths: one line, whatever the width
         )
         with installed(python, item, scan_plan.install_options) as venv_python:
+            # No result cache: a throwaway venv's paths die with it.
             targets.append(
-                scan_with_progress(
-                    describe(venv_python),
-                    paths=(),
-                    packages=(item.distribution,),
-                    modules=(),
-                    jobs=scan_plan.jobs,
-                    timeout=scan_plan.timeout,
-                    isolation=scan_plan.isolation,
-                    no_cache=scan_plan.no_cache,
-                    depth=scan_plan.depth,
-                    smoke=scan_plan.smoke,
-                    use_cache=False,
+                _scan(
+                    scan_plan, describe(venv_python), packages=(item.distribution,), use_cache=False
                 )
             )
     return targets

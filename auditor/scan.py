@@ -169,14 +169,11 @@ def scan_target(
         reused = imports_cached.get(name) if keys is full_keys else None
         _remember(cache, keys[name], fallback_key, run, statics[name], reused)
 
-    counted = threading.Lock()
-    ended = [0]
+    count = _ModuleCount(len(to_import), "import", on_modules)
 
     def ended_import(name: str, run: ProbeRun) -> None:
         remember(import_keys, name, run)  # stored at once: an interrupted scan keeps it
-        with counted:
-            ended[0] += 1
-            on_modules(ended[0], len(to_import), "import")
+        count.ended(name, run)
 
     try:
         runs = run_probes(
@@ -255,6 +252,20 @@ def scan_target(
         incomplete=tuple(incomplete),
         cached=len(cached),
     )
+
+
+class _ModuleCount:
+    """Counts the modules whose probes of a phase ended (called from the worker threads)."""
+
+    def __init__(self, total: int, phase: str, report: Callable[[int, int, str], None]):
+        self._lock = threading.Lock()
+        self._done = 0
+        self._total, self._phase, self._report = total, phase, report
+
+    def ended(self, name: str, run: ProbeRun) -> None:
+        with self._lock:
+            self._done += 1
+            self._report(self._done, self._total, self._phase)
 
 
 def _remember(
@@ -360,6 +371,7 @@ def _depth_phase(
             probes: tuple[str, ...],
             subset: Sequence[ExtensionModule],
             need: Mapping[str, str] = need,
+            on_finished: Callable[[str, ProbeRun], None] = lambda name, run: None,
         ) -> dict[str, ProbeRun]:
             return run_probes(
                 interp,
@@ -373,33 +385,11 @@ def _depth_phase(
                 kinds=need,
                 depth=settings,
                 smoke=smoke,
+                on_finished=on_finished,
             )
 
-        def ended_depth(
-            name: str,
-            run: ProbeRun,
-            total: int = len(chosen),
-            ended: list[int] = [0],  # noqa: B006  (one counter per kind: a new def each time)
-            counted: threading.Lock = threading.Lock(),  # noqa: B008
-        ) -> None:
-            with counted:
-                ended[0] += 1
-                on_modules(ended[0], total, "depth")
-
-        batch = run_probes(
-            interp,
-            helper,
-            chosen,
-            DEPTH_PROBES,
-            jobs=jobs,
-            timeout=timeout,
-            isolation=isolation,
-            on_progress=on_progress,
-            kinds=need,
-            depth=settings,
-            smoke=smoke,
-            on_finished=ended_depth,
-        )
+        count = _ModuleCount(len(chosen), "depth", on_modules)
+        batch = probe(DEPTH_PROBES, chosen, on_finished=count.ended)
         counts = {(n, p): [1, 0] for n in need for p in DEPTH_PROBES}  # [runs, failed runs]
         for name, run in batch.items():
             for probe_name, reply in run.replies.items():
