@@ -27,38 +27,36 @@ class Discovery:
     all_files: tuple[str, ...] = ()
 
 
-def _run_discovery(interp: Interpreter, paths: Sequence[Path]) -> dict:
-    command = [interp.executable, str(target_script("environment.py")), "discover"]
-    command += [str(p.resolve()) for p in paths]
+def _run_environment(interp: Interpreter, args: Sequence[str], what: str, timeout: float) -> dict:
+    """The JSON answer of auditor/_target/environment.py run by the target with `args`;
+    TargetError("<what> in <python>: ...") when it cannot answer."""
+    command = [interp.executable, str(target_script("environment.py")), *args]
     try:
         done = subprocess.run(
-            command, capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL
+            command, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL
         )
     except (OSError, subprocess.SubprocessError) as exc:
-        raise TargetError(f"discovery failed in {interp.executable}: {exc}") from exc
+        raise TargetError(f"{what} in {interp.executable}: {exc}") from exc
     if done.returncode != 0:
         last = (done.stderr.strip().splitlines() or ["no output"])[-1]
-        raise TargetError(f"discovery failed in {interp.executable}: {last}")
-    return json.loads(done.stdout)
+        raise TargetError(f"{what} in {interp.executable}: {last}")
+    result: dict = json.loads(done.stdout)
+    return result
+
+
+def _run_discovery(interp: Interpreter, paths: Sequence[Path]) -> dict:
+    args = ["discover", *(str(p.resolve()) for p in paths)]
+    return _run_environment(interp, args, "discovery failed", timeout=600)
 
 
 def locate_imports(interp: Interpreter, names: Sequence[str]) -> list[ExtensionModule]:
     """The modules to probe for --import NAME: each by its own name (a pure-Python module
     too), found on the target's sys.path or else in the current directory, never imported here.
     """
-    command = [interp.executable, str(target_script("environment.py")), "locate"]
-    command += ["--fallback", os.getcwd(), *names]
-    try:
-        done = subprocess.run(
-            command, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL
-        )
-    except (OSError, subprocess.SubprocessError) as exc:
-        raise TargetError(f"cannot look up --import names in {interp.executable}: {exc}") from exc
-    if done.returncode != 0:
-        last = (done.stderr.strip().splitlines() or ["no output"])[-1]
-        raise TargetError(f"cannot look up --import names in {interp.executable}: {last}")
+    args = ["locate", "--fallback", os.getcwd(), *names]
+    located = _run_environment(interp, args, "cannot look up --import names", timeout=120)
     modules = []
-    for item in json.loads(done.stdout)["located"]:
+    for item in located["located"]:
         if "error" in item:
             raise SelectionError(f"--import {item['name']}: {item['error']} in {interp.executable}")
         dist = item.get("dist")
