@@ -21,8 +21,7 @@ from auditor.static_only import (
     run_static,
 )
 from tests.conftest import find_target
-from tests.fixtures.wheels import make_wheel
-from tests.integration.test_survey import OWN_GIL, SINGLE_PHASE, c_source
+from tests.fixtures.wheels import OWN_GIL, SINGLE_PHASE, c_source, make_wheel
 
 # Its init writes a marker file, then aborts the process: loading it at all would show.
 BOOBY_TRAP = """

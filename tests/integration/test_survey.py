@@ -18,35 +18,11 @@ import pytest
 
 from auditor.throwaway import InstallOptions, installed, requirement
 from tests.conftest import find_target
-from tests.fixtures.wheels import make_wheel
+from tests.fixtures.wheels import make_wheelhouse
 from tests.integration.conftest import PROBE_TIMEOUT
 
 # Every test here shares the wheels built once: one xdist worker.
 pytestmark = pytest.mark.xdist_group("survey")
-
-OWN_GIL = """
-#include "Python.h"
-static int exec_mod(PyObject *m) { return PyModule_AddIntConstant(m, "answer", 42); }
-static PyModuleDef_Slot slots[] = {
-    {Py_mod_exec, exec_mod},
-    {Py_mod_multiple_interpreters, Py_MOD_PER_INTERPRETER_GIL_SUPPORTED},
-    {0, NULL}
-};
-static struct PyModuleDef def = {
-    PyModuleDef_HEAD_INIT, .m_name = "%(name)s", .m_size = 0, .m_slots = slots,
-};
-PyMODINIT_FUNC PyInit_%(last)s(void) { return PyModuleDef_Init(&def); }
-"""
-
-SINGLE_PHASE = """
-#include "Python.h"
-static struct PyModuleDef def = {PyModuleDef_HEAD_INIT, .m_name = "%(name)s", .m_size = -1};
-PyMODINIT_FUNC PyInit_%(last)s(void) { return PyModule_Create(&def); }
-"""
-
-
-def c_source(template: str, dotted: str) -> str:
-    return template % {"name": dotted, "last": dotted.rpartition(".")[2]}
 
 
 @pytest.fixture(scope="module")
@@ -57,22 +33,9 @@ def python() -> str:
 @pytest.fixture(scope="module")
 def wheelhouse(python: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Three wheels: an own-GIL module, a single-phase module, and a package whose pure-Python
-    __init__ imports the single-phase module of the wheel it requires."""
-    dest = tmp_path_factory.mktemp("wheelhouse")
-    make_wheel(python, dest, "goodext", "1.0", {"goodext": c_source(OWN_GIL, "goodext")})
-    make_wheel(
-        python, dest, "old-single", "2.0", {"oldsingle": c_source(SINGLE_PHASE, "oldsingle")}
-    )
-    make_wheel(
-        python,
-        dest,
-        "Uses_Old",
-        "0.3",
-        {"usesold._fast": c_source(OWN_GIL, "usesold._fast")},
-        requires=["old-single"],
-        pure={"usesold/__init__.py": "import oldsingle\n"},
-    )
-    return dest
+    __init__ imports the single-phase module of the wheel it requires (named "Uses_Old": the
+    survey canonicalises it)."""
+    return make_wheelhouse(python, tmp_path_factory.mktemp("wheelhouse"), dependent="Uses_Old")
 
 
 def test_make_wheel_installs_offline_and_imports(python: str, wheelhouse: Path) -> None:

@@ -11,30 +11,15 @@ from typing import Any
 
 import pytest
 
-from tests.fixtures.wheels import make_wheel
+from tests.fixtures.wheels import make_wheelhouse
 from tests.integration.conftest import PROBE_TIMEOUT, run_cli
-from tests.integration.test_survey import OWN_GIL, SINGLE_PHASE, c_source
 
 
 @pytest.fixture(scope="session")
 def wheelhouse(python: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A good wheel, a single-phase one, and one whose pure-Python __init__ imports the
     single-phase module of the wheel it requires."""
-    dest = tmp_path_factory.mktemp("wheelhouse")
-    make_wheel(python, dest, "goodext", "1.0", {"goodext": c_source(OWN_GIL, "goodext")})
-    make_wheel(
-        python, dest, "old-single", "2.0", {"oldsingle": c_source(SINGLE_PHASE, "oldsingle")}
-    )
-    make_wheel(
-        python,
-        dest,
-        "uses-old",
-        "0.3",
-        {"usesold._fast": c_source(OWN_GIL, "usesold._fast")},
-        requires=["old-single"],
-        pure={"usesold/__init__.py": "import oldsingle\n"},
-    )
-    return dest
+    return make_wheelhouse(python, tmp_path_factory.mktemp("wheelhouse"))
 
 
 def _scan(tmp_path: Path, *args: str) -> tuple[Any, str, str, int]:
