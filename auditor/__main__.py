@@ -1,5 +1,5 @@
 """`python -m auditor` runs the command line."""
 
-from auditor.cli import entrypoint
+from auditor.commands import entrypoint
 
 entrypoint()

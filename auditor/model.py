@@ -210,7 +210,7 @@ class HeapFigures:
 
 @dataclass(frozen=True)
 class Deadlock:
-    """A probe stopped early: its processes slept with no CPU time (auditor/stall.py)."""
+    """A probe stopped early: its processes slept with no CPU time (auditor/probing/stall.py)."""
 
     idle_seconds: float
     native_stacks: str | None  # every thread's native stack (gdb / eu-stack)
@@ -274,7 +274,7 @@ class ProbeResult:
 
 @dataclass(frozen=True)
 class Advice:
-    """What a reason means and how to fix it, from the knowledge base (auditor/knowledge.toml)."""
+    """What a reason means and how to fix it, from auditor/judging/knowledge.toml."""
 
     topic: str  # the knowledge-base entry used, e.g. "crash.interpreter_end"
     title: str
@@ -293,7 +293,7 @@ class Reason:
     probes: tuple[str, ...] = ()
     module: str | None = None  # the blocking module, for code "blocked_by"
     details: tuple[tuple[str, Any], ...] = ()
-    advice: Advice | None = None  # added after classification (auditor/advice.py)
+    advice: Advice | None = None  # added after classification (auditor/judging/advice.py)
 
 
 @dataclass(frozen=True)
@@ -345,7 +345,7 @@ class AuditReport:
     argv: tuple[str, ...] = ()
 
 
-# --- Static analysis of an extension's shared object (auditor/binding.py) ---------------------
+# --- Static analysis of an extension's shared object (auditor/static/binding.py) -----------
 # Hints only: nothing here is executed, and the probes decide the verdict.
 
 # The values of Binding.toolkit.  "pyo3-ffi" is Rust calling the C API through raw bindings

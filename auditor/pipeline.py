@@ -1,6 +1,7 @@
 """The scan command's pipeline: settings -> scan -> gate -> outputs.
 
-auditor/cli.py parses the command line into ScanOptions and exits with what run() returns.
+auditor/commands/scan.py parses the command line into ScanOptions and exits with the code
+of what run() returns.
 plan() merges the options with [tool.subinterp-audit] (the command line wins) and checks
 everything that can be checked before a probe runs; run() scans every target, applies the
 gate, and writes every output: the reports (all rendered before any is written), the
@@ -9,6 +10,7 @@ terminal, the baseline, and GitHub Actions' annotations and job summary.
 
 from __future__ import annotations
 
+import enum
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -20,21 +22,11 @@ from rich.markup import escape
 
 from auditor.console import console, err_console
 from auditor.errors import TargetError, UsageError
+from auditor.judging.policy import GateResult, Policy, evaluate, parse_verdicts
 from auditor.model import AuditReport, Interpreter, TargetAudit, Verdict
-from auditor.policy import GateResult, Policy, evaluate, parse_verdicts
 from auditor.probe_plan import DepthSettings
-from auditor.progress import scan_with_progress
-from auditor.project_settings import Settings
-from auditor.report import terminal
-from auditor.report.github import markdown_summary, workflow_commands
-from auditor.report.html import render_html
-from auditor.report.json import dump_json, load_report, report_dict
-from auditor.report.junit import render_junit
-from auditor.report.output import check_output, write_report
-from auditor.report.sarif import render_sarif
-from auditor.sources import SourceIndex, default_root
-from auditor.target import describe, resolve
-from auditor.throwaway import (
+from auditor.probing.target import describe, resolve
+from auditor.probing.throwaway import (
     Installable,
     InstallOptions,
     installed,
@@ -42,12 +34,25 @@ from auditor.throwaway import (
     wheel,
     wheel_pythons,
 )
+from auditor.project_settings import Settings
+from auditor.report import terminal
+from auditor.report.github import markdown_summary, workflow_commands
+from auditor.report.html import render_html
+from auditor.report.json import dump_json, load_report, report_dict
+from auditor.report.junit import render_junit
+from auditor.report.output import check_output, write_report
+from auditor.report.progress import scan_with_progress
+from auditor.report.sarif import render_sarif
+from auditor.report.sources import SourceIndex, default_root
 
-# Exit codes (documented in the README).
-EXIT_OK = 0  # the scan finished
-EXIT_POLICY = 1  # the CI gate failed (--require, --fail-on, --baseline)
-EXIT_USAGE = 2  # bad usage, or an unusable target interpreter, or nothing to scan
-EXIT_INCOMPLETE = 3  # the scan finished, but the tool itself failed on some module
+
+class ScanStatus(enum.Enum):
+    """How a scan ended (auditor/commands/exits.py gives each its exit code)."""
+
+    DONE = "done"  # the scan finished and the gate passed
+    GATE_FAILED = "gate_failed"  # --require, --fail-on, --baseline
+    INCOMPLETE = "incomplete"  # the scan finished, but the tool itself failed on some module
+
 
 DEFAULT_REPORT_DIR = Path("reports")
 DEFAULT_JSON = DEFAULT_REPORT_DIR / "subinterp-audit.json"
@@ -207,8 +212,8 @@ def plan(options: ScanOptions, settings: Settings) -> ScanPlan:
     )
 
 
-def run(scan_plan: ScanPlan) -> int:
-    """Scan, judge, write; returns the exit code."""
+def run(scan_plan: ScanPlan) -> ScanStatus:
+    """Scan, judge, write; returns how the scan ended."""
     started = now()
     targets = scan_targets(scan_plan)
     report = AuditReport(tuple(targets), started, now(), scan_plan.argv)
@@ -216,10 +221,10 @@ def run(scan_plan: ScanPlan) -> int:
     gate = evaluate(data, scan_plan.policy, scan_plan.old)
     write_outputs(scan_plan, targets, data, gate)
     if not gate:
-        return EXIT_POLICY
+        return ScanStatus.GATE_FAILED
     if any(t.incomplete for t in targets):
-        return EXIT_INCOMPLETE
-    return EXIT_OK
+        return ScanStatus.INCOMPLETE
+    return ScanStatus.DONE
 
 
 def scan_targets(scan_plan: ScanPlan) -> list[TargetAudit]:

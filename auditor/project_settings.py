@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from auditor.errors import ConfigError
+from auditor.judging.policy import Ignore, parse_verdicts
 from auditor.model import Verdict
-from auditor.policy import Ignore, parse_verdicts
 
 if sys.version_info >= (3, 11):
     import tomllib

@@ -35,20 +35,20 @@ from packaging.utils import NormalizedName, canonicalize_name
 from rich.markup import escape
 
 from auditor import __version__
-from auditor.cache import ResultCache
 from auditor.console import console, err_console
 from auditor.errors import AuditorError, InstallError, SelectionError, UsageError
 from auditor.model import AuditReport, Verdict
-from auditor.native import build_helper
 from auditor.pipeline import now
 from auditor.probe_plan import DepthSettings
+from auditor.probing.audit import scan_target
+from auditor.probing.cache import ResultCache
+from auditor.probing.helper import build_helper
+from auditor.probing.target import describe, resolve
+from auditor.probing.throwaway import InstallOptions, installed, requirement
 from auditor.project_settings import DEPTH_CHOICES
 from auditor.report import plural
 from auditor.report.json import report_dict
 from auditor.report.output import check_output, write_report
-from auditor.scan import scan_target
-from auditor.target import describe, resolve
-from auditor.throwaway import InstallOptions, installed, requirement
 
 # Survey file format history (bump on any incompatible change; adding fields is compatible):
 # 1: first version.

@@ -71,8 +71,8 @@ def select(
     python: str, packages: list[str], excluded: list[str]
 ) -> tuple[Any, list[str], int, int]:
     """(interpreter, the --package names to pass, modules selected, modules in all)."""
-    from auditor.discover import discover
-    from auditor.target import describe, resolve
+    from auditor.probing.discover import discover
+    from auditor.probing.target import describe, resolve
 
     interp = describe(resolve(python))
     found = discover(interp)

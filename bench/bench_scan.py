@@ -191,8 +191,8 @@ def main() -> int:
     args = parser.parse_args()
     _subset.use_tool(args.tool)
 
-    from auditor.discover import discover
-    from auditor.target import describe, resolve
+    from auditor.probing.discover import discover
+    from auditor.probing.target import describe, resolve
 
     python = args.python or str(build_venv(HERE / ".venv-real", str(resolve(args.base_python))))
     interp = describe(resolve(python))

@@ -29,7 +29,7 @@ from typing import Any
 HERE = os.path.dirname(os.path.abspath(__file__))
 ORACLE = os.path.join(HERE, "depth_oracle.py")
 PROBES = ("reuse", "concurrent", "cycles")
-LEAK = 256 * 1024  # auditor/classify.py LEAK_BYTES_PER_CYCLE
+LEAK = 256 * 1024  # auditor/judging/classify.py LEAK_BYTES_PER_CYCLE
 
 
 def tool_pairs(report: dict[str, Any]) -> list[dict[str, Any]]:

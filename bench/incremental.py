@@ -116,8 +116,8 @@ def file_hash(path: str) -> str | None:
 
 
 def layout(python: str, cache_dir: Path) -> str:
-    from auditor.cache import ResultCache
-    from auditor.target import describe, resolve
+    from auditor.probing.cache import ResultCache
+    from auditor.probing.target import describe, resolve
 
     interp = describe(resolve(python))
     return ResultCache(cache_dir, enabled=False).layout_fingerprint(interp.sys_path)

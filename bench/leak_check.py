@@ -61,8 +61,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--python", default="3.13")
     args = parser.parse_args()
-    from auditor.native import build_helper
-    from auditor.target import describe, resolve
+    from auditor.probing.helper import build_helper
+    from auditor.probing.target import describe, resolve
 
     interp = describe(resolve(args.python))
     helper = build_helper(interp)

@@ -31,7 +31,7 @@
  *       the `cycles` depth probe's leak measurement.
  *
  * Results are plain tuples/dicts; auditor/_target/worker.py turns them into
- * the probe protocol parsed by auditor/probe.py.
+ * the probe protocol parsed by auditor/probing/supervisor.py.
  *
  * The interpreter sequence follows run_in_subinterp_with_config() in
  * CPython's Modules/_testinternalcapi.c.  See also
@@ -73,7 +73,7 @@ typedef struct {
 } stage_channel;
 
 /* Write "<key> <value>\n" to the channel, e.g. "stage import"; best effort,
- * never fails the probe.  Parsed by auditor/probe.py (the supervisor). */
+ * never fails the probe.  Parsed by auditor/probing/supervisor.py (the supervisor). */
 static void
 write_line(const stage_channel *channel, const char *key, const char *value)
 {

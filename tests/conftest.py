@@ -16,7 +16,7 @@ NEWER_VERSIONS = ("3.14", "3.14t", "3.15")
 
 def find_target(version: str) -> str:
     from auditor.errors import TargetError
-    from auditor.target import resolve
+    from auditor.probing.target import resolve
 
     try:
         return str(resolve(version))

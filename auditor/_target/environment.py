@@ -233,7 +233,7 @@ def discover(requested):
                     "abi": _abi(suffix),
                     "init_suffix": _init_suffix(name),
                     # False: imported by name from C only; a module only if it exports
-                    # PyInit<init_suffix> (checked on the host, auditor/discover.py).
+                    # PyInit<init_suffix> (checked on the host, auditor/probing/discover.py).
                     "identifier": identifier,
                     "origin": origin,
                     "distribution": owner,

@@ -3,7 +3,7 @@
 Standard library only, built-in modules only, Python 3.8+ syntax: this file is copied next
 to the compiled C helper (native/probe.c) and executed by the audited interpreter, never
 imported by the CLI.  The supervisor (deadlines, pipes, evidence) is the CLI's
-auditor/probe.py; nothing here imports an extension module of its own.
+auditor/probing/scheduler.py; nothing here imports an extension module of its own.
 
 Roles (each a process; the CLI starts the first two):
 
@@ -253,7 +253,7 @@ _USE = (
 
 def _smoke_source(smoke):
     """The maintainer's smoke code, compiled as its own file in a namespace of its own; its
-    failure is told apart from the import's (auditor/classify.py SMOKE_FAILED)."""
+    failure is told apart from the import's (auditor/judging/classify.py SMOKE_FAILED)."""
     return (
         "try:\n"
         "    exec(compile(" + repr(smoke) + ", '<smoke>', 'exec'), {'__name__': '__smoke__'})\n"
@@ -708,7 +708,7 @@ def zygote_main(helper):
 def load_helper(helper_dir):
     sys.path.insert(0, helper_dir)
     try:
-        import _subinterp_probe  # type: ignore[import-not-found]  # built by auditor/native.py
+        import _subinterp_probe  # type: ignore[import-not-found]  # built by auditor/probing/helper.py
     finally:
         del sys.path[0]
     return _subinterp_probe

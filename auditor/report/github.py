@@ -6,10 +6,10 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from auditor.judging.policy import GateResult, ModuleResult, target_key
 from auditor.model import Verdict
-from auditor.policy import GateResult, ModuleResult, target_key
 from auditor.report import plural
-from auditor.sources import SourceIndex, default_root, installed_location
+from auditor.report.sources import SourceIndex, default_root, installed_location
 
 MAX_ANNOTATIONS = 50  # GitHub shows at most 10 errors per step; keep the log readable
 

@@ -10,7 +10,7 @@ from typing import Any
 from jinja2 import Environment, FunctionLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
 
-from auditor.classify import LEAK_BYTES_PER_CYCLE
+from auditor.judging.classify import LEAK_BYTES_PER_CYCLE
 from auditor.model import Verdict
 from auditor.probe_plan import DEPTH_PROBES
 from auditor.report import LEAK_MARK, MAIN_BROKEN_MARK, MARKS

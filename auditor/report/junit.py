@@ -5,7 +5,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from typing import Any
 
-from auditor.policy import GateResult, ModuleResult, target_key
+from auditor.judging.policy import GateResult, ModuleResult, target_key
 
 
 def _probe_passed(probe: dict[str, Any]) -> bool:

@@ -10,11 +10,11 @@ from typing import Any
 from urllib.parse import quote
 
 from auditor import __version__
-from auditor.advice import advise
-from auditor.classify import REASON_CODES
+from auditor.judging.advice import advise
+from auditor.judging.classify import REASON_CODES
+from auditor.judging.policy import GateResult, target_key
 from auditor.model import Reason
-from auditor.policy import GateResult, target_key
-from auditor.sources import (
+from auditor.report.sources import (
     InstalledLocation,
     SourceIndex,
     SourceLocation,

@@ -14,9 +14,9 @@ from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
-from auditor.classify import leaks
+from auditor.judging.classify import leaks
+from auditor.judging.policy import Change, GateResult
 from auditor.model import ImportAttempt, ModuleAudit, Outcome, ProbeResult, TargetAudit, Verdict
-from auditor.policy import Change, GateResult
 from auditor.probe_plan import DEPTH_PROBES
 from auditor.report import LEAK_MARK, MAIN_BROKEN_MARK, MARKS, fold_reasons, plural
 

@@ -79,7 +79,7 @@ class Expect:
     probes: dict[str, P]
     reasons: frozenset[str] = field(default_factory=frozenset)
     blocked_by: str | None = None  # every blocked_by reason names this module
-    toolkit: str = "c"  # auditor/binding.py's fingerprint of the file
+    toolkit: str = "c"  # auditor/static/binding.py's fingerprint of the file
     exact: tuple[R, ...] | None = None  # the reasons, in report order, when given
     export: str = "PyInit"  # the init function CPython uses
 

@@ -1,4 +1,4 @@
-"""auditor.binding on real wheels (a developer-machine venv) and on the stdlib's lib-dynload."""
+"""auditor.static.binding on real wheels (a developer-machine venv) and the stdlib's lib-dynload."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from auditor.binding import inspect_binary
-from auditor.elf import exported_init_symbols
+from auditor.static.binding import inspect_binary
+from auditor.static.elf import exported_init_symbols
 from tests.conftest import find_target
 
 # A venv of real PyPI wheels on CPython 3.13 (see research §5).  It lives on the developer machine

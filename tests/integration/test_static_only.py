@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from auditor.static_only import (
+from auditor.static.reader import (
     GUESS_EXPORT_HOOK,
     GUESS_MULTI,
     GUESS_SINGLE,

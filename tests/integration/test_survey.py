@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from auditor.throwaway import InstallOptions, installed, requirement
+from auditor.probing.throwaway import InstallOptions, installed, requirement
 from tests.conftest import find_target
 from tests.fixtures.wheels import make_wheelhouse
 from tests.integration.conftest import PROBE_TIMEOUT
@@ -82,7 +82,7 @@ def test_make_wheel_record_hashes_match(wheelhouse: Path) -> None:
 
 
 def survey_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    """The real command in a subprocess (python -m auditor.survey until auditor/cli.py
+    """The real command in a subprocess (python -m auditor.survey until auditor/commands/__init__.py
     registers it)."""
     environ = {k: v for k, v in os.environ.items() if not k.startswith("GITHUB_")}
     done = subprocess.run(

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from auditor.native import build_helper
-from auditor.target import describe
+from auditor.probing.helper import build_helper
+from auditor.probing.target import describe
 from tests.conftest import find_target
 from tests.integration.conftest import run_cli
 

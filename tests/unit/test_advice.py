@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from auditor.advice import Context, advise, knowledge
-from auditor.classify import REASON_CODES
+from auditor.judging.advice import Context, advise, knowledge
+from auditor.judging.classify import REASON_CODES
 from auditor.model import TOOLKITS, InitInfo, Reason
 
 

@@ -1,4 +1,4 @@
-"""auditor.binding on tiny shared objects compiled here: fingerprints, evidence and hints."""
+"""auditor.static.binding on tiny shared objects compiled here: fingerprints, evidence and hints."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from auditor.binding import inspect_binary
 from auditor.model import TOOLKITS, StaticInfo
+from auditor.static.binding import inspect_binary
 
 GUARD_CYTHON = (
     "Interpreter change detected - this module can only be loaded into one interpreter per process."

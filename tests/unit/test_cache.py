@@ -6,7 +6,7 @@ import hashlib
 import os
 from pathlib import Path
 
-from auditor.cache import ResultCache
+from auditor.probing.cache import ResultCache
 
 
 def test_entries_round_trip_and_survive_corruption(tmp_path: Path) -> None:

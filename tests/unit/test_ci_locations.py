@@ -11,12 +11,12 @@ from typing import Any
 import jsonschema
 import pytest
 
-from auditor import sources
+from auditor.judging.policy import Policy, evaluate
 from auditor.model import Verdict
-from auditor.policy import Policy, evaluate
+from auditor.report import sources
 from auditor.report.github import workflow_commands
 from auditor.report.sarif import render_sarif
-from auditor.sources import SourceIndex
+from auditor.report.sources import SourceIndex
 from tests.unit.test_sources import C_MODULE
 
 SO = "_speedups.cpython-313-x86_64-linux-gnu.so"

@@ -6,7 +6,7 @@ from dataclasses import replace
 
 import pytest
 
-from auditor.classify import blamed_module, classify, resolve_module_name, verdict_of
+from auditor.judging.classify import blamed_module, classify, resolve_module_name, verdict_of
 from auditor.model import (
     UNKNOWN_INIT,
     ExtensionModule,
@@ -632,7 +632,7 @@ def test_blamed_module(
 
 
 def test_the_chain_runs_from_the_module_to_the_blocker() -> None:
-    from auditor.classify import import_chain
+    from auditor.judging.classify import import_chain
 
     assert import_chain(
         "jwt", ("jwt", "jwt.algorithms", "cryptography.hazmat.bindings._rust"), "_cffi_backend"

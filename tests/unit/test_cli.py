@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from auditor.cli import main
+from auditor.commands import main
 
 
 def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from auditor._target import environment
-from auditor.discover import discover
 from auditor.model import Interpreter
+from auditor.probing.discover import discover
 
 VERSIONED, STABLE, BARE = importlib.machinery.EXTENSION_SUFFIXES[:3]
 

@@ -6,7 +6,7 @@ import json
 import re
 from dataclasses import replace
 
-from auditor.advice import advise, annotate
+from auditor.judging.advice import advise, annotate
 from auditor.model import (
     AuditReport,
     Binding,
@@ -112,7 +112,7 @@ def test_page_is_self_contained() -> None:
 
 
 def test_terminal_explain_prints_hostile_text_literally(tmp_path, capsys, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    from auditor.cli import main
+    from auditor.commands import main
 
     data = _hostile_report()
     data["targets"][0]["modules"][0]["name"] = "evil[bold red]x[/]"

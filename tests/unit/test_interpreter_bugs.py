@@ -6,10 +6,10 @@ from dataclasses import replace
 
 import pytest
 
-from auditor.advice import advise
-from auditor.interpreter_bugs import known_bugs, recognise
+from auditor.judging.advice import advise
+from auditor.judging.interpreter_bugs import known_bugs, recognise
+from auditor.judging.policy import Policy, evaluate
 from auditor.model import ImportAttempt, Outcome, ProbeResult, Reason, Verdict
-from auditor.policy import Policy, evaluate
 
 REFUSAL = "module psutil._psutil_linux does not support loading in subinterpreters"
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from auditor.judging.policy import Ignore, Policy, diff_reports, evaluate, parse_verdicts
 from auditor.model import Verdict
-from auditor.policy import Ignore, Policy, diff_reports, evaluate, parse_verdicts
 
 
 def report(**verdicts: str) -> dict:

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from auditor.errors import ConfigError
+from auditor.judging.policy import Ignore
 from auditor.model import Verdict
-from auditor.policy import Ignore
 from auditor.project_settings import load
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from auditor.cli import main
+from auditor.commands import main
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 

@@ -132,7 +132,7 @@ def test_write_into_a_file_path_is_a_clear_error(tmp_path: Path) -> None:
 
 
 def test_schema_lists_every_reason_code() -> None:
-    from auditor.classify import REASON_CODES
+    from auditor.judging.classify import REASON_CODES
 
     module = schema()["properties"]["targets"]["items"]["properties"]["modules"]["items"]
     assert module["properties"]["reasons"]["items"]["properties"]["code"]["enum"] == list(

@@ -1,5 +1,5 @@
-"""auditor/sources.py: which file of a project's tree defines a module, and where an installed
-module file is relative to its environment."""
+"""auditor/report/sources.py: which file of a project's tree defines a module, and where an
+installed module file is relative to its environment."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from auditor import sources
-from auditor.sources import (
+from auditor.report import sources
+from auditor.report.sources import (
     SourceIndex,
     SourceLocation,
     c_definitions,

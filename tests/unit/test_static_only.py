@@ -1,4 +1,4 @@
-"""auditor.static_only without a target interpreter: wheels assembled here from tiny shared
+"""auditor.static.reader without a target interpreter: wheels assembled here from tiny shared
 objects compiled with gcc (no Python headers), names, tags, refusals, output and JSON."""
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ import pytest
 from packaging.tags import Tag
 from rich.console import Console
 
-from auditor.elf import Symbols
 from auditor.errors import SelectionError, UsageError
-from auditor.static_only import (
+from auditor.static.elf import Symbols
+from auditor.static.reader import (
     GUESS_EXPORT_HOOK,
     GUESS_MULTI,
     GUESS_SINGLE,

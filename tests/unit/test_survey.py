@@ -23,8 +23,8 @@ import yaml
 
 from auditor import survey as sv
 from auditor.errors import InstallError, SelectionError, UsageError
+from auditor.probing.throwaway import InstallOptions
 from auditor.report.tracker import render_tracker
-from auditor.throwaway import InstallOptions
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKFLOW = ROOT / ".github" / "workflows" / "survey.yml"
@@ -678,7 +678,7 @@ def test_top_packages_list_is_valid() -> None:
 
 
 def test_workflow_commands_are_registered_in_the_cli() -> None:
-    from auditor.cli import cli
+    from auditor.commands import cli
 
     assert cli.commands.get("survey") is sv.survey
     assert cli.commands.get("merge") is sv.merge

@@ -100,7 +100,7 @@ def test_explain_says_each_message_once() -> None:
 
 
 def test_explain_folds_restatements_indents_and_keeps_urls_whole() -> None:
-    from auditor.advice import annotate
+    from auditor.judging.advice import annotate
     from auditor.model import Reason
     from auditor.report.json import report_dict
     from auditor.report.terminal import render_explain

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from auditor.errors import InstallError
-from auditor.throwaway import requirement, wheel_pythons
+from auditor.probing.throwaway import requirement, wheel_pythons
 
 
 @pytest.mark.parametrize(

@@ -2,10 +2,11 @@
 
 Nothing of the audited code runs, and no target interpreter is needed.  A wheel is read as a
 zip archive: each member that may be an extension module is copied (size-capped, under a name
-of our own) into a temporary directory, read as ELF (auditor/elf.py, auditor/binding.py) and
-deleted.  A directory or file PATH is walked on this host.  The result is the binding toolkit,
-the exported init functions, a guess of the init style from the dynamic symbols, the C-API
-hints and the wheel's tags; never a verdict, since no module was imported and no probe ran.
+of our own) into a temporary directory, read as ELF (auditor/static/elf.py,
+auditor/static/binding.py) and deleted.  A directory or file PATH is walked on this host.
+The result is the binding toolkit, the exported init functions, a guess of the init style
+from the dynamic symbols, the C-API hints and the wheel's tags; never a verdict, since no
+module was imported and no probe ran.
 """
 
 from __future__ import annotations
@@ -30,12 +31,12 @@ from rich.table import Table
 from rich.text import Text
 
 from auditor import __version__
-from auditor.binding import inspect_binary
-from auditor.elf import ElfView, Symbols, read_elf
 from auditor.errors import AuditorError, SelectionError, UsageError
 from auditor.model import StaticInfo
 from auditor.report.json import dump_json
 from auditor.report.output import check_output, write_report
+from auditor.static.binding import inspect_binary
+from auditor.static.elf import ElfView, Symbols, read_elf
 
 FORMAT_VERSION = 1
 NO_PROBE = "Static analysis only: no module was imported and no probe ran, so there is no verdict."

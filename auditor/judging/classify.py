@@ -17,7 +17,7 @@ from auditor.model import (
 from auditor.probe_plan import DEPTH_KINDS, DEPTH_PROBES, KINDS, depth_base
 
 # Every reason code this tool produces (contract: documented in the README; each has an entry in
-# auditor/knowledge.toml).  "tool_failure" is added by auditor/scan.py.
+# auditor/judging/knowledge.toml).  "tool_failure" is added by auditor/probing/audit.py.
 # Listed most important first: reasons are reported in this order.
 REASON_CODES = (
     "crash",

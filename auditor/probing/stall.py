@@ -2,7 +2,7 @@
 
 A hang costs the whole --timeout otherwise (pybind11's ``get_internals`` waiting in
 ``PyGILState_Ensure`` inside a subinterpreter sleeps forever at 0% CPU).  The supervisor
-(auditor/supervise.py) asks `Watch.stalled` every half second; once a group has had no
+(auditor/probing/supervisor.py) asks `Watch.stalled` every half second; once a group has had no
 running thread and no CPU time for `STALL_SECONDS`, it collects the native stacks (gdb or
 eu-stack, when installed) and aborts the group so that faulthandler (enabled in every probe
 child) writes the Python stack of every thread to its stderr.  Linux /proc only: elsewhere

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 
-from auditor.elf import ElfView, Image, Symbols, read_elf
 from auditor.model import Binding, StaticHint, StaticInfo
+from auditor.static.elf import ElfView, Image, Symbols, read_elf
 
 # Fingerprints, verified on the wheels of research §4/§5 (subinterp-tech.md) and on the venv of
 # tests/integration/test_binding_real.py.  Strings are searched (bytes.find on the mapped file)

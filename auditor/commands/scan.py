@@ -1,84 +1,25 @@
-"""The command line: click commands, wiring and exit codes only."""
+"""`subinterp-audit scan`: the command line of a scan; auditor/pipeline.py does the work."""
 
 from __future__ import annotations
 
-import os
 import sys
-from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
 import click
-from rich.markup import escape
 
-from auditor import __version__, pipeline
-from auditor.console import console, err_console
-from auditor.errors import AuditorError
-from auditor.model import AuditReport
-from auditor.pipeline import (
-    DEFAULT_HTML,
-    DEFAULT_JSON,
-    EXIT_OK,
-    EXIT_POLICY,
-    EXIT_USAGE,
-    ScanOptions,
-    now,
-)
-from auditor.policy import diff_reports
-from auditor.probe import ISOLATION_MODES
+from auditor import pipeline
+from auditor.commands.exits import EXIT_CODES
+from auditor.commands.options import ISOLATION_OPTION, NO_CACHE_OPTION
+from auditor.console import console
+from auditor.pipeline import DEFAULT_HTML, DEFAULT_JSON, ScanOptions
 from auditor.probe_plan import DepthSettings
-from auditor.progress import scan_with_progress
 from auditor.project_settings import DEPTH_CHOICES, REQUIRE_CHOICES
 from auditor.project_settings import load as load_settings
-from auditor.report import terminal
-from auditor.report.json import load_report, report_dict
-from auditor.static_only import run_static
-from auditor.survey import merge, survey
-from auditor.target import describe, resolve
+from auditor.static.reader import run_static
 
 
-def _print_error(message: str) -> None:
-    """An error as one line on stderr (the message comes from outside: escaped)."""
-    err_console.print(f"[bold red]subinterp-audit: error:[/] {escape(message)}", soft_wrap=True)
-
-
-def _error(message: str, code: int = EXIT_USAGE) -> NoReturn:
-    """The one exit point for errors: one line on stderr, no traceback."""
-    _print_error(message)
-    raise SystemExit(code)
-
-
-ISOLATION_OPTION = click.option(
-    "--isolation",
-    type=click.Choice(ISOLATION_MODES),
-    default="shared",
-    show_default=True,
-    help="shared: each probe forks from a process in the state of a newly started "
-    "interpreter, and the after-main probes share one main import (unless it left threads "
-    "running). strict: every probe in a newly started interpreter (slower; same results).",
-)
-NO_CACHE_OPTION = click.option(
-    "--no-cache",
-    is_flag=True,
-    help="Probe every module again instead of reusing cached results (a result is reused "
-    "only while every file its probes loaded, sys.path and the PYTHON*/LD_* environment are "
-    "unchanged; kept in ~/.cache/subinterp-audit); the new results replace them.",
-)
-
-
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
-@click.version_option(__version__, prog_name="subinterp-audit")
-def cli() -> None:
-    """Does your CPython extension module work in subinterpreters?
-
-    subinterp-audit imports every extension module of a Python environment in
-    subinterpreters of each kind (legacy, isolated with a shared GIL, isolated with its
-    own GIL), each attempt in a sacrificial process, and tells you what happened, what it
-    means, and which modules are ready for concurrent.interpreters.
-    """
-
-
-@cli.command()
+@click.command()
 @click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
 @click.option(
     "--python",
@@ -358,7 +299,8 @@ def scan(
         no_cache=no_cache,
         argv=tuple(sys.argv[1:]),
     )
-    raise SystemExit(pipeline.run(pipeline.plan(options, load_settings(config_path))))
+    status = pipeline.run(pipeline.plan(options, load_settings(config_path)))
+    raise SystemExit(EXIT_CODES[status])
 
 
 def _static_only(ctx: click.Context, paths: tuple[Path, ...], json_path: Path | None) -> NoReturn:
@@ -379,179 +321,3 @@ def _static_only(ctx: click.Context, paths: tuple[Path, ...], json_path: Path | 
     wheels = tuple(p for p in paths if p.suffix == ".whl")
     others = tuple(p for p in paths if p.suffix != ".whl")
     raise SystemExit(run_static(wheels, others, json_path, console))
-
-
-@cli.command()
-@click.argument("module")
-@click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
-@click.option(
-    "--python",
-    "python_spec",
-    metavar="PYTHON",
-    help="Interpreter to probe the module in (as for scan). Default: the active venv, "
-    "else this Python.",
-)
-@click.option(
-    "--report",
-    "report_path",
-    metavar="REPORT",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="Explain from this JSON report instead of probing again.",
-)
-@click.option(
-    "--json",
-    "as_json",
-    is_flag=True,
-    help="Print the module's entry of the JSON report instead of text.",
-)
-@ISOLATION_OPTION
-@NO_CACHE_OPTION
-@click.option(
-    "--timeout",
-    type=click.FloatRange(min=0.1),
-    default=60.0,
-    show_default=True,
-    metavar="SECONDS",
-    help="Seconds one probe may take before it counts as a hang.",
-)
-def explain(
-    module: str,
-    paths: tuple[Path, ...],
-    python_spec: str | None,
-    report_path: Path | None,
-    as_json: bool,
-    timeout: float,
-    isolation: str,
-    no_cache: bool,
-) -> None:
-    """Explain one module: every probe with its evidence, the reasons and how to fix them.
-
-    \b
-    Examples:
-      subinterp-audit explain lxml.etree --python .venv
-      subinterp-audit explain mypkg._speedups ./build/lib --python 3.13
-      subinterp-audit explain numpy._core._multiarray_umath --report reports/subinterp-audit.json
-    """
-    if report_path is not None:
-        data = load_report(report_path)
-        source = str(report_path)
-    else:
-        interp = describe(resolve(python_spec))
-        target = scan_with_progress(
-            interp,
-            paths=paths,
-            packages=(),
-            modules=(module,),
-            jobs=os.cpu_count() or 1,
-            timeout=timeout,
-            isolation=isolation,
-            no_cache=no_cache,
-            depth=DepthSettings(),
-            smoke={},
-        )
-        data = report_dict(AuditReport((target,), now(), now(), tuple(sys.argv[1:])))
-        source = interp.executable
-    found = [(t["python"], m) for t in data["targets"] for m in t["modules"] if m["name"] == module]
-    if not found:
-        inside = sorted(
-            m["name"]
-            for t in data["targets"]
-            for m in t["modules"]
-            if m["name"].startswith(module + ".")
-        )
-        if inside:
-            listed = ", ".join(inside[:6]) + (", …" if len(inside) > 6 else "")
-            _error(f"{module} is a package; explain one of its extension modules: {listed}")
-        _error(f"no extension module named {module} in {source}")
-    if as_json:
-        console.print_json(data=found[0][1] if len(found) == 1 else [m for _, m in found])
-        return
-    for index, (python, entry) in enumerate(found):
-        if index:
-            console.rule()
-        terminal.render_explain(entry, python, console)
-
-
-@cli.command()
-@click.argument("old", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.argument("new", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-def diff(old: Path, new: Path) -> None:
-    """Show what changed between two JSON reports (exit 1 if a module got worse).
-
-    \b
-    Modules are matched by name and by the target's Python version (major.minor),
-    so reports of different tool versions and machines can be compared.
-
-    \b
-    Example:
-      subinterp-audit diff main.json branch.json
-    """
-    changes = diff_reports(load_report(old), load_report(new))
-    terminal.render_diff(changes, console)
-    if any(c.kind == "regressed" for c in changes):
-        raise SystemExit(EXIT_POLICY)
-
-
-cli.add_command(survey)
-cli.add_command(merge)
-
-
-SHORT_USAGE = """\
-Usage: subinterp-audit COMMAND [OPTIONS] [ARGS]...
-
-  scan     probe extension modules in subinterpreters (start here)
-  explain  one module's evidence and how to fix it
-  diff     what changed between two JSON reports
-  survey   many packages across Python versions, shardable over a CI matrix
-  merge    join survey shards into one report and a tracker page
-
-Try 'subinterp-audit --help' or 'subinterp-audit scan --help'."""
-
-
-INTERRUPTED = (
-    "subinterp-audit: interrupted (no report written; the modules that finished are cached "
-    "for the next scan)"
-)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the exit code (testable without exiting)."""
-    args = list(argv) if argv is not None else sys.argv[1:]
-    if not args:
-        err_console.print(SHORT_USAGE, highlight=False, markup=False, soft_wrap=True)
-        return EXIT_USAGE
-    try:
-        cli.main(
-            args=list(argv) if argv is not None else None,
-            prog_name="subinterp-audit",
-            standalone_mode=False,
-        )
-    except click.exceptions.Exit as exc:
-        return exc.exit_code
-    except click.Abort:
-        err_console.print(INTERRUPTED, soft_wrap=True)
-        return 130
-    except click.UsageError as exc:
-        hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx else ""
-        _print_error(exc.format_message() + hint)
-        return EXIT_USAGE
-    except click.ClickException as exc:
-        _print_error(exc.format_message())
-        return exc.exit_code
-    except AuditorError as exc:
-        first, _, rest = str(exc).partition("\n")
-        _print_error(first)
-        if rest:
-            err_console.print(f"[dim]{escape(rest)}[/]", soft_wrap=True)
-        return EXIT_USAGE
-    except SystemExit as exc:
-        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
-    except KeyboardInterrupt:
-        err_console.print(INTERRUPTED, soft_wrap=True)
-        return 130
-    return EXIT_OK
-
-
-def entrypoint() -> NoReturn:
-    """The console script."""
-    sys.exit(main())

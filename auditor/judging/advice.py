@@ -1,4 +1,4 @@
-"""Match each reason with the knowledge base (auditor/knowledge.toml): meaning and fix."""
+"""Match each reason with the knowledge base (auditor/judging/knowledge.toml): meaning and fix."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from auditor.interpreter_bugs import known_bugs
+from auditor.judging.interpreter_bugs import known_bugs
 from auditor.model import Advice, InitInfo, Reason
 
 if sys.version_info >= (3, 11):
@@ -127,7 +127,7 @@ def _fix(entry: dict[str, Any], context: Context) -> str:
 
 
 def _known_bug(reason: Reason) -> Advice | None:
-    """A known CPython bug brings its own words (auditor/interpreter_bugs.toml)."""
+    """A known CPython bug brings its own words (auditor/judging/interpreter_bugs.toml)."""
     if reason.code != "interpreter_bug":
         return None
     bug_id = dict(reason.details).get("bug")

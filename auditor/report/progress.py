@@ -15,14 +15,14 @@ from rich.progress import (
 )
 from rich.table import Column
 
-from auditor.cache import ResultCache
 from auditor.console import err_console
-from auditor.discover import Discovery
 from auditor.model import Interpreter, TargetAudit
-from auditor.native import cache_root
 from auditor.probe_plan import DepthSettings
+from auditor.probing.audit import scan_target
+from auditor.probing.cache import ResultCache
+from auditor.probing.discover import Discovery
+from auditor.probing.helper import cache_root
 from auditor.report import plural
-from auditor.scan import scan_target
 
 # The width of everything but the bar and the name: "probing 3.13.10 ", "1234/5678 modules",
 # elapsed "0:01:23", "left 0:02:10", and the spaces between the columns.

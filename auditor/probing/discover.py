@@ -11,10 +11,10 @@ from pathlib import Path
 
 from packaging.utils import NormalizedName, canonicalize_name
 
-from auditor.elf import exported_init_symbols
 from auditor.errors import SelectionError, TargetError
 from auditor.model import Distribution, ExtensionModule, Interpreter, NonExtension
-from auditor.target import target_script
+from auditor.probing.target import target_script
+from auditor.static.elf import exported_init_symbols
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ and reports ``forked PID`` / ``reaped PID STATUS``.  Everything else happens her
 process: each probe child writes its stdout, stderr and protocol lines into three FIFOs made
 here, and this module reads them (``poll``, any descriptor number), enforces the deadline
 (killing the child's process group), and turns what it saw into one reply dict per probe
-(the format auditor/probe.py's ``result_from_reply`` reads).
+(the format auditor/probing/scheduler.py's ``result_from_reply`` reads).
 
 Failures of the tool itself (the zygote dies, does not answer, or cannot fork; the worker
 reports a fault of its own) raise ``ToolFailure`` or give the outcome ``tool_failure``;
@@ -26,7 +26,7 @@ import time
 from dataclasses import dataclass, field
 from typing import IO, Any
 
-from auditor.stall import Watch, native_stacks
+from auditor.probing.stall import Watch, native_stacks
 
 TAIL_BYTES = 4096  # how much of a child's stderr is kept as evidence
 FATAL = b"Fatal Python error: "
@@ -427,7 +427,8 @@ def _abort_stalled(child: _Child, now: float) -> None:
 
 
 def _reply(child: _Child, exec_mode: bool) -> dict[str, Any]:
-    """What one probe child did, as a reply dict (see auditor/probe.py result_from_reply)."""
+    """What one probe child did, as a reply dict (see result_from_reply in
+    auditor/probing/scheduler.py)."""
     res, out, err = child.streams
     stage = imported = result = failure = sub_import = None
     for line in bytes(res.data).decode("ascii", "replace").splitlines():

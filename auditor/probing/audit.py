@@ -10,13 +10,10 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from auditor.advice import Context, annotate
-from auditor.binding import inspect_binary
-from auditor.cache import ResultCache, never_cached, relevant_environment
-from auditor.classify import classify, next_depth_kind
-from auditor.discover import Discovery, discover
 from auditor.errors import AuditorError
-from auditor.interpreter_bugs import BugMatch, controls_needed, recognise
+from auditor.judging.advice import Context, annotate
+from auditor.judging.classify import classify, next_depth_kind
+from auditor.judging.interpreter_bugs import BugMatch, controls_needed, recognise
 from auditor.model import (
     ExtensionModule,
     InitInfo,
@@ -28,8 +25,6 @@ from auditor.model import (
     StaticInfo,
     TargetAudit,
 )
-from auditor.native import Helper, build_helper
-from auditor.probe import ProbeRun, init_from_reply, result_from_reply, run_probes
 from auditor.probe_plan import (
     DEPTH_KINDS,
     DEPTH_PROBES,
@@ -38,6 +33,11 @@ from auditor.probe_plan import (
     depth_key,
     probes_for,
 )
+from auditor.probing.cache import ResultCache, never_cached, relevant_environment
+from auditor.probing.discover import Discovery, discover
+from auditor.probing.helper import Helper, build_helper
+from auditor.probing.scheduler import ProbeRun, init_from_reply, result_from_reply, run_probes
+from auditor.static.binding import inspect_binary
 
 DEFAULT_DEPTH = DepthSettings()
 
@@ -97,7 +97,8 @@ def scan_target(
         depth = None  # before 3.12 only the legacy kind exists; see target_notes
     smoke_of = _smoke_per_module(found.modules, smoke or {})
     environ = relevant_environment(dict(os.environ))
-    # Everything but the module itself, its closure and the depth settings (auditor/cache.py).
+    # Everything but the module itself, its closure and the depth settings
+    # (auditor/probing/cache.py).
     # Directories the probes add to sys.path (PATHS outside it, --import's current directory):
     # what they offer changes imports as much as sys.path does.
     extra_roots = sorted({m.root for m in found.modules if m.root} - set(interp.sys_path))
@@ -349,7 +350,7 @@ def _depth_phase(
     on_progress: Callable[[int, int, str], None],
     on_modules: Callable[[int, int, str], None] = lambda done, total, phase: None,
 ) -> None:
-    """Run the depth probes each module's verdict needs (auditor/classify.py
+    """Run the depth probes each module's verdict needs (auditor/judging/classify.py
     next_depth_kind): its import verdict's kind first, then the kinds below while they fail.
     A depth probe that crashed or hung runs again, `settings.repeat` runs in all.  Adds the
     replies to `runs` and the results to `results`."""

@@ -36,7 +36,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from auditor.elf import exported_init_symbols
+from auditor.static.elf import exported_init_symbols
 
 # Bump when what a probe records changes without the worker or the C helper changing.
 PROBE_VERSION = 2
@@ -131,7 +131,7 @@ class ResultCache:
         return value
 
     def init_exports(self, path: str) -> set[str] | None:
-        """The file's exported init symbols (auditor/elf.py), remembered like its hash."""
+        """The file's exported init symbols (auditor/static/elf.py), remembered like its hash."""
         stat = _stat_key(path)
         known = self._hashes.get(path)
         if stat is not None and known is not None and known[0] == stat and len(known) > 2:

@@ -1,7 +1,7 @@
 """Schedule the probes over J zygotes of the target, and turn their replies into results.
 
 The CLI process never imports anything of the audited environment.  Each job thread owns a
-zygote (auditor/supervise.py, which runs auditor/_target/worker.py in the target), hands it
+zygote (auditor/probing/supervisor.py, which runs auditor/_target/worker.py in the target), hands it
 one task at a time, and records what came back; every failure of the tool becomes that
 task's ``tool_failure`` result, so no thread and no module is ever lost.
 """
@@ -30,9 +30,9 @@ from auditor.model import (
     ProbeResult,
     slot_ids,
 )
-from auditor.native import Helper
 from auditor.probe_plan import DEPTH_PROBES, SUBINTERPRETER_PROBES, DepthSettings
-from auditor.supervise import Spec, ToolFailure, Zygote
+from auditor.probing.helper import Helper
+from auditor.probing.supervisor import Spec, ToolFailure, Zygote
 
 
 @dataclass(frozen=True)
@@ -74,7 +74,7 @@ def _exit_check(data: dict[str, Any] | None) -> ExitCheck | None:
 
 
 def result_from_reply(reply: dict[str, Any]) -> ProbeResult:
-    """A reply (auditor/supervise.py's _reply) -> ProbeResult."""
+    """A reply (auditor/probing/supervisor.py's _reply) -> ProbeResult."""
     imported = reply.get("import_outcome")
     return ProbeResult(
         probe=reply["probe"],

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from auditor.errors import HelperBuildError
 from auditor.model import Interpreter
-from auditor.target import target_script
+from auditor.probing.target import target_script
 
 HELPER_MODULE = "_subinterp_probe"
 
@@ -32,7 +32,7 @@ class Helper:
 
 def helper_source() -> Path:
     """native/probe.c: shipped inside the package (wheel) or beside it (source checkout)."""
-    here = Path(__file__).resolve().parent
+    here = Path(__file__).resolve().parents[1]  # auditor/
     for candidate in (here / "native" / "probe.c", here.parent / "native" / "probe.c"):
         if candidate.is_file():
             return candidate

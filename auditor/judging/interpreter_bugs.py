@@ -1,6 +1,6 @@
 """CPython's bugs are CPython's: recognise known interpreter defects in a module's evidence.
 
-The knowledge base is data (auditor/interpreter_bugs.toml).  ``recognise`` is pure: the
+The knowledge base is data (auditor/judging/interpreter_bugs.toml).  ``recognise`` is pure: the
 target's version and one module's probe results -> the bugs that explain some of them, and
 the probe results as a fixed interpreter gives them (to re-judge the module).
 """
@@ -113,7 +113,7 @@ class BugMatch:
 
 @cache
 def known_bugs() -> tuple[InterpreterBug, ...]:
-    text = resources.files("auditor").joinpath("interpreter_bugs.toml").read_text("utf-8")
+    text = resources.files("auditor.judging").joinpath("interpreter_bugs.toml").read_text("utf-8")
     return tuple(
         InterpreterBug(
             id=entry["id"],

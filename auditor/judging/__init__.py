@@ -1,0 +1,1 @@
+"""Judging: probe results -> verdicts, reasons, CPython's known bugs, advice and the CI gate."""

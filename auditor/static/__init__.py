@@ -1,0 +1,1 @@
+"""Reading extension modules without running them: ELF, binding toolkits, wheels."""
