@@ -9,6 +9,11 @@ Standard library only, Python 3.8+ syntax.  Never imports an audited module.
     One JSON object listing every extension module file importable from sys.path (or,
     when ROOTs are given, found under them), with its dotted name and the distribution
     that installed it (importlib.metadata RECORD), or "stdlib".
+
+The host imports it too (``from auditor._target import environment``): ``scan --static-only``
+(auditor/static/names.py and reader.py) names modules and their ABI with the same rules,
+module_name(), init_suffix() and _abi(), so importing this module must stay free of side
+effects.
 """
 
 import importlib.machinery
@@ -72,7 +77,7 @@ def _abi(suffix):
     return "stable" if suffix.startswith(".abi3") else "version"
 
 
-def _init_suffix(name):
+def init_suffix(name):
     """PyInit<suffix> for a module's last name component (PEP 489 for non-ASCII names)."""
     last = name.rpartition(".")[2]
     try:
@@ -132,7 +137,7 @@ def _package_init(directory):
     return any(os.path.isfile(os.path.join(directory, "__init__" + s)) for s in suffixes)
 
 
-def _module_name(parts, stem):
+def module_name(parts, stem):
     """The name an extension file is imported by, and whether that name is made of identifiers;
     None when nothing can import it by name.
 
@@ -166,7 +171,7 @@ def _walk(root, start):
         for filename in filenames:
             for rank, suffix in enumerate(suffixes):
                 if filename.endswith(suffix):
-                    named = _module_name(parts, filename[: -len(suffix)])
+                    named = module_name(parts, filename[: -len(suffix)])
                     if named is not None:
                         found.append((named[0], rank, filename, suffix, named[1]))
                     break
@@ -231,7 +236,7 @@ def discover(requested):
                     "path": path,
                     "root": root,
                     "abi": _abi(suffix),
-                    "init_suffix": _init_suffix(name),
+                    "init_suffix": init_suffix(name),
                     # False: imported by name from C only; a module only if it exports
                     # PyInit<init_suffix> (checked on the host, auditor/probing/discover.py).
                     "identifier": identifier,

@@ -16,7 +16,7 @@ from auditor.pipeline import DEFAULT_HTML, DEFAULT_JSON, ScanOptions
 from auditor.probe_plan import DepthSettings
 from auditor.project_settings import DEPTH_CHOICES, REQUIRE_CHOICES
 from auditor.project_settings import load as load_settings
-from auditor.static.reader import run_static
+from auditor.static_scan import run_static
 
 
 @click.command()

@@ -1,4 +1,4 @@
-"""``scan --static-only``: what the files of an untrusted artifact say about themselves.
+"""``scan --static-only``: read the files of an untrusted artifact into auditor/static/artifact.py.
 
 Nothing of the audited code runs, and no target interpreter is needed.  A wheel is read as a
 zip archive: each member that may be an extension module is copied (size-capped, under a name
@@ -6,7 +6,8 @@ of our own) into a temporary directory, read as ELF (auditor/static/elf.py,
 auditor/static/binding.py) and deleted.  A directory or file PATH is walked on this host.
 The result is the binding toolkit, the exported init functions, a guess of the init style
 from the dynamic symbols, the C-API hints and the wheel's tags; never a verdict, since no
-module was imported and no probe ran.
+module was imported and no probe ran.  The names of modules and what their suffixes and the
+wheel's tags mean: auditor/static/names.py.  Printing and writing them: auditor/static_scan.py.
 """
 
 from __future__ import annotations
@@ -17,48 +18,21 @@ import stat
 import tempfile
 import zipfile
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
 
-from packaging.tags import Tag
 from packaging.utils import InvalidWheelFilename, parse_wheel_filename
-from rich import box
-from rich.console import Console
-from rich.padding import Padding
-from rich.table import Table
-from rich.text import Text
 
-from auditor import __version__
-from auditor.errors import AuditorError, SelectionError, UsageError
-from auditor.model import StaticInfo
-from auditor.report.json import dump_json
-from auditor.report.output import check_output, write_report
+from auditor._target import environment
+from auditor.errors import AuditorError, SelectionError
+from auditor.static.artifact import Artifact, OtherFile, StaticModule, TagInfo
 from auditor.static.binding import inspect_binary
 from auditor.static.elf import ElfView, Symbols, read_elf
-
-FORMAT_VERSION = 1
-NO_PROBE = "Static analysis only: no module was imported and no probe ran, so there is no verdict."
-RUN_SCAN = "Run `subinterp-audit scan` in a sandbox for one."
+from auditor.static.names import EXTENSION_FILE, file_module, member_module, suffix_abi, wheel_tags
 
 # A wheel member larger than this is refused, never extracted (the largest extension modules
 # of PyPI wheels, libtorch's and jaxlib's included, are far below).
 MAX_MEMBER_BYTES = 512 * 1024 * 1024
 _CHUNK = 1024 * 1024
-
-# The file names importlib's extension finder accepts (EXTENSION_SUFFIXES of CPython, PyPy and
-# GraalPy on Linux, macOS and Windows), read without any interpreter: the stem up to the first
-# dot, then an optional ABI tag, then .so or .pyd.
-_EXTENSION_FILE = re.compile(
-    r"(?P<stem>[^.]+)"
-    r"(?P<suffix>(?:\.(?P<tag>cpython-[^.]+|abi3t?|pypy[^.]+|graalpy[^.]+|cp\d+t?-win[^.]*))?"
-    r"\.(?:so|pyd))"
-)
-_SUFFIX_TAG = re.compile(r"cpython-(?P<major>\d)(?P<minor>\d+)(?P<flags>[a-z]*)(?:-.*)?")
-_CP_VERSION = re.compile(r"(?:cp|py|pp|gr)(?P<major>\d)(?P<minor>\d*)")
-_CP_ABI = re.compile(r"cp(?P<major>\d)(?P<minor>\d+)(?P<flags>[a-z]*)")
-_DATA_LIBS = ("platlib", "purelib")
 _SITE_DIRS = ("site-packages", "dist-packages")
 
 # The init style guessed from the dynamic symbols alone (the init probe reads the real def).
@@ -78,62 +52,12 @@ _FOREIGN_MAGIC = (
 )
 
 
-@dataclass(frozen=True)
-class TagInfo:
-    """A wheel tag (cp313-cp313-linux_x86_64) or an extension suffix's ABI tag, explained."""
+def read_artifacts(wheels: Sequence[Path], paths: Sequence[Path]) -> list[Artifact]:
+    """Read `wheels` (.whl files), then `paths` (directories or files), once all are checked.
 
-    tag: str
-    meaning: str
-    platform: str | None = None
-
-
-@dataclass(frozen=True)
-class StaticModule:
-    """An extension module: what its file says without being loaded."""
-
-    name: str
-    file: str  # inside the wheel, or on this host
-    suffix: str  # ".cpython-313-x86_64-linux-gnu.so"
-    abi: str  # what the suffix means: "CPython 3.13", "stable ABI", ...
-    info: StaticInfo
-    exports: tuple[str, ...]  # the PyInit*/PyModExport* functions it exports
-    init_guess: str
-    note: str | None = None  # e.g. its init function does not match its name
-
-
-@dataclass(frozen=True)
-class OtherFile:
-    """A file named like an extension module that is none, or that could not be read."""
-
-    file: str
-    name: str | None
-    reason: str
-
-
-@dataclass
-class Artifact:
-    path: str
-    kind: str  # "wheel" | "path"
-    tags: tuple[TagInfo, ...] = ()
-    modules: list[StaticModule] = field(default_factory=list)
-    others: list[OtherFile] = field(default_factory=list)
-    refused: list[OtherFile] = field(default_factory=list)  # wheel members not extracted
-
-
-def run_static(
-    wheels: Sequence[Path], paths: Sequence[Path], json_path: Path | None, console: Console
-) -> int:
-    """Analyse `wheels` (.whl files) and `paths` (directories or files) statically, print the
-    tables to `console`, write the JSON document to `json_path` if given; return the exit code
-    (0: a static analysis has no verdict to fail on).
-
-    Raises SelectionError for a missing file or a wheel that is not a zip archive, UsageError
-    when `json_path` cannot be written (checked first), ReportError when writing it fails.
+    Raises SelectionError when there is nothing to read, for a missing file or a wheel that is
+    not a zip archive.
     """
-    if json_path is not None:
-        problem = check_output(json_path)
-        if problem is not None:
-            raise UsageError(f"cannot write the JSON report to {json_path}: {problem}")
     if not wheels and not paths:
         raise SelectionError("--static-only needs a wheel, a directory or a file to read")
     for wheel in wheels:
@@ -141,11 +65,7 @@ def run_static(
     for path in paths:
         if not path.exists():
             raise SelectionError(f"{path}: no such file or directory")
-    artifacts = [read_wheel(wheel) for wheel in wheels] + [read_path(path) for path in paths]
-    render(artifacts, console)
-    if json_path is not None:
-        write_report(json_path, dump_json(static_dict(artifacts)))
-    return 0
+    return [read_wheel(wheel) for wheel in wheels] + [read_path(path) for path in paths]
 
 
 # --- wheels ---------------------------------------------------------------------------------
@@ -161,71 +81,6 @@ def _check_wheel(wheel: Path) -> None:
         raise SelectionError(f"{wheel.name} is not a wheel file name: {exc}") from None
     if not zipfile.is_zipfile(wheel):
         raise SelectionError(f"{wheel}: not a wheel (not a zip archive)")
-
-
-def wheel_tags(filename: str) -> tuple[TagInfo, ...]:
-    """The tags of a wheel file name, one entry per interpreter-ABI pair with its platforms."""
-    _, _, _, tags = parse_wheel_filename(filename)
-    platforms: dict[tuple[str, str], list[str]] = {}
-    for tag in sorted(tags, key=str):
-        platforms.setdefault((tag.interpreter, tag.abi), []).append(tag.platform)
-    return tuple(
-        TagInfo(f"{interpreter}-{abi}", describe_tag(Tag(interpreter, abi, "any")), ", ".join(p))
-        for (interpreter, abi), p in platforms.items()
-    )
-
-
-def describe_tag(tag: Tag) -> str:
-    """What a wheel tag's interpreter and ABI mean: "CPython 3.13", "stable ABI, CPython 3.9+"."""
-    interpreter, abi = tag.interpreter, tag.abi
-    version = _CP_VERSION.fullmatch(interpreter)
-    numbers = f"{version['major']}.{version['minor']}" if version and version["minor"] else None
-    numbers = numbers or (version["major"] if version else None)
-    python = {"cp": "CPython", "py": "Python", "pp": "PyPy", "gr": "GraalPy"}.get(
-        interpreter[:2], interpreter
-    )
-    if abi == "none":
-        if interpreter.startswith("py"):
-            return "pure Python"
-        return f"{python} {numbers}, no compiled module" if numbers else f"{python}, no ABI"
-    if abi in ("abi3", "abi3t"):
-        stable = "stable ABI" if abi == "abi3" else "free-threading stable ABI (PEP 803)"
-        return f"{stable}, CPython {numbers}+" if numbers else stable
-    match = _CP_ABI.fullmatch(abi)
-    if match:
-        return _cpython(match)
-    return f"{python} {numbers}, ABI {abi}" if numbers else f"{python}, ABI {abi}"
-
-
-def _cpython(match: re.Match[str]) -> str:
-    """ "CPython 3.14, free-threaded" from the major, minor and ABI flags of a tag."""
-    flags = match["flags"]
-    extra = [text for flag, text in (("t", "free-threaded"), ("d", "debug build")) if flag in flags]
-    return ", ".join([f"CPython {match['major']}.{match['minor']}", *extra])
-
-
-def member_module(member: str) -> tuple[str, str] | None:
-    """(dotted module name, suffix) of a wheel member that may be an extension module, or None
-    when no import can reach it (metadata, scripts, a vendored library in "pkg.libs/")."""
-    parts = member.split("/")
-    if parts[0].endswith(".dist-info"):
-        return None
-    if parts[0].endswith(".data"):
-        if len(parts) < 3 or parts[1] not in _DATA_LIBS:
-            return None
-        parts = parts[2:]
-    return _module_name(parts[:-1], parts[-1])
-
-
-def _module_name(packages: Sequence[str], filename: str) -> tuple[str, str] | None:
-    """The name an extension file at packages/filename is imported by, and its suffix."""
-    match = _EXTENSION_FILE.fullmatch(filename)
-    if match is None or not all(part.isidentifier() for part in packages):
-        return None
-    stem = match["stem"]
-    if stem == "__init__":
-        return (".".join(packages), match["suffix"]) if packages else None
-    return ".".join([*packages, stem]), match["suffix"]
 
 
 def _unsafe(member: str) -> str | None:
@@ -310,13 +165,16 @@ def extract_member(
 
 def _is_package(directory: str) -> bool:
     """Whether `directory` is a regular package: an __init__ module of source, bytecode or an
-    extension suffix."""
+    extension suffix.
+
+    environment._package_init() asks the same of the target's own suffix lists (importlib.
+    machinery); files read here may be built for another interpreter, so any suffix counts."""
     try:
         names = os.listdir(directory)
     except OSError:
         return False
     for name in names:
-        match = _EXTENSION_FILE.fullmatch(name)
+        match = EXTENSION_FILE.fullmatch(name)
         if name in ("__init__.py", "__init__.pyc") or (match and match["stem"] == "__init__"):
             return True
     return False
@@ -325,7 +183,8 @@ def _is_package(directory: str) -> bool:
 def _root(directory: str) -> str:
     """The directory the walk names modules from: an enclosing site-packages (where namespace
     packages are too), else the directory above every regular package `directory` is in, so
-    that site-packages/numpy/_core gives numpy._core._multiarray_umath either way."""
+    that site-packages/numpy/_core gives numpy._core._multiarray_umath either way.  (The target
+    names modules from its sys.path entries instead: no sys.path here.)"""
     here = directory
     while True:
         if os.path.basename(here) in _SITE_DIRS:
@@ -340,13 +199,16 @@ def _root(directory: str) -> str:
 
 
 def _walk(start: str, root: str) -> Iterator[tuple[str, str | None, str]]:
-    """(file, dotted name, suffix) for each file under `start` named like an extension."""
+    """(file, dotted name, suffix) for each file under `start` named like an extension.
+
+    Unlike environment._walk(), every such file is reported: nothing is imported here, so there
+    is no FileFinder preference among the suffixes of one name, and no shadowing."""
     for dirpath, dirnames, filenames in os.walk(start):
         rel = os.path.relpath(dirpath, root)
         packages = [] if rel == "." else rel.split(os.sep)
         dirnames[:] = sorted(d for d in dirnames if d.isidentifier())
         for filename in sorted(filenames):
-            named = _module_name(packages, filename)
+            named = file_module(packages, filename)
             if named is not None:
                 yield os.path.join(dirpath, filename), named[0], named[1]
 
@@ -360,7 +222,7 @@ def read_path(path: Path) -> Artifact:
     else:
         root = _root(os.path.dirname(absolute))
         packages = os.path.relpath(os.path.dirname(absolute), root).split(os.sep)
-        named = _module_name([p for p in packages if p != "."], os.path.basename(absolute))
+        named = file_module([p for p in packages if p != "."], os.path.basename(absolute))
         if named is None:  # asked for by name: read it whatever it is called
             stem, _, rest = os.path.basename(absolute).partition(".")
             named = (stem, f".{rest}" if rest else "")
@@ -379,34 +241,6 @@ def read_path(path: Path) -> Artifact:
 
 
 # --- one file -------------------------------------------------------------------------------
-
-
-def suffix_abi(suffix: str) -> str:
-    """What an extension suffix says about the interpreters that load it."""
-    match = _EXTENSION_FILE.fullmatch("x" + suffix)
-    tag = match["tag"] if match else None
-    if tag is None:
-        return "untagged: any interpreter that finds it"
-    if tag == "abi3":
-        return "stable ABI"
-    if tag == "abi3t":
-        return "free-threading stable ABI (PEP 803)"
-    cpython = _SUFFIX_TAG.fullmatch(tag)
-    if cpython:
-        return _cpython(cpython)
-    if tag.startswith("pypy"):
-        return "PyPy"
-    if tag.startswith("graalpy"):
-        return "GraalPy"
-    return f"Windows ({tag})"
-
-
-def init_suffix(name: str) -> str:
-    """PyInit<suffix> for a module's last name component (PEP 489 for non-ASCII names)."""
-    last = name.rpartition(".")[2]
-    if last.isascii():
-        return "_" + last
-    return "U_" + last.encode("punycode").decode("ascii").replace("-", "_")
 
 
 def init_guess(symbols: Symbols) -> str:
@@ -452,125 +286,17 @@ def _read_file(artifact: Artifact, file: Path, shown: str, name: str | None, suf
         artifact.others.append(OtherFile(shown, name, why))
         return
     note = None
-    own = {prefix + init_suffix(name) for prefix in ("PyInit", "PyModExport")}
+    own_suffix: str = environment.init_suffix(name)
+    own = {prefix + own_suffix for prefix in ("PyInit", "PyModExport")}
     if not own & set(exports):
-        if not name.rpartition(".")[2].isidentifier():  # only C code imports it, by its name
-            why = f"not an extension module (no PyInit{init_suffix(name)} for its name)"
+        # environment.module_name()'s "identifier": only C code imports it, by its name.
+        if not name.rpartition(".")[2].isidentifier():
+            why = f"not an extension module (no PyInit{own_suffix} for its name)"
             artifact.others.append(OtherFile(shown, name, why))
             return
-        note = f"exports no PyInit{init_suffix(name)}: importing it as {name} fails"
+        note = f"exports no PyInit{own_suffix}: importing it as {name} fails"
     artifact.modules.append(
         StaticModule(
             name, shown, suffix, suffix_abi(suffix), info, tuple(exports), init_guess(symbols), note
         )
     )
-
-
-# --- output ---------------------------------------------------------------------------------
-
-
-def _printable(text: str) -> str:
-    """A name from an untrusted archive, safe for a terminal (no escape sequences)."""
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
-
-
-def render(artifacts: Sequence[Artifact], console: Console) -> None:
-    console.print(Text(NO_PROBE, style="bold"))
-    for artifact in artifacts:
-        console.print()
-        console.print(Text(f"{_printable(artifact.path)} ({artifact.kind})", style="bold"))
-        for tag in artifact.tags:
-            where = f" on {tag.platform}" if tag.platform else ""
-            console.print(Text(f"  {_printable(tag.tag)} ({tag.meaning}){where}"))
-        modules = sorted(artifact.modules, key=lambda m: (m.name, m.file))
-        if modules:
-            table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
-            # A module name is never split: the toolkit and init texts wrap instead.
-            table.add_column("module", no_wrap=True)
-            table.add_column("toolkit", overflow="fold", ratio=2)
-            table.add_column("init (from symbols)", overflow="fold", ratio=2)
-            table.add_column("red flags", justify="right", no_wrap=True)
-            for module in modules:
-                binding = module.info.binding
-                toolkit = (
-                    f"{binding.toolkit} {binding.version}" if binding.version else binding.toolkit
-                )
-                flags = len(module.info.red_flags)
-                table.add_row(
-                    Text(module.name),
-                    Text(toolkit),
-                    Text(module.init_guess),
-                    Text(str(flags), style="red" if flags else "green"),
-                )
-            console.print(Padding(table, (0, 0, 0, 2)))
-            for module in modules:
-                if module.note:
-                    console.print(Text(f"  {module.name}: {module.note}", style="yellow"))
-        else:
-            console.print(Text("  no extension module in it"))
-        for other in sorted(artifact.others, key=lambda o: o.file):
-            console.print(Text(f"  {_printable(other.file)}: {other.reason}", style="dim"))
-        for refused in artifact.refused:
-            console.print(Text(f"  {_printable(refused.file)}: {refused.reason}", style="red"))
-    console.print()
-    console.print(Text(f"{NO_PROBE} {RUN_SCAN}", style="bold"))
-
-
-def _tag_dict(tag: TagInfo) -> dict[str, Any]:
-    data: dict[str, Any] = {"tag": tag.tag, "meaning": tag.meaning}
-    if tag.platform is not None:
-        data["platforms"] = tag.platform.split(", ")
-    return data
-
-
-def _module_dict(module: StaticModule) -> dict[str, Any]:
-    binding = module.info.binding
-    return {
-        "name": module.name,
-        "file": module.file,
-        "suffix": module.suffix,
-        "abi": module.abi,
-        "toolkit": binding.toolkit,
-        "toolkit_version": binding.version,
-        "evidence": list(binding.evidence),
-        "exports": list(module.exports),
-        "init_guess": module.init_guess,
-        "imports_python_api": module.info.imports_python_api,
-        "hints": [
-            {"symbol": hint.symbol, "kind": hint.kind, "meaning": hint.meaning}
-            for hint in module.info.hints
-        ],
-        "note": module.note,
-    }
-
-
-def _other_dict(other: OtherFile) -> dict[str, Any]:
-    return {"file": other.file, "name": other.name, "reason": other.reason}
-
-
-def static_dict(artifacts: Sequence[Artifact]) -> dict[str, Any]:
-    """The JSON document of a static analysis (kind "static": not a scan report)."""
-    return {
-        "version": FORMAT_VERSION,
-        "kind": "static",
-        "tool": {"name": "subinterp-audit", "version": __version__},
-        "meta": {"generated": datetime.now(timezone.utc).isoformat(timespec="seconds")},
-        "no_probe_ran": True,
-        "note": f"{NO_PROBE} {RUN_SCAN}",
-        "artifacts": [
-            {
-                "path": artifact.path,
-                "kind": artifact.kind,
-                "tags": [_tag_dict(tag) for tag in artifact.tags],
-                "modules": [
-                    _module_dict(m)
-                    for m in sorted(artifact.modules, key=lambda m: (m.name, m.file))
-                ],
-                "not_extensions": [
-                    _other_dict(o) for o in sorted(artifact.others, key=lambda o: o.file)
-                ],
-                "refused": [_other_dict(r) for r in artifact.refused],
-            }
-            for artifact in artifacts
-        ],
-    }

@@ -12,14 +12,9 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from auditor.static.reader import (
-    GUESS_EXPORT_HOOK,
-    GUESS_MULTI,
-    GUESS_SINGLE,
-    NO_PROBE,
-    RUN_SCAN,
-    run_static,
-)
+from auditor.static.artifact import NO_PROBE, RUN_SCAN
+from auditor.static.reader import GUESS_EXPORT_HOOK, GUESS_MULTI, GUESS_SINGLE
+from auditor.static_scan import run_static
 from tests.conftest import find_target
 from tests.fixtures.wheels import OWN_GIL, SINGLE_PHASE, c_source, make_wheel
 

@@ -14,24 +14,20 @@ from packaging.tags import Tag
 from rich.console import Console
 
 from auditor.errors import SelectionError, UsageError
+from auditor.static.artifact import NO_PROBE, RUN_SCAN
 from auditor.static.elf import Symbols
+from auditor.static.names import describe_tag, member_module, suffix_abi, wheel_tags
 from auditor.static.reader import (
     GUESS_EXPORT_HOOK,
     GUESS_MULTI,
     GUESS_SINGLE,
     GUESS_UNKNOWN,
-    NO_PROBE,
-    RUN_SCAN,
-    describe_tag,
     extract_member,
     init_guess,
-    member_module,
     read_path,
     read_wheel,
-    run_static,
-    suffix_abi,
-    wheel_tags,
 )
+from auditor.static_scan import run_static
 from tests.unit.test_binding import Source, build
 
 SUFFIX = ".cpython-313-x86_64-linux-gnu.so"
