@@ -14,9 +14,9 @@ from auditor.commands.diff import diff
 from auditor.commands.exits import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, print_error
 from auditor.commands.explain import explain
 from auditor.commands.scan import scan
+from auditor.commands.survey import merge, survey
 from auditor.console import err_console
 from auditor.errors import AuditorError
-from auditor.survey import merge, survey
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})

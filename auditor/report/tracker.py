@@ -1,5 +1,5 @@
 """The survey tracker page: one self-contained HTML file rendered from a merged survey's dict
-(auditor/survey.py): packages x Python versions, root blockers, toolkits, changes."""
+(auditor/survey/records.py): packages x Python versions, root blockers, toolkits, changes."""
 
 from __future__ import annotations
 

@@ -82,8 +82,7 @@ def test_make_wheel_record_hashes_match(wheelhouse: Path) -> None:
 
 
 def survey_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    """The real command in a subprocess (python -m auditor.survey until auditor/commands/__init__.py
-    registers it)."""
+    """The real command in a subprocess (python -m auditor)."""
     environ = {k: v for k, v in os.environ.items() if not k.startswith("GITHUB_")}
     done = subprocess.run(
         [sys.executable, "-m", "auditor", *args],

@@ -20,11 +20,17 @@ from typing import Any
 import click
 import pytest
 import yaml
+from packaging.utils import canonicalize_name
 
-from auditor import survey as sv
+from auditor.commands.survey import merge as merge_command
+from auditor.commands.survey import survey as survey_command
 from auditor.errors import InstallError, SelectionError, UsageError
 from auditor.probing.throwaway import InstallOptions
+from auditor.report.json import dump_json
 from auditor.report.tracker import render_tracker
+from auditor.survey import records as rec
+from auditor.survey import requirements as req
+from auditor.survey import run
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKFLOW = ROOT / ".github" / "workflows" / "survey.yml"
@@ -39,11 +45,11 @@ def test_requirements_skip_comments_and_canonicalise(tmp_path: Path) -> None:
         "# popular packages\n\nPyYAML\nNumpy==2.2.6  # pinned\n  charset_normalizer>=3\n"
         "zope.interface\n"
     )
-    assert sv.read_requirements(listed) == [
-        sv.Requested("pyyaml", "PyYAML"),
-        sv.Requested("numpy", "Numpy==2.2.6"),
-        sv.Requested("charset-normalizer", "charset_normalizer>=3"),
-        sv.Requested("zope-interface", "zope.interface"),
+    assert req.read_requirements(listed) == [
+        req.Requested("pyyaml", "PyYAML"),
+        req.Requested("numpy", "Numpy==2.2.6"),
+        req.Requested("charset-normalizer", "charset_normalizer>=3"),
+        req.Requested("zope-interface", "zope.interface"),
     ]
 
 
@@ -62,12 +68,12 @@ def test_requirements_errors_name_the_line(tmp_path: Path, text: str, said: str)
     listed = tmp_path / "req.txt"
     listed.write_text(text)
     with pytest.raises(UsageError) as caught:
-        sv.read_requirements(listed)
+        req.read_requirements(listed)
     assert said in str(caught.value)
 
 
-def _requested(names: list[str]) -> list[sv.Requested]:
-    return [sv.Requested(sv.canonicalize_name(n), n) for n in names]
+def _requested(names: list[str]) -> list[req.Requested]:
+    return [req.Requested(canonicalize_name(n), n) for n in names]
 
 
 NAMES = ["zstandard", "numpy", "lxml", "aiohttp", "regex", "cffi", "orjson"]
@@ -76,33 +82,33 @@ NAMES = ["zstandard", "numpy", "lxml", "aiohttp", "regex", "cffi", "orjson"]
 @pytest.mark.parametrize("count", [1, 2, 3, 4, 7, 9])
 def test_shards_are_disjoint_covering_and_deterministic(count: int) -> None:
     items = _requested(NAMES)
-    shards = [sv.shard(items, i, count) for i in range(1, count + 1)]
+    shards = [req.shard(items, i, count) for i in range(1, count + 1)]
     flat = [r.package for s in shards for r in s]
     assert sorted(flat) == sorted(NAMES)  # covering, and disjoint (no repeats)
     assert len(set(flat)) == len(flat)
     sizes = [len(s) for s in shards]
     assert max(sizes) - min(sizes) <= 1  # balanced
     for order in itertools.islice(itertools.permutations(items), 0, 50, 7):
-        assert [sv.shard(list(order), i, count) for i in range(1, count + 1)] == shards
+        assert [req.shard(list(order), i, count) for i in range(1, count + 1)] == shards
 
 
 def test_shard_is_every_nth_of_the_sorted_names() -> None:
     items = _requested(NAMES)
     # sorted: aiohttp cffi lxml numpy orjson regex zstandard
-    assert [r.package for r in sv.shard(items, 1, 3)] == ["aiohttp", "numpy", "zstandard"]
-    assert [r.package for r in sv.shard(items, 2, 3)] == ["cffi", "orjson"]
-    assert [r.package for r in sv.shard(items, 3, 3)] == ["lxml", "regex"]
+    assert [r.package for r in req.shard(items, 1, 3)] == ["aiohttp", "numpy", "zstandard"]
+    assert [r.package for r in req.shard(items, 2, 3)] == ["cffi", "orjson"]
+    assert [r.package for r in req.shard(items, 3, 3)] == ["lxml", "regex"]
 
 
 @pytest.mark.parametrize("text", ["0/4", "5/4", "2", "a/b", "1/0", "-1/4"])
 def test_bad_shard(text: str) -> None:
     with pytest.raises(UsageError):
-        sv.parse_shard(text)
+        req.parse_shard(text)
 
 
 def test_python_order() -> None:
     labels = ["3.14t", "3.9", "3.13", "3.14", "3.13t", "3.15"]
-    assert sorted(labels, key=sv.python_order) == ["3.9", "3.13", "3.13t", "3.14", "3.14t", "3.15"]
+    assert sorted(labels, key=rec.python_order) == ["3.9", "3.13", "3.13t", "3.14", "3.14t", "3.15"]
 
 
 # --- records --------------------------------------------------------------------------------
@@ -161,7 +167,7 @@ def test_module_entry_from_the_report() -> None:
             {"code": "single_phase_init", "module": None, "details": {}},
         ],
     }
-    entry = sv.module_entry(reported, {"oldsingle": "old-single", "_datetime": "stdlib"})
+    entry = rec.module_entry(reported, {"oldsingle": "old-single", "_datetime": "stdlib"})
     assert entry == {
         "name": "usesold._fast",
         "verdict": "legacy_only",
@@ -175,13 +181,13 @@ def test_module_entry_from_the_report() -> None:
 
 
 def test_package_verdict_is_the_worst_module() -> None:
-    assert sv.worst(["own_gil", "crashes", "legacy_only"]) == "crashes"
-    assert sv.worst(["shared_gil", "own_gil"]) == "shared_gil"
-    assert sv.worst([]) is None
+    assert rec.worst(["own_gil", "crashes", "legacy_only"]) == "crashes"
+    assert rec.worst(["shared_gil", "own_gil"]) == "shared_gil"
+    assert rec.worst([]) is None
 
 
-TARGET = sv.SurveyTarget("3.13", "3.13.0", False, Path("/usr/bin/python3.13"))
-SETTINGS = sv.SurveySettings(InstallOptions(), depth="import", timeout=5.0, jobs=1)
+TARGET = run.SurveyTarget("3.13", "3.13.0", False, Path("/usr/bin/python3.13"))
+SETTINGS = run.SurveySettings(InstallOptions(), depth="import", timeout=5.0, jobs=1)
 
 
 def test_install_failure_is_a_record(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -190,8 +196,8 @@ def test_install_failure_is_a_record(monkeypatch: pytest.MonkeyPatch) -> None:
         raise InstallError("cannot install nowheel: ERROR: No matching distribution")
         yield Path()
 
-    monkeypatch.setattr(sv, "installed", refuses)
-    got = sv.survey_package(sv.Requested("nowheel", "nowheel"), TARGET, SETTINGS)
+    monkeypatch.setattr(run, "installed", refuses)
+    got = run.survey_package(req.Requested("nowheel", "nowheel"), TARGET, SETTINGS)
     assert (got["status"], got["verdict"], got["modules"]) == ("install_failed", None, [])
     assert "No matching distribution" in got["message"]
 
@@ -215,11 +221,11 @@ def test_scan_outcomes_are_records(
     def scan(*args: object, **kwargs: object) -> None:
         raise raised
 
-    monkeypatch.setattr(sv, "installed", venv)
-    monkeypatch.setattr(sv, "describe", lambda path: path)
-    monkeypatch.setattr(sv, "scan_target", scan)
-    monkeypatch.setattr(sv, "_facts", lambda python, dist, names: ("4.5", {}))
-    got = sv.survey_package(sv.Requested("purepkg", "purepkg"), TARGET, SETTINGS)
+    monkeypatch.setattr(run, "installed", venv)
+    monkeypatch.setattr(run, "describe", lambda path: path)
+    monkeypatch.setattr(run, "scan_target", scan)
+    monkeypatch.setattr(run, "_facts", lambda python, dist, names: ("4.5", {}))
+    got = run.survey_package(req.Requested("purepkg", "purepkg"), TARGET, SETTINGS)
     assert got["status"] == status
     if status == "no_extensions":
         assert (got["message"], got["version"]) == (None, "4.5")
@@ -239,7 +245,7 @@ class FakeSurvey:
         self.interrupt_at = interrupt_at
 
     def __call__(
-        self, requested: sv.Requested, target: sv.SurveyTarget, settings: sv.SurveySettings
+        self, requested: req.Requested, target: run.SurveyTarget, settings: run.SurveySettings
     ) -> dict[str, Any]:
         if requested.package == self.interrupt_at:
             raise KeyboardInterrupt
@@ -248,16 +254,16 @@ class FakeSurvey:
         return {**done, "python_version": target.version, "depth": settings.depth}
 
 
-TARGETS = [TARGET, sv.SurveyTarget("3.14", "3.14.7", False, Path("/usr/bin/python3.14"))]
+TARGETS = [TARGET, run.SurveyTarget("3.14", "3.14.7", False, Path("/usr/bin/python3.14"))]
 
 
 def test_resume_skips_finished_records(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     out = tmp_path / "shard.json"
     fake = FakeSurvey(interrupt_at="regex")
-    monkeypatch.setattr(sv, "survey_package", fake)
+    monkeypatch.setattr(run, "survey_package", fake)
     first = _requested(["numpy", "regex", "lxml"])
     with pytest.raises(KeyboardInterrupt):
-        sv.run_survey(sv.shard(first, 1, 1), TARGETS, SETTINGS, out, {})
+        run.run_survey(req.shard(first, 1, 1), TARGETS, SETTINGS, out, {})
     # lxml and numpy finished before the interruption (sorted order), on both targets.
     saved = json.loads(out.read_text())["records"]
     assert [(r["package"], r["python"]) for r in saved] == [
@@ -267,8 +273,8 @@ def test_resume_skips_finished_records(monkeypatch: pytest.MonkeyPatch, tmp_path
         ("numpy", "3.14"),
     ]
     fake = FakeSurvey()
-    monkeypatch.setattr(sv, "survey_package", fake)
-    records = sv.run_survey(sv.shard(first, 1, 1), TARGETS, SETTINGS, out, {})
+    monkeypatch.setattr(run, "survey_package", fake)
+    records = run.run_survey(req.shard(first, 1, 1), TARGETS, SETTINGS, out, {})
     assert fake.calls == ["regex@3.13", "regex@3.14"]
     assert len(records) == 6
     assert json.loads(out.read_text())["records"] == records
@@ -278,20 +284,20 @@ def test_resume_redoes_another_spec_target_or_depth(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     out = tmp_path / "shard.json"
-    monkeypatch.setattr(sv, "survey_package", FakeSurvey())
-    sv.run_survey(_requested(["numpy", "lxml"]), [TARGET], SETTINGS, out, {})
+    monkeypatch.setattr(run, "survey_package", FakeSurvey())
+    run.run_survey(_requested(["numpy", "lxml"]), [TARGET], SETTINGS, out, {})
     fake = FakeSurvey()
-    monkeypatch.setattr(sv, "survey_package", fake)
-    deeper = sv.SurveySettings(InstallOptions(), depth="full", timeout=5.0, jobs=1)
-    pinned = [sv.Requested("numpy", "numpy==2.2.6"), sv.Requested("lxml", "lxml")]
-    records = sv.run_survey(pinned, [TARGET], SETTINGS, out, {})
+    monkeypatch.setattr(run, "survey_package", fake)
+    deeper = run.SurveySettings(InstallOptions(), depth="full", timeout=5.0, jobs=1)
+    pinned = [req.Requested("numpy", "numpy==2.2.6"), req.Requested("lxml", "lxml")]
+    records = run.run_survey(pinned, [TARGET], SETTINGS, out, {})
     assert fake.calls == ["numpy==2.2.6@3.13"]
     # One record per package and target: the new spec replaced the old one.
     assert [(r["package"], r["spec"]) for r in records] == [
         ("lxml", "lxml"),
         ("numpy", "numpy==2.2.6"),
     ]
-    records = sv.run_survey(pinned, [TARGET], deeper, out, {})
+    records = run.run_survey(pinned, [TARGET], deeper, out, {})
     assert fake.calls[1:] == ["numpy==2.2.6@3.13", "lxml@3.13"]
     assert {r["depth"] for r in records} == {"full"}
 
@@ -309,11 +315,11 @@ def test_resume_tries_a_failed_install_again(
                 got = {**got, "status": "install_failed", "message": "network"}
             return got
 
-    monkeypatch.setattr(sv, "survey_package", Failing())
-    sv.run_survey(_requested(["numpy", "lxml"]), [TARGET], SETTINGS, out, {})
+    monkeypatch.setattr(run, "survey_package", Failing())
+    run.run_survey(_requested(["numpy", "lxml"]), [TARGET], SETTINGS, out, {})
     again = FakeSurvey()
-    monkeypatch.setattr(sv, "survey_package", again)
-    records = sv.run_survey(_requested(["numpy", "lxml"]), [TARGET], SETTINGS, out, {})
+    monkeypatch.setattr(run, "survey_package", again)
+    records = run.run_survey(_requested(["numpy", "lxml"]), [TARGET], SETTINGS, out, {})
     assert again.calls == ["numpy@3.13"]
     assert {r["package"]: r["status"] for r in records}["numpy"] == "ok"
 
@@ -322,7 +328,7 @@ def test_resume_refuses_a_file_that_is_not_a_survey(tmp_path: Path) -> None:
     out = tmp_path / "report.json"
     out.write_text(json.dumps({"version": 1, "targets": []}))
     with pytest.raises(UsageError, match="not a subinterp-audit survey file"):
-        sv.run_survey(_requested(["numpy"]), [TARGET], SETTINGS, out, {})
+        run.run_survey(_requested(["numpy"]), [TARGET], SETTINGS, out, {})
 
 
 # --- merge ----------------------------------------------------------------------------------
@@ -351,22 +357,22 @@ def _survey_records() -> list[dict[str, Any]]:
 
 
 def _doc(records: list[dict[str, Any]], **meta: Any) -> dict[str, Any]:
-    return sv.survey_document(records, meta)
+    return rec.survey_document(records, meta)
 
 
 def test_merge_is_deterministic_and_sorted() -> None:
     records = _survey_records()
-    whole = sv.merge_documents([("all.json", _doc(records))], merged_at="T1")
+    whole = rec.merge_documents([("all.json", _doc(records))], merged_at="T1")
     for seed in range(4):
         shuffled = records[seed:] + records[:seed]
         parts = [shuffled[i::3] for i in range(3)]
         sources = [(f"s{i}.json", _doc(p, shard=f"{i + 1}/3")) for i, p in enumerate(parts)]
-        merged = sv.merge_documents(sources[::-1] if seed % 2 else sources, merged_at="T2")
-        assert sv.dump({**merged, "meta": None}) == sv.dump({**whole, "meta": None})
+        merged = rec.merge_documents(sources[::-1] if seed % 2 else sources, merged_at="T2")
+        assert dump_json({**merged, "meta": None}) == dump_json({**whole, "meta": None})
     keys = [(r["package"], r["python"]) for r in whole["records"]]
-    assert keys == sorted(keys, key=lambda k: (k[0], sv.python_order(k[1])))
+    assert keys == sorted(keys, key=lambda k: (k[0], rec.python_order(k[1])))
     # The same record in two files (a shard merged twice) counts once.
-    twice = sv.merge_documents([("a", _doc(records)), ("b", _doc(records[:3]))], merged_at="T1")
+    twice = rec.merge_documents([("a", _doc(records)), ("b", _doc(records[:3]))], merged_at="T1")
     assert twice["records"] == whole["records"]
 
 
@@ -375,14 +381,14 @@ def test_merge_conflict_names_both_files() -> None:
     other = copy.deepcopy(records[0])
     other["verdict"] = "crashes"
     with pytest.raises(UsageError) as caught:
-        sv.merge_documents([("s1.json", _doc(records)), ("s2.json", _doc([other]))])
+        rec.merge_documents([("s1.json", _doc(records)), ("s2.json", _doc([other]))])
     said = str(caught.value)
     assert "numpy on Python 3.13" in said and "s1.json and s2.json" in said
     assert "one_interpreter vs crashes" in said
 
 
 def test_root_blockers_ranked_by_modules_blocked() -> None:
-    ranked = sv.root_blockers(_survey_records())
+    ranked = rec.ecosystem_blockers(_survey_records())
     assert [(b["module"], b["blocked_modules"], b["packages"]) for b in ranked] == [
         ("_cffi_backend", 2, ["aaa", "bbb"]),  # bbb twice (3.13, 3.14): one module
         ("lib", 2, ["bbb", "ddd"]),  # not ccc's own module
@@ -392,11 +398,15 @@ def test_root_blockers_ranked_by_modules_blocked() -> None:
     assert ranked[0]["distributions"] == ["cffi"]
     # More packages rank first at equal module counts; then the name.
     extra = [*_survey_records(), blocked("ggg", "3.13", ("zlib_ng", None))]
-    assert [b["module"] for b in sv.root_blockers(extra)] == ["zlib_ng", "_cffi_backend", "lib"]
+    assert [b["module"] for b in rec.ecosystem_blockers(extra)] == [
+        "zlib_ng",
+        "_cffi_backend",
+        "lib",
+    ]
 
 
 def test_summary_counts_states_and_toolkits() -> None:
-    summary = sv.summarize(_survey_records())
+    summary = rec.summarize(_survey_records())
     assert summary["pythons"] == ["3.13", "3.14"]
     assert summary["packages"] == 10
     assert summary["states"]["3.13"] == {
@@ -431,7 +441,7 @@ def test_changes_against_previous() -> None:
         record("nowheel", "3.14", "shared_gil"),
         record("fresh", "3.14", "own_gil"),
     ]
-    got = sv.changes(previous, current)
+    got = rec.changes(previous, current)
     assert [(c["package"], c["python"], c["kind"], c["before"], c["after"]) for c in got] == [
         ("fresh", "3.14", "new", None, "own_gil"),
         ("gone", "3.13", "gone", "own_gil", None),
@@ -440,11 +450,11 @@ def test_changes_against_previous() -> None:
         ("numpy", "3.13", "regressed", "legacy_only", "one_interpreter"),
     ]
     assert got[-1]["after_version"] == "2.0"
-    improved = sv.changes([record("x", verdict="crashes")], [record("x", verdict="shared_gil")])
+    improved = rec.changes([record("x", verdict="crashes")], [record("x", verdict="shared_gil")])
     assert improved[0]["kind"] == "improved"
-    merged = sv.merge_documents([("a", _doc(current))], _doc(previous))
+    merged = rec.merge_documents([("a", _doc(current))], _doc(previous))
     assert merged["changes"] == got
-    assert sv.merge_documents([("a", _doc(current))])["changes"] is None
+    assert rec.merge_documents([("a", _doc(current))])["changes"] is None
 
 
 # --- the tracker page -----------------------------------------------------------------------
@@ -457,7 +467,7 @@ def test_tracker_escapes_and_says_every_verdict_in_words() -> None:
         {**record("evil", "3.13", status="install_failed"), "message": hostile},
         blocked("fff", "3.14", (hostile, hostile)),
     ]
-    document = sv.merge_documents([("a", _doc(records))], _doc(records[:3]))
+    document = rec.merge_documents([("a", _doc(records))], _doc(records[:3]))
     page = render_tracker(document)
     assert "<script>alert" not in page
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
@@ -470,7 +480,7 @@ def test_tracker_escapes_and_says_every_verdict_in_words() -> None:
         r'<script type="application/json" id="survey-data">(.*?)</script>', page, re.S
     )
     assert embedded is not None
-    assert json.loads(embedded.group(1)) == json.loads(sv.dump(document))
+    assert json.loads(embedded.group(1)) == json.loads(dump_json(document))
     # Readable without JS: the only script is the data.
     assert page.count("<script") == 1
     root = page.index('id="blockers"')
@@ -478,7 +488,7 @@ def test_tracker_escapes_and_says_every_verdict_in_words() -> None:
 
 
 def test_tracker_without_previous_says_so() -> None:
-    page = render_tracker(sv.merge_documents([("a", _doc(_survey_records()))]))
+    page = render_tracker(rec.merge_documents([("a", _doc(_survey_records()))]))
     assert "No previous survey given" in page
 
 
@@ -537,9 +547,9 @@ def test_bad_input_is_exit_2_in_one_line(tmp_path: Path, args: list[str], said: 
     (tmp_path / "bad.txt").write_text("numpy\nhttps://example.org/x.whl\n")
     (tmp_path / "report.json").write_text(json.dumps({"version": 1, "targets": []}))
     records = _survey_records()
-    (tmp_path / "s1.json").write_text(sv.dump(_doc(records)))
+    (tmp_path / "s1.json").write_text(dump_json(_doc(records)))
     changed = {**records[0], "verdict": "crashes"}
-    (tmp_path / "s2.json").write_text(sv.dump(_doc([changed])))
+    (tmp_path / "s2.json").write_text(dump_json(_doc([changed])))
     done = _cli(*args, cwd=tmp_path)
     assert done.returncode == 2, done.stderr
     assert "Traceback" not in done.stderr
@@ -550,9 +560,9 @@ def test_bad_input_is_exit_2_in_one_line(tmp_path: Path, args: list[str], said: 
 
 def test_merge_command_writes_json_and_html(tmp_path: Path) -> None:
     records = _survey_records()
-    (tmp_path / "s1.json").write_text(sv.dump(_doc(records[::2], shard="1/2")))
-    (tmp_path / "s2.json").write_text(sv.dump(_doc(records[1::2], shard="2/2")))
-    (tmp_path / "old.json").write_text(sv.dump(_doc(records[:4])))
+    (tmp_path / "s1.json").write_text(dump_json(_doc(records[::2], shard="1/2")))
+    (tmp_path / "s2.json").write_text(dump_json(_doc(records[1::2], shard="2/2")))
+    (tmp_path / "old.json").write_text(dump_json(_doc(records[:4])))
     done = _cli(
         "merge", "s1.json", "s2.json", "--json", "out/all.json", "--html", "out/t.html",
         "--previous", "old.json", cwd=tmp_path,
@@ -560,9 +570,9 @@ def test_merge_command_writes_json_and_html(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     merged = json.loads((tmp_path / "out" / "all.json").read_text())
     assert merged == json.loads(
-        sv.dump(
+        dump_json(
             {
-                **sv.merge_documents([("x", _doc(records))], _doc(records[:4])),
+                **rec.merge_documents([("x", _doc(records))], _doc(records[:4])),
                 "meta": merged["meta"],
             }
         )
@@ -609,9 +619,9 @@ def test_workflow_shards_cover_the_list_on_each_python() -> None:
     for cell in matrix:
         words = shlex.split(_expand(_step(job, name="Survey")["run"], cell))
         assert words[:3] == ["subinterp-audit", "survey", "requirements/top-packages.txt"]
-        assert set(w for w in words if w.startswith("--")) <= _options(sv.survey)
+        assert set(w for w in words if w.startswith("--")) <= _options(survey_command)
         assert words[words.index("--python") + 1] == cell["python"]
-        index, count = sv.parse_shard(words[words.index("--shard") + 1])
+        index, count = req.parse_shard(words[words.index("--shard") + 1])
         assert index == cell["shard"]
         counts.add(count)
     (count,) = counts
@@ -653,7 +663,7 @@ def test_workflow_merges_what_the_shards_upload(tmp_path: Path) -> None:
     assert argv[0] == "merge"
     passed = [a for a in argv if a.endswith(".json") and a.startswith(download["path"] + "/")]
     assert len(passed) == len(_matrix(survey))
-    assert set(a for a in argv if a.startswith("--")) <= _options(sv.merge)
+    assert set(a for a in argv if a.startswith("--")) <= _options(merge_command)
     assert "--previous" not in argv
     (tmp_path / "argv").unlink()
     (tmp_path / "previous.json").write_text("{}")
@@ -672,7 +682,7 @@ def test_workflow_merges_what_the_shards_upload(tmp_path: Path) -> None:
 
 
 def test_top_packages_list_is_valid() -> None:
-    listed = sv.read_requirements(ROOT / "requirements" / "top-packages.txt")
+    listed = req.read_requirements(ROOT / "requirements" / "top-packages.txt")
     assert len(listed) >= 20
     assert {"numpy", "orjson", "pydantic-core", "cryptography"} <= {r.package for r in listed}
 
@@ -680,13 +690,13 @@ def test_top_packages_list_is_valid() -> None:
 def test_workflow_commands_are_registered_in_the_cli() -> None:
     from auditor.commands import cli
 
-    assert cli.commands.get("survey") is sv.survey
-    assert cli.commands.get("merge") is sv.merge
+    assert cli.commands.get("survey") is survey_command
+    assert cli.commands.get("merge") is merge_command
 
 
 def test_a_package_is_judged_by_its_modules_that_import() -> None:
     """zstandard._cffi without cffi is broken in main: the package is judged by backend_c."""
     modules = [{"verdict": "broken"}, {"verdict": "legacy_only"}, {"verdict": "own_gil"}]
-    assert sv.package_verdict(modules) == "legacy_only"
-    assert sv.package_verdict([{"verdict": "broken"}]) == "broken"
-    assert sv.package_verdict([]) is None
+    assert rec.package_verdict(modules) == "legacy_only"
+    assert rec.package_verdict([{"verdict": "broken"}]) == "broken"
+    assert rec.package_verdict([]) is None

@@ -1,0 +1,228 @@
+"""Running a survey: each requirement installed into a throwaway venv of each target, scanned."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from packaging.utils import canonicalize_name
+from rich.markup import escape
+
+from auditor.console import err_console
+from auditor.errors import AuditorError, InstallError, SelectionError
+from auditor.model import AuditReport
+from auditor.pipeline import now
+from auditor.probe_plan import DepthSettings
+from auditor.probing.audit import scan_target
+from auditor.probing.cache import ResultCache
+from auditor.probing.helper import build_helper
+from auditor.probing.target import describe, resolve, target_script
+from auditor.probing.throwaway import InstallOptions, installed, requirement
+from auditor.report import plural
+from auditor.report.json import dump_json, report_dict
+from auditor.report.output import write_report
+from auditor.survey.records import (
+    load_survey,
+    module_entry,
+    package_verdict,
+    python_order,
+    resume_key,
+    survey_document,
+)
+from auditor.survey.requirements import Requested
+
+# --- targets and settings -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SurveyTarget:
+    """A target interpreter of the survey."""
+
+    label: str  # "3.13", "3.14t": the tracker's columns
+    version: str  # "3.13.0"
+    gil_disabled: bool
+    executable: Path
+
+
+@dataclass(frozen=True)
+class SurveySettings:
+    """How every package is installed and scanned."""
+
+    install: InstallOptions
+    depth: str  # "full" | "import"
+    timeout: float
+    jobs: int
+
+
+def resolve_targets(specs: Sequence[str]) -> list[SurveyTarget]:
+    """Each --python once, described (and the C helper built: a target that cannot be
+    probed fails the survey before any install, not each package)."""
+    targets: dict[str, SurveyTarget] = {}
+    for spec in specs:
+        executable = resolve(spec)
+        interp = describe(executable)
+        label = "{}.{}".format(*interp.short_version) + ("t" if interp.gil_disabled else "")
+        if label in targets:
+            err_console.print(f"[dim]{escape(spec)}: Python {label} again, surveyed once[/]")
+            continue
+        build_helper(interp)
+        targets[label] = SurveyTarget(label, interp.version, interp.gil_disabled, executable)
+    return sorted(targets.values(), key=lambda t: python_order(t.label))
+
+
+# --- one package ----------------------------------------------------------------------------
+
+
+def _facts(python: Path, dist: str, names: Sequence[str]) -> tuple[str | None, dict[str, Any]]:
+    """The installed version of `dist` and the distribution (or "stdlib") of each module in
+    `names`, as auditor/_target/facts.py run by `python` says; (None, {}) when it cannot."""
+    try:
+        done = subprocess.run(
+            [str(python), "-I", str(target_script("facts.py")), dist, *names],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            stdin=subprocess.DEVNULL,
+            check=False,
+        )
+        facts = json.loads(done.stdout)
+    except (OSError, subprocess.SubprocessError, ValueError):
+        return None, {}
+    owners = {
+        name: canonicalize_name(owner) if owner and owner != "stdlib" else owner
+        for name, owner in facts.get("owners", {}).items()
+    }
+    return facts.get("version"), owners
+
+
+def survey_package(
+    requested: Requested, target: SurveyTarget, settings: SurveySettings
+) -> dict[str, Any]:
+    """Install one requirement into a throwaway venv of the target, scan the modules of its
+    distribution (not those of its dependencies), and return the record."""
+    record: dict[str, Any] = {
+        "package": requested.package,
+        "spec": requested.spec,
+        "python": target.label,
+        "python_version": target.version,
+        "gil_disabled": target.gil_disabled,
+        "depth": settings.depth,
+        "status": "ok",
+        "version": None,
+        "message": None,
+        "verdict": None,
+        "modules": [],
+    }
+    depth = DepthSettings() if settings.depth == "full" else None
+    try:
+        with installed(target.executable, requirement(requested.spec), settings.install) as venv:
+            try:
+                audit = scan_target(
+                    describe(venv),
+                    packages=(requested.package,),
+                    jobs=settings.jobs,
+                    timeout=settings.timeout,
+                    isolation="shared",
+                    # Nothing to reuse: every venv is new (and the user's cache stays clean).
+                    cache=ResultCache(Path(), enabled=False),
+                    depth=depth,
+                    smoke={},
+                )
+            except SelectionError:
+                record["status"] = "no_extensions"  # a pure-Python distribution
+                record["version"], _ = _facts(venv, requested.package, ())
+                return record
+            except AuditorError as exc:
+                record["status"], record["message"] = "scan_failed", str(exc)
+                record["version"], _ = _facts(venv, requested.package, ())
+                return record
+            except Exception as exc:  # a bug of this tool: one package, not the whole survey
+                record["status"] = "scan_failed"
+                record["message"] = f"internal error: {type(exc).__name__}: {exc}"
+                return record
+            modules = report_dict(AuditReport((audit,), "", ""))["targets"][0]["modules"]
+            blockers = {
+                r["module"] for m in modules for r in m["reasons"] if r["code"] == "blocked_by"
+            }
+            record["version"], owners = _facts(venv, requested.package, sorted(blockers - {None}))
+    except InstallError as exc:
+        record["status"], record["message"] = "install_failed", str(exc)
+        return record
+    entries = sorted((module_entry(m, owners) for m in modules), key=lambda m: m["name"])
+    record["modules"] = entries
+    record["verdict"] = package_verdict(entries)
+    if audit.incomplete:
+        record["message"] = "the tool failed on " + ", ".join(sorted(audit.incomplete))
+    return record
+
+
+# --- the survey -----------------------------------------------------------------------------
+
+
+def _describe_record(record: dict[str, Any]) -> str:
+    status = record["status"]
+    version = f" {record['version']}" if record.get("version") else ""
+    if status == "ok":
+        modules = record["modules"]
+        blockers = sorted({b["module"] for m in modules for b in m["blocked_by"]})
+        text = f"{record['verdict']} ({plural(len(modules), 'module')}"
+        text += f"; blocked by {', '.join(blockers)})" if blockers else ")"
+    elif status == "no_extensions":
+        text = "no extension modules (pure Python)"
+    else:
+        text = f"{status}: {record['message']}"
+    return f"{record['package']}{version} on {record['python']}: {text}"
+
+
+def run_survey(
+    requested: Sequence[Requested],
+    targets: Sequence[SurveyTarget],
+    settings: SurveySettings,
+    out: Path,
+    meta: dict[str, Any],
+) -> list[dict[str, Any]]:
+    """Survey every requirement on every target; `out` is rewritten after each record.  The
+    records already in `out` with the same resume key are kept and not redone; a new record
+    replaces an older one of the same package and target (another spec or depth)."""
+    records: dict[tuple[str, str], dict[str, Any]] = {}
+    if out.exists():
+        for record in load_survey(out)["records"]:
+            records[(record["package"], record["python"])] = record
+    # Only what finished is kept: a failed install (the network) or scan is tried again.
+    done = {resume_key(r) for r in records.values() if r.get("status") in ("ok", "no_extensions")}
+    total = len(requested) * len(targets)
+    step = 0
+    for item in requested:
+        for target in targets:
+            step += 1
+            key = (item.package, item.spec, target.label, target.version, settings.depth)
+            prefix = f"[{step}/{total}]"
+            if key in done:
+                err_console.print(
+                    f"{prefix} {escape(item.spec)} on {target.label}: skipped (already in "
+                    f"{escape(str(out))})",
+                    soft_wrap=True,
+                    highlight=False,
+                )
+                continue
+            started = time.monotonic()
+            record = survey_package(item, target, settings)
+            records[(item.package, target.label)] = record
+            write_report(
+                out, dump_json(survey_document(records.values(), {**meta, "finished": now()}))
+            )
+            err_console.print(
+                f"{prefix} {escape(_describe_record(record))} "
+                f"[dim]({time.monotonic() - started:.1f} s)[/]",
+                soft_wrap=True,
+                highlight=False,
+            )
+    # Also when nothing was left to do: the file says this run's meta.
+    document = survey_document(records.values(), {**meta, "finished": now()})
+    write_report(out, dump_json(document))
+    return list(document["records"])
