@@ -12,6 +12,7 @@ import jsonschema
 import pytest
 
 from auditor.model import EVIDENCE_FIELDS, Verdict
+from auditor.probing.stall import STALL_SECONDS
 from auditor.report.json import schema
 from tests.integration.conftest import (
     PROBE_TIMEOUT,
@@ -187,10 +188,41 @@ def test_crash_evidence(zoo_scan: Scan) -> None:
     assert crash["details"] == {"exit_code": None, "signal": "SIGABRT", "stage": "interpreter_end"}
 
 
+# The fixtures that never end a subinterpreter probe (tests/fixtures/ext/README.md).
+HANGS = ("hangs_in_subinterp", "deadlock", "leaves_thread")
+
+
 def test_hang_costs_only_its_probe(zoo_scan: Scan) -> None:
+    """hangs_in_subinterp sleeps for ever in its exec slot, at no CPU time: the deadlock
+    detector (auditor/probing/stall.py) stops each subinterpreter probe in the import, with
+    its evidence, well before the --timeout deadline; main and the other modules go on."""
     probes = zoo_scan.module("hangs_in_subinterp")["probes"]
     assert probes["main"]["outcome"] == "ok"
-    assert all(3.9 < probes[p]["seconds"] < 15 for p in SUB_PROBES)
+    for name in SUB_PROBES:
+        probe = probes[name]
+        assert (probe["outcome"], probe["stage"], probe["import_outcome"]) == (
+            "timeout",
+            "import",
+            None,
+        ), name
+        assert probe["signal"] is None  # the signals that ended it were ours
+        # Stopped as a deadlock (asleep with no CPU time), not by the deadline.
+        deadlock = probe["deadlock"]
+        assert deadlock is not None, name
+        assert deadlock["idle_seconds"] >= STALL_SECONDS
+        assert deadlock["native_stacks"] or deadlock["native_stacks_from"]
+        # faulthandler's stack, from the SIGABRT that ended the stuck probe.
+        assert "most recent call first" in probe["stderr_tail"], name
+    reasons = reasons_of(zoo_scan, "hangs_in_subinterp")
+    assert {r["code"] for r in reasons} == {"timeout"}
+    assert all(r["message"].startswith("deadlocked: ") for r in reasons)
+    # No other module lost a probe to it: no other hang, no tool failure.
+    (target,) = zoo_scan.report["targets"]
+    for module in target["modules"]:
+        for name, probe in module["probes"].items():
+            assert probe["outcome"] != "tool_failure", (module["name"], name)
+            if module["name"] not in HANGS:
+                assert probe["outcome"] != "timeout", (module["name"], name)
 
 
 def test_stdout_flood_is_counted_not_kept(zoo_scan: Scan) -> None:
