@@ -70,6 +70,7 @@ class InterpreterBug:
         checks = (
             ("probes", result.probe, lambda want, got: got in want),
             ("depth_probes", depth_base(result.probe), lambda want, got: got in want),
+            ("kinds", result.kind, lambda want, got: got in want),
             ("stage_suffix", result.stage or "", lambda want, got: got.endswith(want)),
             ("outcome", result.outcome.value, lambda want, got: got == want),
             ("stage", result.stage, lambda want, got: got == want),

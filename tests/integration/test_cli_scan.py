@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+from packaging.version import Version
 
 from tests.conftest import find_target
 from tests.fixtures.build import build_fixtures
@@ -300,7 +301,24 @@ def test_explain_probes_and_prints_fixes(python: str, fixtures_dir: Path) -> Non
     )
     assert done.returncode == 0, done.stderr
     out = done.stdout
-    assert "blockpkg._accel" in out and "verdict: legacy_only" in out
+    assert "blockpkg._accel" in out
+    version = re.search(r"^Python (\S+) ", out, re.MULTILINE)
+    assert version is not None, out
+    if Version(version[1]) < Version("3.12.7") and "verdict: crashes" in out:
+        # CPython gh-116510 (fixed in 3.12.7): in about half the runs on 3.12.1, the legacy
+        # interpreters of the `concurrent` depth probe crash as they end, in
+        # PyObject_GC_UnTrack, on the functions of the single-phase blockpkg._core made by an
+        # interpreter that has already ended (CPython's own _xxsubinterpreters alike).  That
+        # crash must be the only one, and explain must name the bug.
+        crashes = re.findall(r"^ (\w+) +\S+ crash +(.*)$", out, re.MULTILINE)
+        assert len(crashes) == 1, out
+        ((probe, evidence),) = crashes
+        assert probe == "concurrent"
+        assert re.match(r"SIG(SEGV|ABRT) at stage round \d+:interpreter_end \[legacy;", evidence)
+        words = " ".join(out.split())  # the reason's line is wrapped
+        assert "(CPython gh-116510, fixed in 3.12.7): not a defect of this module" in words
+    else:
+        assert "verdict: legacy_only" in out
     for probe in ("init", "main", "own_gil_after_main"):
         assert probe in out
     assert "module _core does not support loading in subinterpreters" in out

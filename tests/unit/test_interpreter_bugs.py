@@ -147,3 +147,53 @@ def test_a_dependency_is_recognised_only_with_the_control() -> None:
     matches, fixed = recognise("3.12.1", "multi_phase", {"own_gil": crashed}, control)
     assert [m.bug.id for m in matches] == ["single_phase_dependency_init_in_isolated_interpreter"]
     assert fixed["own_gil"].outcome is Outcome.OK
+
+
+def _legacy_depth_crash(probe: str, kind: str | None, stage: str) -> ProbeResult:
+    """A depth probe killed by SIGSEGV, as stale_static's legacy_reuse (stage B:import) and
+    blockpkg._accel's legacy concurrent probe (round 1:interpreter_end) on CPython 3.12.1."""
+    return ProbeResult(
+        probe,
+        Outcome.CRASH,
+        signal="SIGSEGV",
+        stage=stage,
+        stderr_tail="Fatal Python error: Segmentation fault\n",
+        kind=kind,
+        runs=3,
+        failed_runs=3,
+    )
+
+
+@pytest.mark.parametrize(
+    ("version", "result", "recognised"),
+    [
+        ("3.12.1", _legacy_depth_crash("legacy_reuse", "legacy", "B:import"), True),
+        # A legacy_only module's depth probes run in legacy interpreters under the bare names.
+        ("3.12.1", _legacy_depth_crash("concurrent", "legacy", "round 1:interpreter_end"), True),
+        ("3.12.6", _legacy_depth_crash("legacy_cycles", "legacy", "cycle 2:import"), True),
+        ("3.12.7", _legacy_depth_crash("legacy_reuse", "legacy", "B:import"), False),  # fixed
+        ("3.13.0", _legacy_depth_crash("concurrent", "legacy", "round 1:interpreter_end"), False),
+        # An isolated interpreter's objects must never outlive it: the module's own crash.
+        ("3.12.1", _legacy_depth_crash("reuse", "own_gil", "B:import"), False),
+        ("3.12.1", _legacy_depth_crash("isolated_reuse", "isolated", "B:import"), False),
+        # An import probe (no kind) is not a depth probe.
+        ("3.12.1", _legacy_depth_crash("legacy", None, "import"), False),
+    ],
+    ids=str,
+)
+def test_an_object_outliving_its_legacy_interpreter(
+    version: str, result: ProbeResult, recognised: bool
+) -> None:
+    """CPython gh-116510: recognised in legacy interpreters' depth probes before 3.12.7."""
+    matches, fixed = recognise(version, "multi_phase", {result.probe: result})
+    if not recognised:
+        assert matches == () and fixed[result.probe] is result
+        return
+    (match,) = matches
+    assert (match.bug.id, match.bug.cpython_issue, match.bug.fixed_in) == (
+        "object_outlives_legacy_interpreter",
+        "gh-116510",
+        "3.12.7",
+    )
+    assert match.probes == (result.probe,)
+    assert (fixed[result.probe].outcome, fixed[result.probe].failed_runs) == (Outcome.OK, 0)
