@@ -19,10 +19,6 @@ class SelectionError(AuditorError):
     """Raised when ``--package``/``--module``/PATH select nothing, or a PATH does not exist."""
 
 
-class WorkerError(AuditorError):
-    """Raised when a probe worker of the target interpreter dies or speaks out of protocol."""
-
-
 class ReportError(AuditorError):
     """Raised when a report cannot be written (the previous file, if any, is left intact)."""
 

@@ -310,9 +310,6 @@ class ModuleAudit:
     # with those probes as an interpreter without the bug gives them.  The gate uses it.
     verdict_on_fixed_interpreter: Verdict | None = None
 
-    def __bool__(self) -> bool:
-        return self.verdict is Verdict.OWN_GIL
-
 
 @dataclass(frozen=True)
 class TargetAudit:

@@ -1,6 +1,6 @@
 """The probes: which interpreter kind each uses and in which order it imports, as data.
 
-The names are the report contract (../shared/DESIGN.md, "Probes").  The interpreter kinds
+The names are the report contract (docs/probes.md, "Probes").  The interpreter kinds
 are created by native/probe.c (``fill_config``); their settings are documented here for
 users and for the README.
 """

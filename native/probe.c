@@ -6,7 +6,7 @@
  * probes ONE audited module and then exits.  It does the C-API work that
  * Python code cannot do:
  *
- *   read_init(path, symbol)
+ *   read_init(path, suffix)
  *       dlopen() an extension file and call its PyInit_<name> (or, on 3.15+,
  *       PyModExport_<name>, PEP 793) to learn how the module initialises:
  *       single-phase (a module object comes back) or multi-phase (a
@@ -14,15 +14,19 @@
  *       single-phase init function runs the module's initialisation: that is
  *       why this only ever happens in a throwaway child.
  *
- *   run_in_subinterpreter(kind, module, paths, stage_fd)
+ *   run_in_subinterpreter(kind, module, paths, stage_fd, owner_pid,
+ *                         label='', use=None)
  *       create a subinterpreter of one kind ("legacy", "isolated" with a
- *       shared GIL, or "own_gil"), import `module` in it, record the raised
- *       exception if any, end the interpreter, and come back to the main
- *       interpreter.  Before each step it writes "stage <name>\n" to
- *       stage_fd, so that the parent knows where a crash or hang happened.
- *       Optionally runs "use" code after the import (the depth probes).
+ *       shared GIL, or "own_gil"), prepend `paths` to its sys.path, import
+ *       `module` in it, record the raised exception if any, end the
+ *       interpreter, and come back to the main interpreter.  Before each
+ *       step it writes "stage <name>\n" (or "stage <label>:<name>\n") to
+ *       stage_fd, only from the process `owner_pid` (a fork made by the
+ *       module under audit stays silent), so that the parent knows where a
+ *       crash or hang happened.  Runs the Python source `use` after the
+ *       import when given (the depth probes).
  *
- *   run_together(kind, module, paths, stage_fd, owner, label, use, count)
+ *   run_together(kind, module, paths, stage_fd, owner_pid, label, use, count)
  *       the same in `count` OS threads at once, released together, whose
  *       interpreters end together (the `concurrent` depth probe).
  *
@@ -30,12 +34,17 @@
  *       the C heap in use (glibc mallinfo2) and the resident set size, for
  *       the `cycles` depth probe's leak measurement.
  *
+ *   config_of(kind)
+ *       the PyInterpreterConfig created for `kind`, as a dict (for tests).
+ *
  * Results are plain tuples/dicts; auditor/_target/worker.py turns them into
  * the probe protocol parsed by auditor/probing/supervisor.py.
  *
  * The interpreter sequence follows run_in_subinterp_with_config() in
- * CPython's Modules/_testinternalcapi.c.  See also
- * ../shared/research/subinterp-tech.md, section 1.
+ * CPython's Modules/_testinternalcapi.c: detach from the main interpreter
+ * (PyThreadState_Swap(NULL)), Py_NewInterpreterFromConfig() (3.12+) or
+ * Py_NewInterpreter(), work in the new interpreter, Py_EndInterpreter(),
+ * then make the main thread state current again.
  */
 
 #define PY_SSIZE_T_CLEAN
@@ -568,8 +577,8 @@ error:
 /* ---- run_in_subinterpreter ------------------------------------------- */
 
 #ifdef HAVE_INTERPRETER_CONFIG
-/* The three kinds of interpreter we probe; see auditor/configs.py, which
- * documents them for users.  Filled field by field: the _PyInterpreterConfig_*
+/* The three kinds of interpreter we probe; see auditor/probe_plan.py (KINDS),
+ * which documents them for users.  Filled field by field: the _PyInterpreterConfig_*
  * presets are private. */
 static int
 fill_config(const char *kind, PyInterpreterConfig *config)

@@ -316,7 +316,8 @@ def _say_imported(result, reporter):
 
 def _leave_if_create_failed(result, reporter):
     """On 3.12 a failed Py_NewInterpreterFromConfig breaks the GIL state: report and leave
-    without finalizing (../shared/research/subinterp-tech.md, 1.3)."""
+    without finalizing (native/probe.c, run_in_subinterpreter: on 3.12.1 the main thread
+    state, current again, does not really hold its GIL)."""
     if result.get("exception") == "PyStatus":
         reporter.result(result)
         os._exit(0)

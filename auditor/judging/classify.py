@@ -50,7 +50,7 @@ REASON_CODES = (
 _CPYTHON_REFUSAL = re.compile(r"module (\S+) does not support loading in subinterpreters")
 
 # Refusals raised by binding generators and libraries themselves, which fire when a *second*
-# interpreter loads the module (../shared/research/subinterp-tech.md, sections 4 and 5):
+# interpreter loads the module (their guards keep the first interpreter in a C static):
 # (text, binding).  Cython's re-initialisation messages name the module, by the last component
 # of its name (Cython/Compiler/ModuleNode.py: env.module_name).
 _ICD = "Interpreter change detected"
@@ -192,7 +192,7 @@ def passes(probes: Mapping[str, ProbeResult], kind: str) -> bool:
 
 
 def verdict_of(probes: Mapping[str, ProbeResult]) -> Verdict:
-    """The verdict from the import probes' outcomes alone (see DESIGN.md, "Verdicts")."""
+    """The verdict from the import probes' outcomes alone (README.md, "Verdicts")."""
     outcomes = {p.outcome for name, p in probes.items() if depth_base(name) is None}
     if Outcome.CRASH in outcomes:
         return Verdict.CRASHES

@@ -10,7 +10,6 @@ from typing import Any
 from auditor import __version__
 from auditor.errors import ReportError
 from auditor.model import Advice, AuditReport, ModuleAudit, ProbeResult, TargetAudit
-from auditor.report.output import write_report
 
 # Report format history (bump on any incompatible change; adding fields is compatible):
 # 1: first version.  Later additions within 1: modules' "binding" and "static", reasons'
@@ -126,10 +125,6 @@ def schema() -> dict[str, Any]:
 def dump_json(data: dict[str, Any]) -> str:
     """The report dict as the text of a report file."""
     return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
-
-
-def write_json(report: AuditReport, path: Path) -> None:
-    write_report(path, dump_json(report_dict(report)))
 
 
 def load_report(path: Path) -> dict[str, Any]:

@@ -143,7 +143,8 @@ def test_two_targets_in_one_run(tmp_path: Path) -> None:
 
 
 def test_stock_313_stdlib_classification(tmp_path: Path) -> None:
-    """The research notes' stdlib facts (../shared/research/subinterp-tech.md, 2.6)."""
+    """Stock 3.13's stdlib: readline and _curses are single-phase, _curses_panel declares
+    not-supported, xxlimited_35 has no slot (shared GIL), _json is fully isolated."""
     out = tmp_path / "stdlib.json"
     done = run_cli(
         "scan",

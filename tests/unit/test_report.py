@@ -23,7 +23,7 @@ from auditor.model import (
     TargetAudit,
     Verdict,
 )
-from auditor.report.json import report_dict, schema, write_json
+from auditor.report.json import dump_json, report_dict, schema
 from auditor.report.output import write_report
 
 INTERP = Interpreter(
@@ -102,9 +102,10 @@ def test_schema_rejects_unknown_verdict() -> None:
         jsonschema.validate(data, schema())
 
 
-def test_write_json_ends_with_newline(tmp_path: Path) -> None:
+def test_json_report_file_ends_with_newline(tmp_path: Path) -> None:
+    """As the scan writes it (auditor/pipeline.py): write_report(dump_json(report_dict()))."""
     out = tmp_path / "deep" / "r.json"
-    write_json(_report(), out)
+    write_report(out, dump_json(report_dict(_report())))
     text = out.read_text()
     assert text.endswith("}\n") and json.loads(text)["version"] == 1
 
