@@ -24,7 +24,10 @@ from auditor.console import console, err_console
 from auditor.errors import TargetError, UsageError
 from auditor.judging.policy import GateResult, Policy, evaluate, parse_verdicts
 from auditor.model import AuditReport, Interpreter, TargetAudit, Verdict
-from auditor.probe_plan import DepthSettings
+from auditor.probe_plan import DepthSettings, ProbeSettings
+from auditor.probing.audit import audit_target
+from auditor.probing.cache import ResultCache
+from auditor.probing.helper import cache_root
 from auditor.probing.target import describe, resolve
 from auditor.probing.throwaway import (
     Installable,
@@ -41,7 +44,7 @@ from auditor.report.html import render_html
 from auditor.report.json import dump_json, load_report, report_dict
 from auditor.report.junit import render_junit
 from auditor.report.output import check_output, write_report
-from auditor.report.progress import scan_with_progress
+from auditor.report.progress import ScanProgress
 from auditor.report.sarif import render_sarif
 from auditor.report.sources import SourceIndex, default_root
 
@@ -104,12 +107,7 @@ class ScanPlan:
     imports: tuple[str, ...]
     installs: tuple[Installable, ...]  # wheels and --pypi requirements, each in its own venv
     install_options: InstallOptions
-    jobs: int
-    timeout: float
-    isolation: str
-    no_cache: bool
-    depth: DepthSettings | None
-    smoke: dict[str, str]
+    probe: ProbeSettings
     policy: Policy
     baseline: Path | None
     old: dict[str, Any] | None  # the baseline's report, when it exists
@@ -181,11 +179,6 @@ def plan(options: ScanOptions, settings: Settings) -> ScanPlan:
     for path in paths:
         if not path.exists():
             raise UsageError(f"{path} (from 'paths' in the configuration) does not exist")
-    if options.smoke is not None:
-        try:
-            compile(options.smoke, "<smoke>", "exec")
-        except SyntaxError as exc:
-            raise UsageError(f"--smoke is not valid Python: {exc.msg}") from None
     depth = None if (options.depth or settings.depth or "full") == "import" else options.depth_sizes
     return ScanPlan(
         pythons=options.pythons or settings.python or (None,),
@@ -195,12 +188,15 @@ def plan(options: ScanOptions, settings: Settings) -> ScanPlan:
         imports=options.imports or settings.imports,
         installs=installs,
         install_options=InstallOptions(options.find_links, options.no_index),
-        jobs=options.jobs or settings.jobs or os.cpu_count() or 1,
-        timeout=options.timeout or settings.timeout or 60.0,
-        isolation=options.isolation,
-        no_cache=options.no_cache,
-        depth=depth,
-        smoke={"*": options.smoke} if options.smoke is not None else dict(settings.smoke),
+        probe=probe_settings(
+            settings,
+            jobs=options.jobs,
+            timeout=options.timeout,
+            isolation=options.isolation,
+            no_cache=options.no_cache,
+            depth=depth,
+            smoke=options.smoke,
+        ),
         policy=policy,
         baseline=baseline,
         old=old,
@@ -210,6 +206,59 @@ def plan(options: ScanOptions, settings: Settings) -> ScanPlan:
         show_stdlib=options.show_stdlib,
         argv=options.argv,
     )
+
+
+def probe_settings(
+    settings: Settings,
+    *,
+    jobs: int | None,
+    timeout: float | None,
+    isolation: str,
+    no_cache: bool,
+    depth: DepthSettings | None,
+    smoke: str | None,
+) -> ProbeSettings:
+    """How the probes run: the command line's values, else the configuration's, else the
+    defaults.  Raises UsageError for smoke code that is not Python."""
+    if smoke is not None:
+        try:
+            compile(smoke, "<smoke>", "exec")
+        except SyntaxError as exc:
+            raise UsageError(f"--smoke is not valid Python: {exc.msg}") from None
+    return ProbeSettings(
+        jobs=jobs or settings.jobs or os.cpu_count() or 1,
+        timeout=timeout or settings.timeout or 60.0,
+        isolation=isolation,
+        depth=depth,
+        smoke={"*": smoke} if smoke is not None else dict(settings.smoke),
+        reuse_cached=not no_cache,
+    )
+
+
+def audit(
+    interp: Interpreter,
+    settings: ProbeSettings,
+    *,
+    paths: Sequence[Path] = (),
+    packages: Sequence[str] = (),
+    modules: Sequence[str] = (),
+    imports: Sequence[str] = (),
+    use_cache: bool = True,
+) -> TargetAudit:
+    """One target's audit with its progress on stderr.  `use_cache` false: a throwaway
+    venv, whose results could never be reused (its paths die with it)."""
+    cache = ResultCache(cache_root(), reuse=settings.reuse_cached, enabled=use_cache)
+    with ScanProgress(interp) as progress:
+        return audit_target(
+            interp,
+            settings,
+            paths=paths,
+            packages=packages,
+            module_names=modules,
+            imports=imports,
+            cache=cache,
+            observer=progress,
+        )
 
 
 def run(scan_plan: ScanPlan) -> ScanStatus:
@@ -245,9 +294,9 @@ def scan_targets(scan_plan: ScanPlan) -> list[TargetAudit]:
             continue
         seen.add(os.path.realpath(executable))
         targets.append(
-            _scan(
-                scan_plan,
+            audit(
                 describe(executable),
+                scan_plan.probe,
                 paths=scan_plan.paths,
                 packages=scan_plan.packages,
                 modules=scan_plan.modules,
@@ -255,33 +304,6 @@ def scan_targets(scan_plan: ScanPlan) -> list[TargetAudit]:
             )
         )
     return targets
-
-
-def _scan(
-    scan_plan: ScanPlan,
-    interp: Interpreter,
-    *,
-    paths: Sequence[Path] = (),
-    packages: Sequence[str] = (),
-    modules: Sequence[str] = (),
-    imports: Sequence[str] = (),
-    use_cache: bool = True,
-) -> TargetAudit:
-    """One target's scan with the plan's probe settings, of the modules selected."""
-    return scan_with_progress(
-        interp,
-        paths=paths,
-        packages=packages,
-        modules=modules,
-        imports=imports,
-        jobs=scan_plan.jobs,
-        timeout=scan_plan.timeout,
-        isolation=scan_plan.isolation,
-        no_cache=scan_plan.no_cache,
-        depth=scan_plan.depth,
-        smoke=scan_plan.smoke,
-        use_cache=use_cache,
-    )
 
 
 def _scan_installed(scan_plan: ScanPlan, item: Installable) -> list[TargetAudit]:
@@ -302,8 +324,11 @@ def _scan_installed(scan_plan: ScanPlan, item: Installable) -> list[TargetAudit]
         with installed(python, item, scan_plan.install_options) as venv_python:
             # No result cache: a throwaway venv's paths die with it.
             targets.append(
-                _scan(
-                    scan_plan, describe(venv_python), packages=(item.distribution,), use_cache=False
+                audit(
+                    describe(venv_python),
+                    scan_plan.probe,
+                    packages=(item.distribution,),
+                    use_cache=False,
                 )
             )
     return targets

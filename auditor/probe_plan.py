@@ -7,7 +7,8 @@ users and for the README.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
@@ -97,6 +98,27 @@ class DepthSettings:
     rounds: int = 3
     cycles: int = 30
     repeat: int = 3  # runs of a depth probe that crashed or hung, the first included
+
+
+ISOLATION_MODES = ("shared", "strict")
+
+
+@dataclass(frozen=True)
+class ProbeSettings:
+    """How every probe of a scan runs.  Made once, from the command line and the
+    configuration, by auditor/pipeline.py ``plan``; passed whole to the audit of each target,
+    to ``explain`` and to the survey."""
+
+    jobs: int
+    timeout: float  # seconds one import probe may take (--timeout)
+    isolation: str = "shared"  # ISOLATION_MODES
+    depth: DepthSettings | None = DepthSettings()  # None: --depth import
+    smoke: Mapping[str, str] = field(default_factory=dict)  # module name or "*" -> code
+    reuse_cached: bool = True  # False: --no-cache (results are still stored)
+
+    def smoke_for(self, module: str) -> str | None:
+        """The maintainer's smoke code for `module`: its own entry, else the "*" entry."""
+        return self.smoke.get(module, self.smoke.get("*")) or None
 
 
 def depth_key(probe: str, kind: str, first_kind: str) -> str:

@@ -2,22 +2,27 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
 import click
 
 from auditor.commands.exits import error
-from auditor.commands.options import ISOLATION_OPTION, NO_CACHE_OPTION
+from auditor.commands.options import (
+    CONFIG_OPTION,
+    ISOLATION_OPTION,
+    NO_CACHE_OPTION,
+    SMOKE_OPTION,
+    TIMEOUT_OPTION,
+)
 from auditor.console import console
 from auditor.model import AuditReport
-from auditor.pipeline import now
+from auditor.pipeline import audit, now, probe_settings
 from auditor.probe_plan import DepthSettings
 from auditor.probing.target import describe, resolve
+from auditor.project_settings import load as load_settings
 from auditor.report import terminal
 from auditor.report.json import load_report, report_dict
-from auditor.report.progress import scan_with_progress
 
 
 @click.command()
@@ -45,21 +50,18 @@ from auditor.report.progress import scan_with_progress
 )
 @ISOLATION_OPTION
 @NO_CACHE_OPTION
-@click.option(
-    "--timeout",
-    type=click.FloatRange(min=0.1),
-    default=60.0,
-    show_default=True,
-    metavar="SECONDS",
-    help="Seconds one probe may take before it counts as a hang.",
-)
+@TIMEOUT_OPTION
+@SMOKE_OPTION
+@CONFIG_OPTION
 def explain(
     module: str,
     paths: tuple[Path, ...],
     python_spec: str | None,
     report_path: Path | None,
     as_json: bool,
-    timeout: float,
+    timeout: float | None,
+    smoke: str | None,
+    config_path: Path | None,
     isolation: str,
     no_cache: bool,
 ) -> None:
@@ -75,19 +77,18 @@ def explain(
         data = load_report(report_path)
         source = str(report_path)
     else:
-        interp = describe(resolve(python_spec))
-        target = scan_with_progress(
-            interp,
-            paths=paths,
-            packages=(),
-            modules=(module,),
-            jobs=os.cpu_count() or 1,
+        # Every probe, depth included, with the configuration's settings.
+        settings = probe_settings(
+            load_settings(config_path),
+            jobs=None,
             timeout=timeout,
             isolation=isolation,
             no_cache=no_cache,
             depth=DepthSettings(),
-            smoke={},
+            smoke=smoke,
         )
+        interp = describe(resolve(python_spec))
+        target = audit(interp, settings, paths=paths, modules=(module,))
         data = report_dict(AuditReport((target,), now(), now(), tuple(sys.argv[1:])))
         source = interp.executable
     found = [(t["python"], m) for t in data["targets"] for m in t["modules"] if m["name"] == module]

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
-from auditor.probing.scheduler import ISOLATION_MODES
+from auditor.probe_plan import ISOLATION_MODES
 
 ISOLATION_OPTION = click.option(
     "--isolation",
@@ -21,4 +23,26 @@ NO_CACHE_OPTION = click.option(
     help="Probe every module again instead of reusing cached results (a result is reused "
     "only while every file its probes loaded, sys.path and the PYTHON*/LD_* environment are "
     "unchanged; kept in ~/.cache/subinterp-audit); the new results replace them.",
+)
+
+CONFIG_OPTION = click.option(
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Read [tool.subinterp-audit] from this file. Default: ./pyproject.toml if present. "
+    "Command-line options override it.",
+)
+TIMEOUT_OPTION = click.option(
+    "--timeout",
+    type=click.FloatRange(min=0.1),
+    default=None,
+    metavar="SECONDS",
+    help="Seconds one probe may take before it counts as a hang. Default: 60.",
+)
+SMOKE_OPTION = click.option(
+    "--smoke",
+    metavar="CODE",
+    default=None,
+    help="Python code run after the import in every interpreter of every probe (e.g. "
+    '\'import mypkg; mypkg.f(1)\'). Per module: smoke = {"mod" = "code"} in the config.',
 )

@@ -10,7 +10,13 @@ import click
 
 from auditor import pipeline
 from auditor.commands.exits import EXIT_CODES
-from auditor.commands.options import ISOLATION_OPTION, NO_CACHE_OPTION
+from auditor.commands.options import (
+    CONFIG_OPTION,
+    ISOLATION_OPTION,
+    NO_CACHE_OPTION,
+    SMOKE_OPTION,
+    TIMEOUT_OPTION,
+)
 from auditor.console import console
 from auditor.pipeline import DEFAULT_HTML, DEFAULT_JSON, ScanOptions
 from auditor.probe_plan import DepthSettings
@@ -131,13 +137,7 @@ from auditor.static_scan import run_static
     is_flag=True,
     help="Write this scan to --baseline when the gate passes (keeps improvements).",
 )
-@click.option(
-    "--config",
-    "config_path",
-    type=click.Path(path_type=Path, dir_okay=False),
-    help="Read [tool.subinterp-audit] from this file. Default: ./pyproject.toml if present. "
-    "Command-line options override it.",
-)
+@CONFIG_OPTION
 @click.option(
     "--jobs",
     "-j",
@@ -146,13 +146,7 @@ from auditor.static_scan import run_static
     metavar="N",
     help="Probes to run in parallel. Default: the number of CPUs.",
 )
-@click.option(
-    "--timeout",
-    type=click.FloatRange(min=0.1),
-    default=None,
-    metavar="SECONDS",
-    help="Seconds one probe may take before it counts as a hang. Default: 60.",
-)
+@TIMEOUT_OPTION
 @click.option(
     "--depth",
     type=click.Choice(DEPTH_CHOICES),
@@ -161,13 +155,7 @@ from auditor.static_scan import run_static
     "cycles) confirm own_gil / shared_gil / legacy_only by real use; import: skip them for "
     "a quick scan.",
 )
-@click.option(
-    "--smoke",
-    metavar="CODE",
-    default=None,
-    help="Python code run after the import in every interpreter of every probe (e.g. "
-    '\'import mypkg; mypkg.f(1)\'). Per module: smoke = {"mod" = "code"} in the config.',
-)
+@SMOKE_OPTION
 @click.option(
     "--concurrency",
     type=click.IntRange(min=2, max=64),

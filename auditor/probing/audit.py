@@ -1,4 +1,4 @@
-"""One scan of one target: discover, probe, classify.  Returns a TargetAudit."""
+"""The audit of one target: discover, reuse, probe, probe in depth, judge -> TargetAudit."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import os
 import re
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +16,6 @@ from auditor.judging.classify import classify, next_depth_kind
 from auditor.judging.interpreter_bugs import BugMatch, controls_needed, recognise
 from auditor.model import (
     ExtensionModule,
-    InitInfo,
     Interpreter,
     ModuleAudit,
     Outcome,
@@ -28,18 +27,31 @@ from auditor.model import (
 from auditor.probe_plan import (
     DEPTH_KINDS,
     DEPTH_PROBES,
-    DepthSettings,
+    ProbeSettings,
     depth_base,
     depth_key,
     probes_for,
 )
-from auditor.probing.cache import ResultCache, never_cached, relevant_environment
+from auditor.probing.cache import ResultCache, TargetEntries, relevant_environment
 from auditor.probing.discover import Discovery, discover
 from auditor.probing.helper import Helper, build_helper
-from auditor.probing.scheduler import ProbeRun, init_from_reply, result_from_reply, run_probes
+from auditor.probing.replies import init_from_reply, result_from_reply
+from auditor.probing.scheduler import ProbeRun, run_probes
 from auditor.static.binding import inspect_binary
 
-DEFAULT_DEPTH = DepthSettings()
+
+class ScanObserver:
+    """What an audit tells as it goes (called from worker threads too); does nothing.
+    auditor/report/progress.py draws it."""
+
+    def discovered(self, found: Discovery, probes: int, reused: int) -> None:
+        """`found`, `probes` import probes to run, `reused` modules answered by the cache."""
+
+    def probed(self, done: int, total: int, module: str) -> None:
+        """Probes done and known so far, over every phase; the module under way."""
+
+    def modules_done(self, done: int, total: int, phase: str) -> None:
+        """Modules whose probes of `phase` ("import", "depth") ended."""
 
 
 def target_notes(interp: Interpreter) -> tuple[str, ...]:
@@ -58,30 +70,20 @@ def target_notes(interp: Interpreter) -> tuple[str, ...]:
     return tuple(notes)
 
 
-def scan_target(
+def audit_target(
     interp: Interpreter,
+    settings: ProbeSettings,
     *,
     paths: Sequence[Path] = (),
     packages: Sequence[str] = (),
     module_names: Sequence[str] = (),
     imports: Sequence[str] = (),
-    jobs: int,
-    timeout: float,
-    isolation: str = "shared",
     cache: ResultCache | None = None,
-    depth: DepthSettings | None = DEFAULT_DEPTH,
-    smoke: Mapping[str, str] | None = None,
-    on_discovered: Callable[[Discovery, int, int], None] = lambda found, total, reused: None,
-    on_progress: Callable[[int, int, str], None] = lambda done, total, name: None,
-    on_modules: Callable[[int, int, str], None] = lambda done, total, phase: None,
+    observer: ScanObserver | None = None,
 ) -> TargetAudit:
-    """Discover, probe (imports, then depth unless `depth` is None), classify one target.
-
-    Progress: `on_progress(probes done, probes known, module)`, and `on_modules(modules
-    done, modules, phase)` as each module's probes of a phase ("import", "depth") end.
-
-    `smoke`: module name (or "*" for every module) -> the maintainer's smoke code.
-    """
+    """Discover, reuse what the cache holds, probe (imports, then depth unless
+    `settings.depth` is None), judge: one target's TargetAudit."""
+    observer = observer or ScanObserver()
     helper = build_helper(interp)
     cache = cache or ResultCache(Path(), enabled=False)
     found = discover(
@@ -94,86 +96,39 @@ def scan_target(
     )
     probes = probes_for(interp.short_version)
     if not interp.has_interpreter_configs:
-        depth = None  # before 3.12 only the legacy kind exists; see target_notes
-    smoke_of = _smoke_per_module(found.modules, smoke or {})
+        settings = replace(settings, depth=None)  # only the legacy kind; see target_notes
     environ = relevant_environment(dict(os.environ))
-    # Everything but the module itself, its closure and the depth settings
-    # (auditor/probing/cache.py).
-    # Directories the probes add to sys.path (PATHS outside it, --import's current directory):
-    # what they offer changes imports as much as sys.path does.
-    extra_roots = sorted({m.root for m in found.modules if m.root} - set(interp.sys_path))
-    common = (
-        helper.directory.name,
-        probes,
-        timeout,
-        isolation,
-        list(interp.sys_path),
-        environ,
-        cache.layout_fingerprint([*interp.sys_path, *extra_roots]) if cache.enabled else None,
-    )
-    whole_environment: list[str] = []  # computed once, only if an entry needs it
+    entries = TargetEntries(cache, interp, helper.directory.name, probes, settings, found, environ)
 
-    def fallback_key(base: str) -> str:
-        """The key of an entry whose closure is unknown: the whole environment too."""
-        if not whole_environment:
-            whole_environment.append(
-                cache.environment_fingerprint(interp.sys_path, found.distributions, found.all_files)
-            )
-        return cache.key(base, whole_environment[0])
-
-    def lookup(key: str) -> dict[str, Any] | None:
-        entry = cache.get(key)
-        if entry is not None and cache.closure_matches(entry.get("closure") or {}):
-            return entry
-        return cache.get(fallback_key(key))
-
-    # Two entries per module: its import probes, and (with depth) all its probes.  A scan
-    # interrupted in the depth phase, or a --depth import scan, leaves the first for the next.
-    import_keys: dict[str, str] = {}
-    full_keys: dict[str, str] = {}
-    cached: dict[str, dict[str, Any]] = {}  # every probe this scan needs
-    imports_cached: dict[str, dict[str, Any]] = {}  # the import probes only
+    # Reuse: every probe cached, or (with depth) the import probes only.
+    cached: dict[str, dict[str, Any]] = {}
+    imports_cached: dict[str, dict[str, Any]] = {}
     for module in found.modules:
-        # An --import name may be a namespace package (a directory): its closure decides.
-        content = cache.file_hash(module.path) if os.path.isfile(module.path) else module.path
-        # origin: an --import name runs no init probe, an extension module of that name does.
-        own = (content, module.name, module.root, module.origin, smoke_of.get(module.name))
-        import_keys[module.name] = cache.key(*common, None, *own)
-        full_keys[module.name] = (
-            cache.key(*common, asdict(depth), *own) if depth else import_keys[module.name]
-        )
-        entry = lookup(full_keys[module.name])
-        if entry is not None:
+        if (entry := entries.full(module)) is not None:
             cached[module.name] = entry
-        elif depth and (entry := lookup(import_keys[module.name])) is not None:
+        elif (entry := entries.imports(module)) is not None:
             imports_cached[module.name] = entry
     to_probe = [m for m in found.modules if m.name not in cached]
     to_import = [m for m in to_probe if m.name not in imports_cached]
-    on_discovered(found, len(to_import) * len(probes), len(cached))
-    # One progress count over every phase: the import probes, then the depth probes.
-    progress = [0, 0]  # probes done and known in the phases that ended
-
-    def advance(done: int, total: int, name: str) -> None:
-        on_progress(progress[0] + done, progress[1] + total, name)
-        if done == total:
-            progress[0], progress[1] = progress[0] + done, progress[1] + total
-
+    observer.discovered(found, len(to_import) * len(probes), len(cached))
     statics = {
         name: StaticInfo.from_dict(entry["static"])
         for name, entry in (*cached.items(), *imports_cached.items())
     }
     by_name = {m.name: m for m in found.modules}
 
-    def remember(keys: Mapping[str, str], name: str, run: ProbeRun) -> None:
+    def static_of(name: str) -> StaticInfo | None:
         if name not in statics:
             statics[name] = inspect_binary(by_name[name].path)
-        reused = imports_cached.get(name) if keys is full_keys else None
-        _remember(cache, keys[name], fallback_key, run, statics[name], reused)
+        return statics[name]
 
-    count = _ModuleCount(len(to_import), "import", on_modules)
+    # Probe: the import probes, each module stored as it ends (an interrupted scan keeps it).
+    counter = _ProbeCount(observer)
+    count = _ModuleCount(len(to_import), "import", observer.modules_done)
 
     def ended_import(name: str, run: ProbeRun) -> None:
-        remember(import_keys, name, run)  # stored at once: an interrupted scan keeps it
+        if run.failure is None:
+            entries.store(name, run.replies, static_of(name), full=False)
         count.ended(name, run)
 
     try:
@@ -182,66 +137,49 @@ def scan_target(
             helper,
             to_import,
             probes,
-            jobs=jobs,
-            timeout=timeout,
-            isolation=isolation,
-            on_progress=advance,
-            smoke=smoke_of,
+            settings,
+            on_progress=counter.advance,
             on_finished=ended_import,
         )
     finally:
         cache.flush()
     runs.update({name: ProbeRun(dict(entry["replies"])) for name, entry in imports_cached.items()})
     all_results = {m.name: _results(runs[m.name], _probes_of(m, probes)) for m in to_probe}
-    if depth is not None:
-        _depth_phase(
-            interp,
-            helper,
-            to_probe,
-            runs,
-            all_results,
-            depth,
-            smoke_of,
-            jobs=jobs,
-            timeout=timeout,
-            isolation=isolation,
-            on_progress=advance,
-            on_modules=on_modules,
-        )
+
+    # Depth: real use in the best kind the import probes passed.
+    if settings.depth is not None:
+        _depth_phase(interp, helper, to_probe, runs, all_results, settings, counter, observer)
         for module in to_probe:
-            remember(full_keys, module.name, runs[module.name])
+            run = runs[module.name]
+            if run.failure is None:
+                reused = imports_cached.get(module.name)
+                entries.store(
+                    module.name, run.replies, static_of(module.name), full=True, reused=reused
+                )
     runs.update({name: ProbeRun(entry["replies"]) for name, entry in cached.items()})
+    for name in cached:
+        all_results[name] = _results(runs[name], _probes_of(by_name[name], probes))
+
+    # Judge.
+    controls = _controls(interp, helper, found, all_results, probes, settings)
     known = {
         m.name: (
             m.distribution.name if m.distribution else "stdlib" if m.origin == "stdlib" else None
         )
         for m in found.modules
     }
-    for name in cached:
-        all_results[name] = _results(runs[name], _probes_of(by_name[name], probes))
-    controls = _controls(interp, helper, found, all_results, probes, jobs, timeout, isolation)
-    audits = []
-    incomplete = []
-    for module in sorted(found.modules, key=lambda m: (m.group.lower(), m.name)):
-        run = runs[module.name]
-        results = all_results[module.name]
-        init: InitInfo = init_from_reply(run.replies.get("init"), interp.short_version)
-        verdict, reasons = classify(module, init, results, known)
-        if run.failure is not None:
-            incomplete.append(module.name)
-            reasons = (*reasons, Reason("tool_failure", f"subinterp-audit failed: {run.failure}"))
-        static = statics[module.name] if module.name in statics else inspect_binary(module.path)
-        if interp.gil_disabled:
-            reasons = (*reasons, *_gil_reasons(results))
-        bugs, fixed = recognise(interp.version, init.style, results, controls, module=module.name)
-        verdict_fixed = None
-        for match in bugs:
-            reasons = (*reasons, _bug_reason(match))
-        if bugs:
-            verdict_fixed, _ = classify(module, init, fixed, known)
-        toolkit = static.binding.toolkit if static else None
-        reasons = annotate(reasons, toolkit, Context(interp.short_version, init))
-        audits.append(ModuleAudit(module, init, results, verdict, reasons, static, verdict_fixed))
+    audits = [
+        _judge(
+            interp,
+            module,
+            runs[module.name],
+            all_results[module.name],
+            static_of(module.name),
+            controls,
+            known,
+        )
+        for module in sorted(found.modules, key=lambda m: (m.group.lower(), m.name))
+    ]
     cache.flush()
     return TargetAudit(
         environment=environ,
@@ -250,9 +188,50 @@ def scan_target(
         non_extensions=found.non_extensions,
         shadowed=found.shadowed,
         notes=target_notes(interp),
-        incomplete=tuple(incomplete),
+        incomplete=tuple(a.module.name for a in audits if runs[a.module.name].failure is not None),
         cached=len(cached),
     )
+
+
+def _judge(
+    interp: Interpreter,
+    module: ExtensionModule,
+    run: ProbeRun,
+    results: dict[str, ProbeResult],
+    static: StaticInfo | None,
+    controls: Mapping[str, dict[str, ProbeResult]],
+    known: Mapping[str, str | None],
+) -> ModuleAudit:
+    """A module's verdict and reasons from its probe results: the tool's failures, the GIL
+    re-enabled, CPython's known bugs, and the advice for each reason."""
+    init = init_from_reply(run.replies.get("init"), interp.short_version)
+    verdict, reasons = classify(module, init, results, known)
+    if run.failure is not None:
+        reasons = (*reasons, Reason("tool_failure", f"subinterp-audit failed: {run.failure}"))
+    if interp.gil_disabled:
+        reasons = (*reasons, *_gil_reasons(results))
+    bugs, fixed = recognise(interp.version, init.style, results, controls, module=module.name)
+    verdict_fixed = None
+    for match in bugs:
+        reasons = (*reasons, _bug_reason(match))
+    if bugs:
+        verdict_fixed, _ = classify(module, init, fixed, known)
+    toolkit = static.binding.toolkit if static else None
+    reasons = annotate(reasons, toolkit, Context(interp.short_version, init))
+    return ModuleAudit(module, init, results, verdict, reasons, static, verdict_fixed)
+
+
+class _ProbeCount:
+    """One progress count over every phase: the import probes, then the depth probes."""
+
+    def __init__(self, observer: ScanObserver) -> None:
+        self._observer = observer
+        self._done = self._total = 0  # probes done and known in the phases that ended
+
+    def advance(self, done: int, total: int, name: str) -> None:
+        self._observer.probed(self._done + done, self._total + total, name)
+        if done == total:
+            self._done, self._total = self._done + done, self._total + total
 
 
 class _ModuleCount:
@@ -267,35 +246,6 @@ class _ModuleCount:
         with self._lock:
             self._done += 1
             self._report(self._done, self._total, self._phase)
-
-
-def _remember(
-    cache: ResultCache,
-    key: str,
-    fallback_key: Callable[[str], str],
-    run: ProbeRun,
-    static: StaticInfo | None,
-    reused: Mapping[str, Any] | None = None,
-) -> None:
-    """Store a module's replies, keyed by their closure (or by the whole environment when a
-    probe could not report its closure); never a timeout, a SIGKILL, or a tool failure.
-    `reused`: the cache entry the import probes' replies came from (its closure holds)."""
-    replies = run.replies
-    if run.failure is not None or any(never_cached(r) for r in replies.values()):
-        return
-    old = set(reused["replies"]) if reused else set()
-    files = [r.get("files") for p, r in replies.items() if p not in old]
-    entry: dict[str, Any] = {
-        "replies": {p: {k: v for k, v in r.items() if k != "files"} for p, r in replies.items()},
-        "static": asdict(static) if static else None,
-    }
-    old_closure = reused.get("closure") if reused else {}
-    if all(isinstance(f, list) for f in files) and old_closure is not None:
-        closure = cache.closure_of(path for group in files for path in group or ())
-        entry["closure"] = {**old_closure, **closure}
-        cache.put(key, entry)
-    else:
-        cache.put(fallback_key(key), entry)
 
 
 def _probes_of(module: ExtensionModule, probes: tuple[str, ...]) -> tuple[str, ...]:
@@ -323,37 +273,22 @@ def _results(run: ProbeRun, probes: Sequence[str]) -> dict[str, ProbeResult]:
     return results
 
 
-def _smoke_per_module(
-    modules: Sequence[ExtensionModule], smoke: Mapping[str, str]
-) -> dict[str, str]:
-    """Module name -> its smoke code: its own entry, else the "*" entry (every module)."""
-    chosen = {}
-    for module in modules:
-        code = smoke.get(module.name, smoke.get("*"))
-        if code:
-            chosen[module.name] = code
-    return chosen
-
-
 def _depth_phase(
     interp: Interpreter,
     helper: Helper,
     modules: Sequence[ExtensionModule],
     runs: dict[str, ProbeRun],
     results: dict[str, dict[str, ProbeResult]],
-    settings: DepthSettings,
-    smoke: Mapping[str, str],
-    *,
-    jobs: int,
-    timeout: float,
-    isolation: str,
-    on_progress: Callable[[int, int, str], None],
-    on_modules: Callable[[int, int, str], None] = lambda done, total, phase: None,
+    settings: ProbeSettings,
+    counter: _ProbeCount,
+    observer: ScanObserver,
 ) -> None:
     """Run the depth probes each module's verdict needs (auditor/judging/classify.py
     next_depth_kind): its import verdict's kind first, then the kinds below while they fail.
-    A depth probe that crashed or hung runs again, `settings.repeat` runs in all.  Adds the
-    replies to `runs` and the results to `results`."""
+    A depth probe that crashed or hung runs again, `settings.depth.repeat` runs in all.  Adds
+    the replies to `runs` and the results to `results`."""
+    assert settings.depth is not None
+    repeat = settings.depth.repeat
     by_name = {m.name: m for m in modules}
     first_kind: dict[str, str] = {}
     for _ in DEPTH_KINDS:
@@ -379,17 +314,13 @@ def _depth_phase(
                 helper,
                 subset,
                 probes,
-                jobs=jobs,
-                timeout=timeout,
-                isolation=isolation,
-                on_progress=on_progress,
+                settings,
                 kinds=need,
-                depth=settings,
-                smoke=smoke,
+                on_progress=counter.advance,
                 on_finished=on_finished,
             )
 
-        count = _ModuleCount(len(chosen), "depth", on_modules)
+        count = _ModuleCount(len(chosen), "depth", observer.modules_done)
         batch = probe(DEPTH_PROBES, chosen, on_finished=count.ended)
         counts = {(n, p): [1, 0] for n in need for p in DEPTH_PROBES}  # [runs, failed runs]
         for name, run in batch.items():
@@ -400,7 +331,7 @@ def _depth_phase(
             again = [
                 by_name[n] for n in need if counts[(n, probe_name)][1] and not batch[n].failure
             ]
-            for _ in range(settings.repeat - 1):
+            for _ in range(repeat - 1):
                 if not again:
                     break
                 for name, run in probe((probe_name,), again).items():
@@ -431,9 +362,7 @@ def _controls(
     found: Discovery,
     results: dict[str, dict[str, ProbeResult]],
     probes: tuple[str, ...],
-    jobs: int,
-    timeout: float,
-    isolation: str,
+    settings: ProbeSettings,
 ) -> dict[str, dict[str, ProbeResult]]:
     """The stdlib control modules that recognising this interpreter's known bugs needs:
     from this scan when it probed them, else probed now (not reported as modules)."""
@@ -446,9 +375,7 @@ def _controls(
             extra = discover(interp, module_names=(name,)).modules
         except AuditorError:
             continue  # not in this build of the interpreter
-        runs = run_probes(
-            interp, helper, extra, probes, jobs=jobs, timeout=timeout, isolation=isolation
-        )
+        runs = run_probes(interp, helper, extra, probes, replace(settings, depth=None, smoke={}))
         for module in extra:
             controls[module.name] = _results(runs[module.name], probes)
     return controls

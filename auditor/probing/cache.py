@@ -1,7 +1,7 @@
 """Cache of probe results, keyed by everything that can change them; rescans are incremental.
 
 An entry holds one module's probe replies (and its static analysis).  It answers only when
-all of this is unchanged (../shared/DESIGN.md, "Guarantees"):
+all of this is unchanged:
 
 - the key: the module file's content (sha256); the C helper and worker build, which covers
   the interpreter's build (Helper.directory's name hashes both sources, the executable, its
@@ -32,10 +32,15 @@ import hashlib
 import json
 import os
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from auditor.model import ExtensionModule, Interpreter, StaticInfo
+from auditor.probe_plan import ProbeSettings
+from auditor.probing.discover import Discovery
+from auditor.probing.replies import Reply
 from auditor.static.elf import exported_init_symbols
 
 # Bump when what a probe records changes without the worker or the C helper changing.
@@ -55,9 +60,117 @@ def relevant_environment(environ: dict[str, str]) -> dict[str, str]:
     }
 
 
-def never_cached(reply: dict[str, Any]) -> bool:
+def never_cached(reply: Reply) -> bool:
     """A result that says more about this run than about the module."""
     return reply.get("outcome") in ("timeout", "tool_failure") or reply.get("signal") == "SIGKILL"
+
+
+class TargetEntries:
+    """The cache entries of one target's modules: how they are keyed, found and stored.
+
+    Two entries per module: its import probes, and (with depth) all its probes.  A scan
+    interrupted in the depth phase, or a ``--depth import`` scan, leaves the first for the next.
+    """
+
+    def __init__(
+        self,
+        cache: ResultCache,
+        interp: Interpreter,
+        helper_name: str,
+        probes: tuple[str, ...],
+        settings: ProbeSettings,
+        found: Discovery,
+        environ: Mapping[str, str],
+    ) -> None:
+        self.cache, self.found, self.sys_path = cache, found, interp.sys_path
+        # Everything but the module itself, its closure and the depth settings.  Directories
+        # the probes add to sys.path (PATHS outside it, --import's current directory): what
+        # they offer changes imports as much as sys.path does.
+        extra_roots = sorted({m.root for m in found.modules if m.root} - set(interp.sys_path))
+        self.common = (
+            helper_name,
+            probes,
+            settings.timeout,
+            settings.isolation,
+            list(interp.sys_path),
+            dict(environ),
+            cache.layout_fingerprint([*interp.sys_path, *extra_roots]) if cache.enabled else None,
+        )
+        self.depth = asdict(settings.depth) if settings.depth else None
+        self.import_keys: dict[str, str] = {}
+        self.full_keys: dict[str, str] = {}
+        for module in found.modules:
+            # An --import name may be a namespace package (a directory): its closure decides.
+            content = cache.file_hash(module.path) if os.path.isfile(module.path) else module.path
+            # origin: an --import name runs no init probe, an extension module of that name does.
+            own = (
+                content,
+                module.name,
+                module.root,
+                module.origin,
+                settings.smoke_for(module.name),
+            )
+            self.import_keys[module.name] = cache.key(*self.common, None, *own)
+            self.full_keys[module.name] = (
+                cache.key(*self.common, self.depth, *own)
+                if self.depth
+                else self.import_keys[module.name]
+            )
+        self._whole_environment: str | None = None  # computed once, only if an entry needs it
+
+    def _fallback_key(self, base: str) -> str:
+        """The key of an entry whose closure is unknown: the whole environment too."""
+        if self._whole_environment is None:
+            found = self.found
+            self._whole_environment = self.cache.environment_fingerprint(
+                self.sys_path, found.distributions, found.all_files
+            )
+        return self.cache.key(base, self._whole_environment)
+
+    def _lookup(self, key: str) -> dict[str, Any] | None:
+        entry = self.cache.get(key)
+        if entry is not None and self.cache.closure_matches(entry.get("closure") or {}):
+            return entry
+        return self.cache.get(self._fallback_key(key))
+
+    def full(self, module: ExtensionModule) -> dict[str, Any] | None:
+        """The module's entry with every probe this scan needs, if it holds."""
+        return self._lookup(self.full_keys[module.name])
+
+    def imports(self, module: ExtensionModule) -> dict[str, Any] | None:
+        """The module's entry with its import probes only (a scan with depth probes)."""
+        return self._lookup(self.import_keys[module.name]) if self.depth else None
+
+    def store(
+        self,
+        name: str,
+        replies: Mapping[str, Reply],
+        static: StaticInfo | None,
+        *,
+        full: bool,
+        reused: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Store a module's replies, keyed by their closure (or by the whole environment when
+        a probe could not report its closure); never a timeout, a SIGKILL, or a tool failure.
+        `reused`: the entry the import probes' replies came from (its closure holds)."""
+        if any(never_cached(r) for r in replies.values()):
+            return
+        key = (self.full_keys if full else self.import_keys)[name]
+        old = set(reused["replies"]) if reused else set()
+        files = [r.get("files") for p, r in replies.items() if p not in old]
+        entry: dict[str, Any] = {
+            "replies": {
+                p: {k: v for k, v in r.items() if k != "files"} for p, r in replies.items()
+            },
+            "static": asdict(static) if static else None,
+        }
+        old_closure = reused.get("closure") if reused else {}
+        if all(isinstance(f, list) for f in files) and old_closure is not None:
+            closure = self.cache.closure_of(path for group in files for path in group or ())
+            entry["closure"] = {**old_closure, **closure}
+            self.cache.put(key, entry)
+        else:
+            self.cache.put(self._fallback_key(key), entry)
 
 
 def _write_atomic(path: Path, data: Any) -> None:
@@ -106,8 +219,6 @@ class ResultCache:
             loaded = _read(self._hashes_path)
             self._hashes = loaded if isinstance(loaded, dict) else {}
         self._seen: dict[str, str] = {}  # this run's hashes: one stat per file per scan
-        self.hits = 0
-        self.misses = 0
 
     def file_hash(self, path: str) -> str:
         """sha256 of the file's content; read again only when its stat changed."""
@@ -213,11 +324,7 @@ class ResultCache:
         if not (self.enabled and self.reuse):
             return None
         data = _read(self._entry(key))
-        if isinstance(data, dict):
-            self.hits += 1
-            return data
-        self.misses += 1
-        return None
+        return data if isinstance(data, dict) else None
 
     def put(self, key: str, data: dict[str, Any]) -> None:
         """Store an entry; a cache that cannot be written only costs the next scan time."""

@@ -6,7 +6,7 @@ and reports ``forked PID`` / ``reaped PID STATUS``.  Everything else happens her
 process: each probe child writes its stdout, stderr and protocol lines into three FIFOs made
 here, and this module reads them (``poll``, any descriptor number), enforces the deadline
 (killing the child's process group), and turns what it saw into one reply dict per probe
-(the format auditor/probing/scheduler.py's ``result_from_reply`` reads).
+(the format auditor/probing/replies.py's ``result_from_reply`` reads).
 
 Failures of the tool itself (the zygote dies, does not answer, or cannot fork; the worker
 reports a fault of its own) raise ``ToolFailure`` or give the outcome ``tool_failure``;
@@ -24,8 +24,9 @@ import subprocess
 import tempfile
 import time
 from dataclasses import dataclass, field
-from typing import IO, Any
+from typing import IO, Any, cast
 
+from auditor.probing.replies import Reply
 from auditor.probing.stall import Watch, native_stacks
 
 TAIL_BYTES = 4096  # how much of a child's stderr is kept as evidence
@@ -233,7 +234,7 @@ class Zygote:
             _Stream(base + ".err"),
         )
 
-    def run(self, spec: Spec, timeout: float) -> list[dict[str, Any]]:
+    def run(self, spec: Spec, timeout: float) -> list[Reply]:
         """Run `spec` in a probe child (and its grandchildren); one reply per probe.
 
         Raises ToolFailure when the zygote fails; the probes under way are killed.
@@ -426,9 +427,8 @@ def _abort_stalled(child: _Child, now: float) -> None:
     child.deadline = time.monotonic() + ABORT_GRACE
 
 
-def _reply(child: _Child, exec_mode: bool) -> dict[str, Any]:
-    """What one probe child did, as a reply dict (see result_from_reply in
-    auditor/probing/scheduler.py)."""
+def _reply(child: _Child, exec_mode: bool) -> Reply:
+    """What one probe child did, as a reply (auditor/probing/replies.py)."""
     res, out, err = child.streams
     stage = imported = result = failure = sub_import = None
     for line in bytes(res.data).decode("ascii", "replace").splitlines():
@@ -478,7 +478,7 @@ def _reply(child: _Child, exec_mode: bool) -> dict[str, Any]:
             message=failure
             or "subinterp-audit lost this probe: its group child ended before reporting it",
         )
-        return reply
+        return cast(Reply, reply)
     died = reply["signal"] is not None or reply["exit_code"] not in (0, None)
     if result is None and sub_import is not None:
         # Died after the subinterpreter's import had returned: keep what it raised.
@@ -501,4 +501,4 @@ def _reply(child: _Child, exec_mode: bool) -> dict[str, Any]:
             signal=exit_after.get("signal"),
             exit_code=exit_after.get("exit_code"),
         )
-    return reply
+    return cast(Reply, reply)

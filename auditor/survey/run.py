@@ -17,8 +17,8 @@ from auditor.console import err_console
 from auditor.errors import AuditorError, InstallError, SelectionError
 from auditor.model import AuditReport
 from auditor.pipeline import now
-from auditor.probe_plan import DepthSettings
-from auditor.probing.audit import scan_target
+from auditor.probe_plan import DepthSettings, ProbeSettings
+from auditor.probing.audit import audit_target
 from auditor.probing.cache import ResultCache
 from auditor.probing.helper import build_helper
 from auditor.probing.target import describe, resolve, target_script
@@ -57,6 +57,12 @@ class SurveySettings:
     depth: str  # "full" | "import"
     timeout: float
     jobs: int
+
+    @property
+    def probe(self) -> ProbeSettings:
+        """How every package's probes run (no smoke code: the packages are not ours)."""
+        depth = DepthSettings() if self.depth == "full" else None
+        return ProbeSettings(jobs=self.jobs, timeout=self.timeout, depth=depth)
 
 
 def resolve_targets(specs: Sequence[str]) -> list[SurveyTarget]:
@@ -118,20 +124,15 @@ def survey_package(
         "verdict": None,
         "modules": [],
     }
-    depth = DepthSettings() if settings.depth == "full" else None
     try:
         with installed(target.executable, requirement(requested.spec), settings.install) as venv:
             try:
-                audit = scan_target(
+                audit = audit_target(
                     describe(venv),
+                    settings.probe,
                     packages=(requested.package,),
-                    jobs=settings.jobs,
-                    timeout=settings.timeout,
-                    isolation="shared",
                     # Nothing to reuse: every venv is new (and the user's cache stays clean).
                     cache=ResultCache(Path(), enabled=False),
-                    depth=depth,
-                    smoke={},
                 )
             except SelectionError:
                 record["status"] = "no_extensions"  # a pure-Python distribution

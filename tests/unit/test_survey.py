@@ -223,7 +223,7 @@ def test_scan_outcomes_are_records(
 
     monkeypatch.setattr(run, "installed", venv)
     monkeypatch.setattr(run, "describe", lambda path: path)
-    monkeypatch.setattr(run, "scan_target", scan)
+    monkeypatch.setattr(run, "audit_target", scan)
     monkeypatch.setattr(run, "_facts", lambda python, dist, names: ("4.5", {}))
     got = run.survey_package(req.Requested("purepkg", "purepkg"), TARGET, SETTINGS)
     assert got["status"] == status
