@@ -210,7 +210,7 @@ class HeapFigures:
 
 @dataclass(frozen=True)
 class Deadlock:
-    """A probe stopped early: its processes slept with no CPU time (auditor/probing/stall.py)."""
+    """A probe stopped early: no progress and almost no CPU time (auditor/probing/stall.py)."""
 
     idle_seconds: float
     native_stacks: str | None  # every thread's native stack (gdb / eu-stack)
@@ -261,7 +261,7 @@ class ProbeResult:
     heap: HeapFigures | None = None  # the cycles depth probe's measurements
     runs: int = 1  # depth probes: how often it ran (a crash or hang is repeated) ...
     failed_runs: int = 0  # ... and how many of those runs crashed or hung
-    deadlock: Deadlock | None = None  # a timeout found early: asleep with no CPU time
+    deadlock: Deadlock | None = None  # a timeout found early: no progress, almost no CPU
     # The modules whose import led to a failed import (their bodies were on the traceback),
     # outermost first: how the probed module reached the one that refused.
     importers: tuple[str, ...] = ()

@@ -11,9 +11,10 @@ from rich.markup import escape
 
 from auditor import __version__
 from auditor.commands.diff import diff
-from auditor.commands.exits import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, print_error
+from auditor.commands.exits import EXIT_OK, EXIT_USAGE, print_error
 from auditor.commands.explain import explain
 from auditor.commands.scan import scan
+from auditor.commands.stopping import exit_code, stop_on_signals
 from auditor.commands.survey import merge, survey
 from auditor.console import err_console
 from auditor.errors import AuditorError
@@ -60,16 +61,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         err_console.print(SHORT_USAGE, highlight=False, markup=False, soft_wrap=True)
         return EXIT_USAGE
     try:
-        cli.main(
-            args=list(argv) if argv is not None else None,
-            prog_name="subinterp-audit",
-            standalone_mode=False,
-        )
+        with stop_on_signals():
+            cli.main(
+                args=list(argv) if argv is not None else None,
+                prog_name="subinterp-audit",
+                standalone_mode=False,
+            )
     except click.exceptions.Exit as exc:
         return exc.exit_code
-    except click.Abort:
+    except click.Abort as exc:  # click's word for a KeyboardInterrupt (or a stop signal)
         err_console.print(INTERRUPTED, soft_wrap=True)
-        return EXIT_INTERRUPTED
+        return exit_code(exc)
     except click.UsageError as exc:
         hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx else ""
         print_error(exc.format_message() + hint)
@@ -85,9 +87,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         err_console.print(INTERRUPTED, soft_wrap=True)
-        return EXIT_INTERRUPTED
+        return exit_code(exc)
     return EXIT_OK
 
 

@@ -13,7 +13,7 @@ EXIT_OK = 0  # the command finished (and the gate passed)
 EXIT_POLICY = 1  # the CI gate failed (--require, --fail-on, --baseline), or diff saw a regression
 EXIT_USAGE = 2  # bad usage, or an unusable target interpreter, or nothing to scan
 EXIT_INCOMPLETE = 3  # the scan finished, but the tool itself failed on some module
-EXIT_INTERRUPTED = 130  # Ctrl-C
+# Stopped by a signal: 128 + its number (130 Ctrl-C, 143 SIGTERM, 129 SIGHUP): stopping.py
 
 EXIT_CODES = {
     ScanStatus.DONE: EXIT_OK,

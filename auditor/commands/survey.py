@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 from rich.markup import escape
 
-from auditor.commands.exits import EXIT_INTERRUPTED
+from auditor.commands.stopping import exit_code
 from auditor.console import console, err_console
 from auditor.errors import UsageError
 from auditor.pipeline import now
@@ -147,13 +147,13 @@ def survey(
     )
     try:
         records = run_survey(requested, targets, settings, out, meta)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:  # Ctrl-C, SIGTERM or SIGHUP
         err_console.print(
             f"subinterp-audit: interrupted; the finished packages are in {escape(str(out))}: "
             f"run the same command again to go on",
             soft_wrap=True,
         )
-        raise SystemExit(EXIT_INTERRUPTED) from None
+        raise SystemExit(exit_code(exc)) from None
     statuses = Counter(r["status"] for r in records)
     console.print(
         f"{escape(str(out))}: {plural(len(records), 'record')} ("

@@ -711,7 +711,8 @@ def classify(
             )
         elif result.outcome is Outcome.TIMEOUT:
             how = (
-                f"deadlocked: asleep with no CPU time for {result.deadlock.idle_seconds:.0f} s"
+                f"deadlocked: no progress and almost no CPU time for "
+                f"{result.deadlock.idle_seconds:.0f} s"
                 if result.deadlock
                 else f"still running after {result.seconds:.0f} s"
             )

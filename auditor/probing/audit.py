@@ -35,7 +35,7 @@ from auditor.probe_plan import (
 from auditor.probing.cache import ResultCache, TargetEntries, relevant_environment
 from auditor.probing.discover import Discovery, discover
 from auditor.probing.helper import Helper, build_helper
-from auditor.probing.replies import init_from_reply, result_from_reply
+from auditor.probing.replies import Reply, init_from_reply, result_from_reply
 from auditor.probing.scheduler import ProbeRun, run_probes
 from auditor.static.binding import inspect_binary
 
@@ -285,7 +285,8 @@ def _depth_phase(
 ) -> None:
     """Run the depth probes each module's verdict needs (auditor/judging/classify.py
     next_depth_kind): its import verdict's kind first, then the kinds below while they fail.
-    A depth probe that crashed or hung runs again, `settings.depth.repeat` runs in all.  Adds
+    A depth probe that crashed or timed out while busy runs again, `settings.depth.repeat`
+    runs in all (a deadlock is not repeated).  Adds
     the replies to `runs` and the results to `results`."""
     assert settings.depth is not None
     repeat = settings.depth.repeat
@@ -329,7 +330,9 @@ def _depth_phase(
                     counts[(name, probe_name)][1] = 1
         for probe_name in DEPTH_PROBES:
             again = [
-                by_name[n] for n in need if counts[(n, probe_name)][1] and not batch[n].failure
+                by_name[n]
+                for n in need
+                if not batch[n].failure and _worth_repeating(batch[n].replies.get(probe_name))
             ]
             for _ in range(repeat - 1):
                 if not again:
@@ -354,6 +357,15 @@ def _depth_phase(
                 }
                 runs[name].replies[key] = reply
                 results[name][key] = result_from_reply(reply)
+
+
+def _worth_repeating(reply: Reply | None) -> bool:
+    """A crash, or a timeout while busy, may not happen the next time: run it again.  A
+    deadlock found with its stacks is deterministic evidence: once is enough."""
+    if reply is None:
+        return False
+    outcome = reply.get("outcome")
+    return outcome == "crash" or (outcome == "timeout" and not reply.get("deadlock"))
 
 
 def _controls(

@@ -16,8 +16,8 @@ all of this is unchanged:
   re-probes only the modules whose probes touched its files.
 
 When a probe could not report its closure (it crashed), the entry is keyed by a
-fingerprint of the whole environment instead.  Timeouts, kills by SIGKILL (ours, or the
-OOM killer's) and the tool's own failures are never stored.
+fingerprint of the whole environment instead.  Busy timeouts, kills by SIGKILL (ours, or
+the OOM killer's) and the tool's own failures are never stored; a deadlock is.
 
 Entries are files written atomically (temporary file and rename), so concurrent scans may
 share the cache: the worst case is that both compute the same entry.  A file's content hash
@@ -61,8 +61,12 @@ def relevant_environment(environ: dict[str, str]) -> dict[str, str]:
 
 
 def never_cached(reply: Reply) -> bool:
-    """A result that says more about this run than about the module."""
-    return reply.get("outcome") in ("timeout", "tool_failure") or reply.get("signal") == "SIGKILL"
+    """A result that says more about this run than about the module: a timeout while busy
+    (a deadlock found with its stacks is a result like any other), a SIGKILL (ours, or the
+    OOM killer's), the tool's own failure."""
+    if reply.get("outcome") == "timeout":
+        return not reply.get("deadlock")
+    return reply.get("outcome") == "tool_failure" or reply.get("signal") == "SIGKILL"
 
 
 class TargetEntries:

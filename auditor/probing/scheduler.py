@@ -25,7 +25,7 @@ from auditor.probe_plan import (
 )
 from auditor.probing.helper import Helper
 from auditor.probing.replies import Reply, tool_failure_reply
-from auditor.probing.supervisor import Spec, ToolFailure, Zygote
+from auditor.probing.supervisor import Spec, ToolFailure, Zygote, stop_all, stopped
 
 # A depth probe does the work of several imports: its deadline is this many --timeout.
 DEPTH_TIMEOUT_FACTOR = 3
@@ -125,7 +125,6 @@ class _Schedule:
         self.outstanding = 0  # tasks queued or running
         self.pending = {m.name: 0 for m in self.modules}  # the same, per module
         self.stopping = threading.Event()  # Ctrl-C: no task starts after it
-        self.zygotes: list[Zygote] = []
         with self.lock:
             for rank, module in enumerate(self.modules):
                 if "init" in probes and not module.is_import:  # --import: no init function
@@ -151,11 +150,11 @@ class _Schedule:
         try:
             for thread in threads:
                 thread.join()
-        except KeyboardInterrupt:
-            # The zygotes run in sessions of their own: end each with every probe it forked.
+        except KeyboardInterrupt:  # Ctrl-C, or SIGTERM/SIGHUP (auditor/commands/__init__.py)
+            # The zygotes run in sessions of their own: end each with every probe it forked,
+            # and start no other.
             self.stopping.set()
-            for zygote in self.zygotes:
-                zygote.terminate()
+            stop_all()
             for thread in threads:  # each returns once its probe is dead, closing its zygote
                 thread.join(timeout=5)
             raise
@@ -222,11 +221,10 @@ class _Schedule:
     def _serve(self) -> None:
         """One job thread: its own zygote, one task at a time, until the queue ends."""
         zygote = Zygote(zygote_command(self.interp, self.helper))
-        self.zygotes.append(zygote)
         try:
             while True:
                 _, _, task = self.tasks.get()
-                if task is None or self.stopping.is_set():
+                if task is None or self.stopping.is_set() or stopped():
                     return
                 factor = DEPTH_TIMEOUT_FACTOR if task.probe in DEPTH_PROBES else 1
                 # Every failure becomes this task's result: a thread is never lost.

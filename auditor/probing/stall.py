@@ -1,12 +1,16 @@
-"""Deadlock detection: a probe process group that sleeps with no CPU time is stuck.
+"""Deadlock detection: a probe that makes no progress and uses almost no CPU is stuck.
 
-A hang costs the whole --timeout otherwise (pybind11's ``get_internals`` waiting in
-``PyGILState_Ensure`` inside a subinterpreter sleeps forever at 0% CPU).  The supervisor
-(auditor/probing/supervisor.py) asks `Watch.stalled` every half second; once a group has had no
-running thread and no CPU time for `STALL_SECONDS`, it collects the native stacks (gdb or
-eu-stack, when installed) and aborts the group so that faulthandler (enabled in every probe
-child) writes the Python stack of every thread to its stderr.  Linux /proc only: elsewhere
-nothing is ever called stalled.
+A hang costs the whole --timeout otherwise.  "Stuck" is decided from progress, not from
+zero CPU time: the most common deadlock (one thread holds the GIL and waits for a lock,
+another holds the lock and waits for the GIL) keeps using a little CPU, because threads
+waiting for the GIL wake every switch interval (5 ms); so do spin-then-sleep locks and
+condition variables with timeouts.  The supervisor (auditor/probing/supervisor.py) asks
+`Watch.stalled` every half second with the probe's output so far; once a group has written
+nothing and used under `BUSY_SHARE` of one core for `STALL_SECONDS`, with no thread in
+uninterruptible I/O, it collects the native stacks (gdb or eu-stack, when installed) and
+aborts the group so that faulthandler (enabled in every probe child) writes the Python
+stack of every thread to its stderr.  A busy loop is not stuck: it runs to its deadline.
+Linux /proc only: elsewhere nothing is ever called stalled.
 """
 
 from __future__ import annotations
@@ -16,8 +20,10 @@ import shutil
 import subprocess
 from dataclasses import dataclass
 
-STALL_SECONDS = 3.0  # asleep, no CPU time: a deadlock
+STALL_SECONDS = 3.0  # no progress and (almost) no CPU time: a deadlock
+BUSY_SHARE = 0.05  # of one core: more than this in a check interval is work, not waiting
 CHECK_EVERY = 0.5
+_HZ = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 STACK_TIMEOUT = 20.0  # for the debugger to attach and print
 STACK_BYTES = 8192  # kept of the native stacks
 
@@ -32,14 +38,29 @@ def _stat_fields(path: str) -> list[str] | None:
     return data[data.rfind(")") + 2 :].split()
 
 
+def session_members(sid: int) -> list[int]:
+    """The processes of session `sid` (Linux /proc; elsewhere none are found)."""
+    try:
+        pids = [int(p) for p in os.listdir("/proc") if p.isdigit()]
+    except OSError:
+        return []
+    members = []
+    for pid in pids:
+        fields = _stat_fields(f"/proc/{pid}/stat")
+        # fields: 0 state, 1 ppid, 2 pgrp, 3 session (proc(5), from field 3)
+        if fields is not None and len(fields) > 3 and fields[3] == str(sid):
+            members.append(pid)
+    return members
+
+
 def group_activity(pgid: int) -> tuple[int, bool] | None:
-    """(CPU ticks used by the processes of group `pgid`, whether a thread of it is running
-    or runnable); None when /proc cannot tell (not Linux, or the group is gone)."""
+    """(CPU ticks used by the processes of group `pgid`, whether a thread of it is in
+    uninterruptible I/O); None when /proc cannot tell (not Linux, or the group is gone)."""
     try:
         pids = [p for p in os.listdir("/proc") if p.isdigit()]
     except OSError:
         return None
-    ticks, running, seen = 0, False, False
+    ticks, in_io, seen = 0, False, False
     for pid in pids:
         fields = _stat_fields(f"/proc/{pid}/stat")
         # fields: 0 state, 1 ppid, 2 pgrp, ..., 11 utime, 12 stime (proc(5), from field 3)
@@ -53,42 +74,49 @@ def group_activity(pgid: int) -> tuple[int, bool] | None:
             continue
         for task in tasks:
             state = _stat_fields(f"/proc/{pid}/task/{task}/stat")
-            if state and state[0] in ("R", "D"):  # running, or in the kernel on I/O
-                running = True
-    return (ticks, running) if seen else None
+            if state and state[0] == "D":  # in the kernel, on I/O: waiting for a reason
+                in_io = True
+    return (ticks, in_io) if seen else None
 
 
 @dataclass
 class Watch:
-    """Whether one process group has been asleep with no CPU time for `seconds`."""
+    """Whether one process group has made no progress, using under `BUSY_SHARE` of a core,
+    for `seconds`."""
 
     seconds: float = STALL_SECONDS
     _ticks: int | None = None
-    _idle_since: float | None = None
+    _progress: object = None
+    _checked: float = 0.0
+    _quiet_since: float | None = None
     _next_check: float = 0.0
 
-    def stalled(self, pgid: int, now: float) -> bool:
+    def stalled(self, pgid: int, now: float, progress: object = None) -> bool:
+        """`progress`: anything that changes when the probe gets on (its output so far)."""
         if now < self._next_check:
             return False
         self._next_check = now + CHECK_EVERY
         activity = group_activity(pgid)
         if activity is None:
-            self._idle_since = None
+            self.reset()
             return False
-        ticks, running = activity
-        if running or ticks != self._ticks:
-            self._ticks, self._idle_since = ticks, None
+        ticks, in_io = activity
+        interval, self._checked = now - self._checked, now
+        used = None if self._ticks is None else (ticks - self._ticks) / _HZ
+        moved, self._ticks, self._progress = progress != self._progress, ticks, progress
+        if in_io or moved or used is None or used > BUSY_SHARE * interval:
+            self._quiet_since = None  # working, or the first look
             return False
-        if self._idle_since is None:
-            self._idle_since = now
-        return now - self._idle_since >= self.seconds
+        if self._quiet_since is None:
+            self._quiet_since = now - interval  # quiet since the previous look
+        return now - self._quiet_since >= self.seconds
 
     def reset(self) -> None:
         """The process is waiting for a good reason (its own child): start over."""
-        self._ticks, self._idle_since = None, None
+        self._ticks, self._progress, self._quiet_since = None, None, None
 
     def idle_seconds(self, now: float) -> float:
-        return 0.0 if self._idle_since is None else now - self._idle_since
+        return 0.0 if self._quiet_since is None else now - self._quiet_since
 
 
 def native_stacks(pid: int) -> tuple[str | None, str]:

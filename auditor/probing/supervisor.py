@@ -22,12 +22,13 @@ import select
 import signal
 import subprocess
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import IO, Any, cast
 
 from auditor.probing.replies import Reply
-from auditor.probing.stall import Watch, native_stacks
+from auditor.probing.stall import Watch, native_stacks, session_members
 
 TAIL_BYTES = 4096  # how much of a child's stderr is kept as evidence
 FATAL = b"Fatal Python error: "
@@ -35,6 +36,27 @@ ANSWER_SECONDS = 30.0  # the zygote's answer to a request ("forked PID")
 REAP_SECONDS = 10.0  # from our SIGKILL to the zygote's "reaped"
 DRAIN_SECONDS = 1.0  # output still arriving after the child was reaped (module forks)
 ABORT_GRACE = 2.0  # from the SIGABRT of a deadlocked probe (faulthandler writes) to SIGKILL
+
+
+# Every zygote alive in this process, so that a stop (Ctrl-C, SIGTERM, SIGHUP) can end them
+# all, whichever thread started them; once stopped, no zygote starts again.
+_LIVE: set[Zygote] = set()
+_LIVE_LOCK = threading.Lock()
+_STOPPED = threading.Event()
+
+
+def stop_all() -> None:
+    """End every zygote of this process with every process it forked, and start no new
+    one: the scan was told to stop.  Safe to call more than once."""
+    _STOPPED.set()
+    with _LIVE_LOCK:
+        zygotes = list(_LIVE)
+    for zygote in zygotes:
+        zygote.terminate()
+
+
+def stopped() -> bool:
+    return _STOPPED.is_set()
 
 
 class ToolFailure(Exception):
@@ -121,11 +143,15 @@ class _Child:
     # What a group's main import had written when this after-main child was forked.
     inherited: tuple[int, str] = (0, "")
     extra: dict[str, Any] = field(default_factory=dict)
-    watch: Watch = field(default_factory=Watch)  # asleep with no CPU time: a deadlock
+    watch: Watch = field(default_factory=Watch)  # no progress, (almost) no CPU: a deadlock
 
     @property
     def fifos(self) -> list[str]:
         return [s.path for s in (self.streams[1], self.streams[2], self.streams[0])]
+
+    def progress(self) -> tuple[int, ...]:
+        """What the probe has written so far: protocol lines (its stage), stdout, stderr."""
+        return tuple(stream.total for stream in self.streams)
 
     def start(self, pid: int, now: float) -> None:
         self.pid, self.started, self.deadline = pid, now, now + self.timeout
@@ -173,6 +199,8 @@ class Zygote:
         self._running: list[_Child] = []  # the probe children of the task under way
 
     def _start(self) -> subprocess.Popen[bytes]:
+        if _STOPPED.is_set():
+            raise ToolFailure("the scan is stopping")
         if self._stderr is None:
             self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 - closed in close()
         # A session of its own: Ctrl-C in the terminal reaches the CLI only, which ends
@@ -188,6 +216,11 @@ class Zygote:
         os.set_blocking(proc.stdout.fileno(), False)
         self._buffer = b""
         self._proc = proc
+        with _LIVE_LOCK:
+            _LIVE.add(self)
+        if _STOPPED.is_set():  # stopped while it started: stop_all may have missed it
+            self.terminate()
+            raise ToolFailure("the scan is stopping")
         return proc
 
     def stderr_tail(self) -> str:
@@ -307,7 +340,7 @@ class Zygote:
                     and child.status is None
                     and child.killed_at is None
                     and not child.timed_out
-                    and child.watch.stalled(child.pid, now)
+                    and child.watch.stalled(child.pid, now, child.progress())
                 ):
                     _abort_stalled(child, now)
             for child in (top, *subs):
@@ -381,6 +414,8 @@ class Zygote:
 
     def close(self) -> None:
         """End the zygote (closing its stdin is enough when it is idle)."""
+        with _LIVE_LOCK:
+            _LIVE.discard(self)
         proc, self._proc = self._proc, None
         if proc is not None:
             assert proc.stdin is not None
@@ -400,15 +435,29 @@ class Zygote:
             os.rmdir(self._fifo_dir)
 
     def terminate(self) -> None:
-        """Ctrl-C: kill the probe under way (each probe child has a process group of its
-        own, and so has each after-main grandchild), then the zygote."""
+        """A stop: kill the probe under way (each probe child has a process group of its
+        own, and so has each after-main grandchild), then the zygote, then whatever else of
+        its session is left (a child forked a moment ago, a module's own fork), and reap
+        the zygote."""
         now = time.monotonic()
         for child in list(self._running):
             child.kill(now)
         proc = self._proc
-        if proc is not None:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(proc.pid, signal.SIGKILL)
+        if proc is None:
+            return
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        # The zygote leads a session of its own, which every process it forks stays in.
+        for _ in range(3):
+            members = session_members(proc.pid)
+            if not members:
+                break
+            for pid in members:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.kill(pid, signal.SIGKILL)
+            time.sleep(0.05)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=REAP_SECONDS)
 
 
 def _abort_stalled(child: _Child, now: float) -> None:

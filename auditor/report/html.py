@@ -188,7 +188,7 @@ def _probe_detail(name: str, probe: dict[str, Any], store: _Store) -> list[Any]:
         )
     deadlock = probe.get("deadlock")
     if deadlock:
-        notes.append(f"deadlocked: no CPU time for {deadlock['idle_seconds']} s")
+        notes.append(f"deadlocked: no progress for {deadlock['idle_seconds']} s")
     outcome = probe["outcome"]
     outcome = probe["outcome"]
     row = {

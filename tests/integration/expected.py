@@ -153,6 +153,15 @@ CATALOGUE: dict[str, Expect] = {
         refused_in(("own_gil",), "multiphase_shared_gil"),
         frozenset({"declares_shared_gil", "refused_by_cpython"}),
     ),
+    # Deadlocks only when two shared-GIL interpreters import it at once (test_depth.py).
+    "once_holds_gil": Expect(
+        "shared_gil",
+        "multi_phase",
+        "supported",
+        0,
+        refused_in(("own_gil",), "once_holds_gil"),
+        frozenset({"declares_shared_gil", "refused_by_cpython"}),
+    ),
     "multiphase_own_gil": Expect(
         "own_gil",
         "multi_phase",

@@ -24,6 +24,7 @@ DEPTH_FIXTURES = (
     "busy_init",
     "static_exception",
     "deadlock",
+    "once_holds_gil",
 )
 BUSY = "busy_init: library init is not reentrant"
 CYCLES = 12  # enough to tell a 1 MiB-per-load leak from the control (the default is 30)
@@ -226,7 +227,29 @@ def test_a_deadlock_is_found_in_seconds_with_its_stacks(depth_scan: DepthScan) -
     assert "most recent call first" in own_gil["stderr_tail"]
     assert "<frozen importlib._bootstrap" in own_gil["stderr_tail"]
     (reason,) = [r for r in module["reasons"] if r["code"] == "timeout"]
-    assert reason["message"].startswith("deadlocked: asleep with no CPU time for ")
+    assert reason["message"].startswith("deadlocked: no progress and almost no CPU time for ")
+
+
+def test_a_deadlock_on_the_gil_is_found_in_seconds_once(depth_scan: DepthScan) -> None:
+    """The pattern of a real venv's hung module (hyperjson on 3.13): one thread holds the GIL
+    and waits for a lock, the other holds the lock and waits for the GIL, waking every 5 ms.
+    Found from the lack of progress, not from zero CPU time; cached, never repeated."""
+    probes = depth_scan.probes("once_holds_gil")
+    if free_threaded(depth_scan.scan):
+        assert probes["concurrent"]["outcome"] == "ok"  # no GIL to wait for
+        return
+    assert depth_scan.scan.module("once_holds_gil")["verdict"] == "hangs"
+    for name, kind in (("concurrent", "isolated"), ("legacy_concurrent", "legacy")):
+        probe = probes[name]
+        assert (probe["outcome"], probe["kind"]) == ("timeout", kind), probe
+        assert probe["stage"].startswith("round 1:"), probe["stage"]
+        assert probe["deadlock"] is not None and probe["deadlock"]["idle_seconds"] >= 3
+        assert probe["seconds"] < 10  # not the 60 s --timeout, nor 3 x 60 s for a depth probe
+        assert (probe["runs"], probe["failed_runs"]) == (1, 1)  # --repeat 2: not repeated
+        if probe["deadlock"]["native_stacks"] is not None:
+            assert "once_holds_gil_exec" in probe["deadlock"]["native_stacks"]
+    for name in ("reuse", "cycles"):  # one interpreter at a time: no deadlock
+        assert probes[name]["outcome"] == "ok", probes[name]
 
 
 def test_smoke_failures_are_told_apart_from_import_failures(
