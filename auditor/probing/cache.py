@@ -271,7 +271,7 @@ class ResultCache:
         """
         digest = hashlib.sha256()
         for entry in sys_path:
-            digest.update(f"{entry}\0".encode())
+            digest.update(os.fsencode(f"{entry}\0"))
             try:
                 names = sorted(os.listdir(entry))
             except OSError:
@@ -280,13 +280,13 @@ class ResultCache:
             for name in names:
                 if name.endswith((".dist-info", ".egg-info")) or name == "__pycache__":
                     continue
-                digest.update(f"{name}\0".encode())
+                digest.update(os.fsencode(f"{name}\0"))
                 path = os.path.join(entry, name)
                 if name.endswith(".pth"):
                     digest.update(self.file_hash(path).encode())
                 elif os.path.isdir(path) and not os.path.exists(os.path.join(path, "__init__.py")):
                     with contextlib.suppress(OSError):
-                        digest.update(("/".join(sorted(os.listdir(path))) + "\n").encode())
+                        digest.update(os.fsencode("/".join(sorted(os.listdir(path))) + "\n"))
         return digest.hexdigest()
 
     def closure_matches(self, closure: dict[str, str]) -> bool:
@@ -315,7 +315,8 @@ class ResultCache:
         digest = hashlib.sha256()
         digest.update(json.dumps([list(sys_path), sorted(map(list, distributions))]).encode())
         for path in sorted(files):
-            digest.update(f"{path}\0{_stat_key(path)}\n".encode())
+            # Names are bytes to the file system: not every one is UTF-8 (os.fsencode).
+            digest.update(os.fsencode(f"{path}\0{_stat_key(path)}\n"))
         return digest.hexdigest()
 
     def key(self, *parts: object) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from auditor import __version__
 from auditor.errors import ReportError
@@ -107,13 +107,41 @@ def _target(target: TargetAudit) -> dict[str, Any]:
 
 
 def report_dict(report: AuditReport) -> dict[str, Any]:
-    """The report as plain data; the same dict feeds every renderer."""
-    return {
+    """The report as plain data; the same dict feeds every renderer.  Every text in it is
+    valid Unicode (see `printable`)."""
+    data = {
         "version": FORMAT_VERSION,
         "tool": {"name": "subinterp-audit", "version": __version__},
         "meta": {"started": report.started, "finished": report.finished, "argv": list(report.argv)},
         "targets": [_target(t) for t in report.targets],
     }
+    return cast(dict[str, Any], _printable_data(data))
+
+
+def printable(text: str) -> str:
+    """`text` as valid Unicode.  A path is bytes to the file system, and Python gives the
+    bytes of a name that is not UTF-8 as lone surrogates ("caf\\udce9"), which no UTF-8
+    file, terminal or browser takes: they are written as the bytes they stand for
+    ("caf\\xe9"), as Python's own tracebacks show them."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        try:
+            raw = text.encode("utf-8", "surrogateescape")
+        except UnicodeEncodeError:  # a surrogate that no byte stands for
+            return text.encode("utf-8", "backslashreplace").decode("utf-8")
+        return raw.decode("utf-8", "backslashreplace")
+
+
+def _printable_data(data: object) -> object:
+    if isinstance(data, str):
+        return printable(data)
+    if isinstance(data, dict):
+        return {printable(str(k)): _printable_data(v) for k, v in data.items()}
+    if isinstance(data, list):
+        return [_printable_data(v) for v in data]
+    return data
 
 
 def schema() -> dict[str, Any]:

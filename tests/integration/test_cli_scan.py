@@ -597,3 +597,23 @@ def test_a_scan_on_a_terminal_shows_progress_and_finishes(tmp_path: Path) -> Non
     assert progress and all(len(seg.rstrip()) <= 80 for seg in progress), progress
     assert any(" left " in seg for seg in progress)  # the time left, in full at 80 columns
     assert "1 module: 1 own_gil" in output
+
+
+def test_paths_that_are_not_utf8_are_scanned_and_reported(
+    python: str, fixtures_dir: Path, tmp_path: Path
+) -> None:
+    """A directory or file name need not be UTF-8 on Linux: the zoo's package pa holds a file
+    named b"caf\\xe9..." (not an importable name: skipped), and here a module sits in such a
+    directory.  Every report is written, with the name's bytes shown as Python shows them."""
+    where = Path(os.fsdecode(bytes(tmp_path) + b"/d\xe9p"))
+    where.mkdir()
+    (module,) = fixtures_dir.glob("multiphase_own_gil.*so")
+    shutil.copy2(module, where / module.name)
+    outputs = {kind: tmp_path / f"r.{kind}" for kind in ("json", "html", "junit", "sarif")}
+    options = [arg for kind, path in outputs.items() for arg in (f"--{kind}", str(path))]
+    done = run_cli("scan", "--python", python, "--no-cache", *options, str(where))
+    assert done.returncode == 0, done.stderr
+    report = json.loads(outputs["json"].read_text(encoding="utf-8"))
+    (entry,) = report["targets"][0]["modules"]
+    assert entry["path"].endswith("/d\\xe9p/" + module.name)
+    assert "d\\xe9p" in outputs["html"].read_text(encoding="utf-8")

@@ -417,3 +417,12 @@ def test_blocked_by_carries_the_import_chain(zoo_scan: Scan) -> None:
         assert " → ".join(chain) in reason["message"]
         # The evidence: the subinterpreter's failed import names the modules on its way.
         assert zoo_scan.module(name)["probes"]["own_gil_after_main"]["importers"] == chain[1:-1]
+
+
+def test_a_file_name_that_is_not_utf8_is_no_obstacle(zoo_scan: Scan) -> None:
+    """pa/caf\\xe9.<suffix> (tests/fixtures/build.py): no Python name imports it, so it is
+    not a module; the scan and its report are whole (a real venv's such file once ended
+    every scan with a UnicodeEncodeError)."""
+    (target,) = zoo_scan.report["targets"]
+    assert not [m["name"] for m in target["modules"] if m["name"].startswith("pa.caf")]
+    assert all("\\udc" not in json.dumps(m) for m in target["modules"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import jsonschema
@@ -139,3 +140,12 @@ def test_schema_lists_every_reason_code() -> None:
     assert module["properties"]["reasons"]["items"]["properties"]["code"]["enum"] == list(
         REASON_CODES
     )
+
+
+def test_names_that_are_not_utf8_are_written_as_their_bytes() -> None:
+    from auditor.report.json import printable
+
+    name = os.fsdecode(b"/venv/caf\xe9/m.so")  # what os.listdir gives for such a name
+    assert printable(name) == "/venv/caf\\xe9/m.so"
+    assert printable("/venv/café/m.so") == "/venv/café/m.so"  # UTF-8 names unchanged
+    assert printable("lone \ud800") == "lone \\ud800"  # no byte stands for it
