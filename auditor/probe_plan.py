@@ -121,6 +121,28 @@ class ProbeSettings:
         return self.smoke.get(module, self.smoke.get("*")) or None
 
 
+# A depth probe's deadline: what its work costs at the module's own measured import time
+# (its slowest import probe, process start included), three times over, plus a floor; never
+# more than this many --timeout (the rule before the cost was known).  A deadlock does not
+# wait for it (auditor/probing/stall.py): it only bounds a busy loop.
+DEPTH_FLOOR_SECONDS = 30.0
+DEPTH_TIMEOUT_FACTOR = 3
+
+
+def depth_deadline(
+    probe: str, import_seconds: float, depth: DepthSettings, timeout: float
+) -> float:
+    """Seconds the depth probe `probe` may take, for a module whose import probes took up to
+    `import_seconds` each."""
+    imports = {
+        "reuse": 4,  # A, B, main, C
+        "concurrent": depth.rounds * 2 * depth.threads,  # two patterns a round
+        "cycles": 2 * depth.cycles,  # the module's cycles and the control's
+    }[probe]
+    cost = DEPTH_FLOOR_SECONDS + 3 * imports * import_seconds
+    return min(cost, DEPTH_TIMEOUT_FACTOR * timeout)
+
+
 def depth_key(probe: str, kind: str, first_kind: str) -> str:
     """The report name of a depth probe: the contract name in the first (best) kind tried,
     ``<kind>_<probe>`` in the kinds tried after it failed ("isolated_reuse")."""

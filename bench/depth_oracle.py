@@ -41,7 +41,9 @@ the ``--smoke`` code with the module bound to ``m``; each step is one exec in th
   and main uses it again; then a normal process exit.
 - ``concurrent``: ``--threads`` K ``threading.Thread`` each create an interpreter, wait at a
   ``threading.Barrier``, import and use the module, wait at the barrier again and destroy their
-  interpreter; ``--rounds`` R such rounds, one after the other.
+  interpreter (InterpreterPoolExecutor's pattern); then this thread creates K interpreters, K
+  threads use them at once, and this thread destroys them (``create()`` / ``exec`` /
+  ``close()``); ``--rounds`` R such pairs of rounds, one after the other.
 - ``cycles``: first a control (``--cycles`` N x create / exec ``pass`` / destroy), then N x
   create / import / use / destroy, measuring the C heap and RSS after each cycle. Growth per
   cycle = (value after the last cycle - value after the first) / (N - 1).
@@ -479,19 +481,61 @@ def _concurrent_round(args: argparse.Namespace, use: str) -> list[tuple[int, str
     return failures
 
 
-def child_concurrent(rep: _Reporter, args: argparse.Namespace) -> None:
-    use = _use_code(args.modules[0], args.smoke)
-    for r in range(1, args.rounds + 1):
-        rep.begin(f"round {r}")
-        failures = _concurrent_round(args, use)
-        if failures:
-            failures.sort(key=lambda f: f[0])
-            i, phase, result = failures[0]
-            where = f"interpreter {i + 1}: {phase}"
-            if len(failures) > 1:
-                where += f" (and {len(failures) - 1} more of {args.threads})"
-            _fail(rep, f"round {r}", result, where=where)
+def _handed_over_round(args: argparse.Namespace, use: str) -> list[tuple[int, str, tuple]]:
+    """One round as concurrent.interpreters' users write it: this thread creates K
+    interpreters, K threads use them at once (exec), this thread destroys them."""
+    module = args.modules[0]
+    failures: list[tuple[int, str, tuple]] = []
+    lock = threading.Lock()
+    interps = [_Interp(args.kind) for _ in range(args.threads)]
+    for i, interp in enumerate(interps):
+        try:
+            interp.create()
+        except Exception as exc:
+            failures.append((i, "create", ("error", type(exc).__qualname__, str(exc))))
+    barrier = threading.Barrier(args.threads)
+
+    def worker(i: int) -> None:
+        barrier.wait()
+        if interps[i].id is None:
             return
+        for phase, body in (("import", _import_code(args.path, module)), ("use", use)):
+            result = interps[i].run(body)
+            if result[0] != "ok":
+                with lock:
+                    failures.append((i, phase, result))
+                break
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(args.threads)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for interp in interps:
+        interp.end()
+    return failures
+
+
+def child_concurrent(rep: _Reporter, args: argparse.Namespace) -> None:
+    """Each round: the pool pattern, then the handed-over pattern (3.12's isolated kind
+    has no Python API for the second: there, the first only)."""
+    use = _use_code(args.modules[0], args.smoke)
+    patterns = [("round %d", _concurrent_round)]
+    if not (args.kind == "isolated" and _use_312_testcapi()):
+        patterns.append(("round %d handed over", _handed_over_round))
+    for r in range(1, args.rounds + 1):
+        for label_format, run_round in patterns:
+            label = label_format % r
+            rep.begin(label)
+            failures = run_round(args, use)
+            if failures:
+                failures.sort(key=lambda f: f[0])
+                i, phase, result = failures[0]
+                where = f"interpreter {i + 1}: {phase}"
+                if len(failures) > 1:
+                    where += f" (and {len(failures) - 1} more of {args.threads})"
+                _fail(rep, label, result, where=where)
+                return
 
 
 def _mallinfo() -> Callable[[], int] | None:

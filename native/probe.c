@@ -28,7 +28,14 @@
  *
  *   run_together(kind, module, paths, stage_fd, owner_pid, label, use, count)
  *       the same in `count` OS threads at once, released together, whose
- *       interpreters end together (the `concurrent` depth probe).
+ *       interpreters end together (the `concurrent` depth probe, as
+ *       InterpreterPoolExecutor runs interpreters: each on its own thread).
+ *
+ *   run_handed_over(kind, module, paths, stage_fd, owner, label, use, count)
+ *       `count` interpreters created by the calling thread, used by `count`
+ *       other threads at once, then ended by the calling thread (the other
+ *       half of `concurrent`: concurrent.interpreters' create(), exec() or
+ *       call_in_thread(), close()).
  *
  *   heap()
  *       the C heap in use (glibc mallinfo2) and the resident set size, for
@@ -501,16 +508,18 @@ PyDoc_STRVAR(read_init_doc,
 static PyObject *
 read_init(PyObject *self, PyObject *args)
 {
-    const char *path, *name;
+    const char *name;
     char symbol[512];
     void *handle;
-    PyObject *info = NULL, *result = NULL;
+    PyObject *path_bytes, *info = NULL, *result = NULL;
 
-    if (!PyArg_ParseTuple(args, "ss:read_init", &path, &name)) {
+    /* The path as the file system's bytes: a name need not be UTF-8. */
+    if (!PyArg_ParseTuple(args, "O&s:read_init", PyUnicode_FSConverter, &path_bytes, &name)) {
         return NULL;
     }
     /* CPython itself uses RTLD_NOW (sys.getdlopenflags()). */
-    handle = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    handle = dlopen(PyBytes_AS_STRING(path_bytes), RTLD_NOW | RTLD_LOCAL);
+    Py_DECREF(path_bytes);
     if (handle == NULL) {
         PyErr_Format(PyExc_ImportError, "dlopen failed: %s", dlerror());
         return NULL;
@@ -1105,6 +1114,160 @@ run_together(PyObject *self, PyObject *args)
 }
 
 
+/* ---- run_handed_over -------------------------------------------------- */
+
+/* One worker thread of run_handed_over: it uses an interpreter that the
+ * calling thread created, as concurrent.interpreters' exec() and
+ * call_in_thread() do, and leaves it alive. */
+typedef struct {
+    PyInterpreterState *interp;
+    const char *module, *use, *label;
+    char **paths;
+    Py_ssize_t path_count;
+    const stage_channel *channel;
+    pthread_barrier_t *start;
+    int index;
+    visit *v;
+} handed_thread;
+
+static void *
+use_handed_over(void *arg)
+{
+    handed_thread *t = arg;
+    PyThreadState *ts;
+
+    pthread_barrier_wait(t->start);
+    /* A thread state of its own in the interpreter it was given. */
+    ts = PyThreadState_New(t->interp);
+    PyEval_RestoreThread(ts);
+    import_and_use(t->module, t->use, t->paths, t->path_count,
+                   t->index == 0 ? t->channel : NULL, t->label, t->v);
+    PyThreadState_Clear(ts);
+    PyThreadState_DeleteCurrent();
+    return NULL;
+}
+
+PyDoc_STRVAR(run_handed_over_doc,
+"run_handed_over(kind, module, paths, stage_fd, owner_pid, label, use, count)\n\n"
+"The pattern of concurrent.interpreters' users: this thread creates `count`\n"
+"interpreters of `kind`; `count` OS threads, released together, each import\n"
+"`module` and run `use` in one of them; when all are done, this thread ends\n"
+"every interpreter.  Return a list of `count` dicts shaped like\n"
+"run_in_subinterpreter's (a failed creation ends the creating: the later\n"
+"interpreters are not created, their dicts say create_failed too).");
+
+static PyObject *
+run_handed_over(PyObject *self, PyObject *args)
+{
+    const char *kind, *module, *label, *use;
+    PyObject *paths, *results = NULL;
+    stage_channel channel;
+    long owner;
+    int count, created = 0, started = 0;
+    char **path_copy;
+    Py_ssize_t path_count = 0;
+    handed_thread *threads;
+    visit *visits;
+    pthread_t *ids;
+    pthread_barrier_t start;
+    PyThreadState *main_state, *sub = NULL;
+
+    if (!PyArg_ParseTuple(args, "ssOilszi:run_handed_over", &kind, &module, &paths,
+                          &channel.fd, &owner, &label, &use, &count)) {
+        return NULL;
+    }
+    channel.owner = (pid_t)owner;
+    if (check_kind(kind) < 0) {
+        return NULL;
+    }
+    if (count < 1 || count > 64) {
+        PyErr_SetString(PyExc_ValueError, "count must be 1 to 64");
+        return NULL;
+    }
+    path_copy = copy_paths(paths, &path_count);
+    if (path_copy == NULL) {
+        return NULL;
+    }
+    threads = calloc((size_t)count, sizeof(*threads));
+    visits = calloc((size_t)count, sizeof(*visits));
+    ids = calloc((size_t)count, sizeof(*ids));
+    if (threads == NULL || visits == NULL || ids == NULL) {
+        free(threads);
+        free(visits);
+        free(ids);
+        free_strings(path_copy, path_count);
+        return PyErr_NoMemory();
+    }
+
+    /* Create them all from this thread; keep no thread state in them (as
+     * _interpreters.create() does): the workers bring their own. */
+    write_stage(&channel, label, "create");
+    main_state = PyThreadState_Swap(NULL);
+    for (; created < count; created++) {
+        if (create_interpreter(kind, &sub, &visits[created]) < 0) {
+            break;
+        }
+        threads[created] = (handed_thread){PyThreadState_GetInterpreter(sub), module, use,
+                                           label, path_copy, path_count, &channel,
+                                           &start, created, &visits[created]};
+        PyThreadState_Clear(sub);
+        PyThreadState_DeleteCurrent();    /* releases its GIL */
+    }
+    if (created < count) {
+        /* Every visit says create_failed (static strings, nothing to free).
+         * The caller leaves the process at once (on 3.12 a failed creation
+         * breaks the GIL state): the interpreters made so far are left. */
+        for (int i = 0; i < count; i++) {
+            visits[i] = visits[created];
+        }
+        PyThreadState_Swap(main_state);
+        goto done;
+    }
+
+    /* Use them from other threads, together. */
+    pthread_barrier_init(&start, NULL, (unsigned)created);
+    for (int i = 0; i < created; i++) {
+        if (pthread_create(&ids[i], NULL, use_handed_over, &threads[i]) != 0) {
+            break;
+        }
+        started++;
+    }
+    if (started != created) {
+        /* The started threads wait at the barrier forever: the probe is
+         * lost, and this process cannot go on. */
+        Py_FatalError("run_handed_over: pthread_create failed");
+    }
+    for (int i = 0; i < created; i++) {
+        pthread_join(ids[i], NULL);
+    }
+    pthread_barrier_destroy(&start);
+
+    /* End them from this thread, as close() does from the creating one. */
+    write_stage(&channel, label, "interpreter_end");
+    for (int i = 0; i < created; i++) {
+        PyThreadState *ts = PyThreadState_New(threads[i].interp);
+        PyThreadState_Swap(ts);
+        Py_EndInterpreter(ts);            /* leaves no thread state current */
+    }
+    PyThreadState_Swap(main_state);
+
+done:
+    results = PyList_New(0);
+    for (int i = 0; i < count; i++) {
+        PyObject *one = visit_to_dict(&visits[i]);
+        if (results != NULL && (one == NULL || PyList_Append(results, one) < 0)) {
+            Py_CLEAR(results);
+        }
+        Py_XDECREF(one);
+    }
+    free(threads);
+    free(visits);
+    free(ids);
+    free_strings(path_copy, path_count);
+    return results;
+}
+
+
 /* ---- heap ---------------------------------------------------------------- */
 
 PyDoc_STRVAR(heap_doc,
@@ -1180,6 +1343,7 @@ static PyMethodDef probe_methods[] = {
     {"run_in_subinterpreter", run_in_subinterpreter, METH_VARARGS,
      run_in_subinterpreter_doc},
     {"run_together", run_together, METH_VARARGS, run_together_doc},
+    {"run_handed_over", run_handed_over, METH_VARARGS, run_handed_over_doc},
     {"heap", heap, METH_NOARGS, heap_doc},
     {"config_of", config_of, METH_VARARGS, config_of_doc},
     {NULL, NULL, 0, NULL}   /* sentinel */

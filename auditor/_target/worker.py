@@ -491,27 +491,32 @@ def _reuse(helper, request, reporter, files):
 
 
 def _concurrent(helper, request, reporter, files):
-    """R rounds of K interpreters on K OS threads (as InterpreterPoolExecutor runs them),
-    released together, each importing and using the module; each round's end together."""
+    """R rounds, each of the two ways people run K interpreters at once, each interpreter
+    importing and using the module: K interpreters living on K OS threads, released
+    together and ended together (InterpreterPoolExecutor); then K interpreters created by
+    this thread, used by K other threads together, and ended by this thread
+    (concurrent.interpreters' create(), exec() or call_in_thread(), close())."""
     use = _use_source(request.module, request.smoke)
+    patterns = (("round %d", helper.run_together), ("round %d handed over", helper.run_handed_over))
     for number in range(1, request.rounds + 1):
-        label = "round %d" % number
-        raws = helper.run_together(
-            request.kind,
-            request.module,
-            request.paths,
-            reporter.fd,
-            reporter.pid,
-            label,
-            use,
-            request.threads,
-        )
-        reporter.leave_if_copy()
-        for index, raw in enumerate(raws):
-            result = _visit(raw, files)
-            _leave_if_create_failed(result, reporter)
-            if result["outcome"] != "ok":
-                return _failed_at(result, "%s, interpreter %d" % (label, index + 1))
+        for label_format, run in patterns:
+            label = label_format % number
+            raws = run(
+                request.kind,
+                request.module,
+                request.paths,
+                reporter.fd,
+                reporter.pid,
+                label,
+                use,
+                request.threads,
+            )
+            reporter.leave_if_copy()
+            for index, raw in enumerate(raws):
+                result = _visit(raw, files)
+                _leave_if_create_failed(result, reporter)
+                if result["outcome"] != "ok":
+                    return _failed_at(result, "%s, interpreter %d" % (label, index + 1))
     return dict(OK)
 
 

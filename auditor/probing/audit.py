@@ -292,6 +292,13 @@ def _depth_phase(
     repeat = settings.depth.repeat
     by_name = {m.name: m for m in modules}
     first_kind: dict[str, str] = {}
+    # The module's own cost: its slowest import probe (auditor/probe_plan.py depth_deadline).
+    import_seconds = {
+        name: max(
+            (r.seconds for p, r in results[name].items() if depth_base(p) is None), default=0.0
+        )
+        for name in by_name
+    }
     for _ in DEPTH_KINDS:
         need = {
             name: kind
@@ -317,6 +324,7 @@ def _depth_phase(
                 probes,
                 settings,
                 kinds=need,
+                import_seconds=import_seconds,
                 on_progress=counter.advance,
                 on_finished=on_finished,
             )

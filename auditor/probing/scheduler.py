@@ -22,13 +22,11 @@ from auditor.probe_plan import (
     SUBINTERPRETER_PROBES,
     DepthSettings,
     ProbeSettings,
+    depth_deadline,
 )
 from auditor.probing.helper import Helper
 from auditor.probing.replies import Reply, tool_failure_reply
 from auditor.probing.supervisor import Spec, ToolFailure, Zygote, stop_all, stopped
-
-# A depth probe does the work of several imports: its deadline is this many --timeout.
-DEPTH_TIMEOUT_FACTOR = 3
 
 
 @dataclass(frozen=True)
@@ -65,6 +63,7 @@ def run_probes(
     settings: ProbeSettings,
     *,
     kinds: Mapping[str, str] | None = None,
+    import_seconds: Mapping[str, float] | None = None,
     on_progress: Callable[[int, int, str], None] = lambda done, total, name: None,
     on_finished: Callable[[str, ProbeRun], None] = lambda name, run: None,
 ) -> dict[str, ProbeRun]:
@@ -84,12 +83,15 @@ def run_probes(
     shared mode is tested against).  Both give the same results (bench/, tests).
 
     Depth probes (auditor/probe_plan.py DEPTH_PROBES) run in the kind `kinds` names for each
-    module, sized by `settings.depth`.  The maintainer's smoke code runs after the import in
-    every interpreter of every probe.
+    module, sized by `settings.depth`, each with a deadline from the module's
+    `import_seconds` (auditor/probe_plan.py depth_deadline).  The maintainer's smoke code
+    runs after the import in every interpreter of every probe.
     """
     if settings.isolation not in ISOLATION_MODES:
         raise ValueError(f"unknown isolation mode {settings.isolation!r}")
-    schedule = _Schedule(interp, helper, modules, probes, settings, kinds or {})
+    schedule = _Schedule(
+        interp, helper, modules, probes, settings, kinds or {}, import_seconds or {}
+    )
     return schedule.run(on_progress, on_finished)
 
 
@@ -104,8 +106,10 @@ class _Schedule:
         probes: tuple[str, ...],
         settings: ProbeSettings,
         kinds: Mapping[str, str],
+        import_seconds: Mapping[str, float],
     ) -> None:
         self.interp, self.helper, self.settings, self.kinds = interp, helper, settings, kinds
+        self.import_seconds = import_seconds
         self.strict = settings.isolation == "strict"
         self.modules = sorted(modules, key=lambda m: (-_size(m.path), m.name))
         self.extra_roots = {m.root for m in self.modules} - set(interp.sys_path)
@@ -218,6 +222,14 @@ class _Schedule:
             smoke=self.settings.smoke_for(module.name) or "",
         )
 
+    def _deadline(self, task: _Task) -> float:
+        timeout = self.settings.timeout
+        if task.probe not in DEPTH_PROBES:
+            return timeout
+        depth = self.settings.depth or DepthSettings()
+        seconds = self.import_seconds.get(task.module.name, timeout)
+        return depth_deadline(task.probe, seconds, depth, timeout)
+
     def _serve(self) -> None:
         """One job thread: its own zygote, one task at a time, until the queue ends."""
         zygote = Zygote(zygote_command(self.interp, self.helper))
@@ -226,10 +238,9 @@ class _Schedule:
                 _, _, task = self.tasks.get()
                 if task is None or self.stopping.is_set() or stopped():
                     return
-                factor = DEPTH_TIMEOUT_FACTOR if task.probe in DEPTH_PROBES else 1
                 # Every failure becomes this task's result: a thread is never lost.
                 try:
-                    replies = zygote.run(self._spec(task), self.settings.timeout * factor)
+                    replies = zygote.run(self._spec(task), self._deadline(task))
                 except ToolFailure as exc:
                     self._finish(task, [], str(exc))
                 except Exception as exc:  # a bug of ours: the module is not to blame

@@ -129,7 +129,24 @@ def _fit(name: str, width: int) -> str:
 def _why(audit: ModuleAudit) -> str:
     if audit.verdict is Verdict.OWN_GIL or not audit.reasons:
         return ""
-    return audit.reasons[0].message  # the most important one (see classify.REASON_CODES)
+    why = audit.reasons[0].message  # the most important one (see classify.REASON_CODES)
+    bug = _interpreter_bug(audit)
+    if bug is not None:  # nobody should file CPython's crash against the module
+        issue, fixed_in = bug
+        fixed = f"fixed in {fixed_in}" if fixed_in else "not fixed yet"
+        why += f"; that is CPython's bug {issue} ({fixed}), not this module's"
+        if audit.verdict_on_fixed_interpreter is not None:
+            why += f": {audit.verdict_on_fixed_interpreter.value} on a fixed interpreter"
+    return why
+
+
+def _interpreter_bug(audit: ModuleAudit) -> tuple[str, str | None] | None:
+    """(CPython issue, fixed in) of the first known CPython bug behind this verdict."""
+    for reason in audit.reasons:
+        if reason.code == "interpreter_bug":
+            details = dict(reason.details)
+            return str(details.get("cpython_issue")), details.get("fixed_in")
+    return None
 
 
 def render_target(target: TargetAudit, console: Console, show_stdlib: bool = False) -> None:
@@ -242,6 +259,14 @@ def summary_line(target: TargetAudit) -> Text:
         if i:
             text.append(", ")
         text.append(part, style=style)
+    bugs = Counter(bug[0] for a in target.modules if (bug := _interpreter_bug(a)))
+    if bugs:
+        count = sum(bugs.values())
+        issues = ", ".join(f"{issue}: {n}" for issue, n in bugs.most_common())
+        text.append(
+            f"; CPython's own bugs behind {count} of these ({issues}), each with its verdict "
+            f"on a fixed interpreter"
+        )
     if target.incomplete:
         text.append(f"; the tool failed on {len(target.incomplete)}", style="bold red")
     return text

@@ -172,14 +172,32 @@ def test_a_quick_scan_serves_the_import_probes_of_a_full_one(python: str, tmp_pa
     assert quick + second == len(counter.read_text())
 
 
-def test_timeouts_are_never_cached(python: str, fixtures_dir: Path, tmp_path: Path) -> None:
+def test_a_deadlock_is_a_result_and_cached(python: str, fixtures_dir: Path, tmp_path: Path) -> None:
+    """A deadlock found with its stacks is deterministic evidence: the next scan of the
+    unchanged environment reuses it instead of hanging again."""
     scan = Scanner(python, tmp_path)
     args = ("--module", "hangs_in_subinterp", str(fixtures_dir))
     report, _, _ = scan(*args)
     assert _verdict(report, "hangs_in_subinterp") == "hangs"
+    (module,) = report["targets"][0]["modules"]
+    assert module["probes"]["own_gil"]["deadlock"] is not None
     report, err, _ = scan(*args)
-    assert "unchanged since the last scan" not in err
+    assert "1 unchanged since the last scan" in err
     assert _verdict(report, "hangs_in_subinterp") == "hangs"
+
+
+def test_busy_timeouts_are_never_cached(python: str, fixtures_dir: Path, tmp_path: Path) -> None:
+    """A probe still busy at its deadline says more about this run than about the module."""
+    scan = Scanner(python, tmp_path)
+    args = ("--module", "multiphase_own_gil", "--timeout", "2", "--smoke", SPIN)
+    report, _, _ = scan(*args, "--depth", "import", str(fixtures_dir))
+    (module,) = report["targets"][0]["modules"]
+    assert module["verdict"] == "hangs"
+    assert module["probes"]["main"]["outcome"] == "timeout"
+    assert module["probes"]["main"]["deadlock"] is None  # on the CPU: not stuck
+    report, err, _ = scan(*args, "--depth", "import", str(fixtures_dir))
+    assert "unchanged since the last scan" not in err
+    assert _verdict(report, "multiphase_own_gil") == "hangs"
 
 
 # A zygote that cannot fork, as under a pids limit (EAGAIN): what the real one says then.

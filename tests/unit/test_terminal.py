@@ -176,3 +176,39 @@ def test_no_color_and_force_color_are_honoured(environ: dict[str, str], coloured
     )
     assert "ok" in done.stdout, done.stdout
     assert ("\x1b[32m" in done.stdout) is coloured
+
+
+def test_cpythons_bug_is_named_in_the_why_line_and_the_summary() -> None:
+    """A crash that is CPython 3.12's own bug says so where people read (issue: 76 of 98
+    crashes on 3.12.1 were CPython's, and the terminal blamed the modules)."""
+    from auditor.model import Reason
+    from auditor.report.terminal import summary_line
+
+    module = ExtensionModule(
+        "psutil._psutil_linux", "/py/psutil/_psutil_linux.so", "distribution",
+        Distribution("psutil", "7.2"), "x", "/py",
+    )  # fmt: skip
+    crash = Reason("crash", "killed by SIGABRT while importing in the main interpreter")
+    bug = Reason(
+        "interpreter_bug",
+        "a single-phase module refused by an isolated interpreter ... (CPython gh-117953)",
+        details=(("bug", "gh-117953"), ("cpython_issue", "gh-117953"), ("fixed_in", "3.13.0")),
+    )
+    probes = {"main": ProbeResult("main", Outcome.CRASH, signal="SIGABRT")}
+    audit = ModuleAudit(
+        module, InitInfo("single_phase"), probes, Verdict.CRASHES, (crash, bug), None,
+        Verdict.LEGACY_ONLY,
+    )  # fmt: skip
+    target = TargetAudit(INTERP, (audit,))
+    out = io.StringIO()
+    render([target], Console(file=out, width=200, highlight=False), [])
+    text = out.getvalue()
+    assert (
+        "psutil._psutil_linux (crashes): killed by SIGABRT while importing in the main "
+        "interpreter; that is CPython's bug gh-117953 (fixed in 3.13.0), not this module's: "
+        "legacy_only on a fixed interpreter"
+    ) in text
+    assert summary_line(target).plain == (
+        "1 module: 1 crashes; CPython's own bugs behind 1 of these (gh-117953: 1), each with "
+        "its verdict on a fixed interpreter"
+    )
