@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from auditor.model import InitInfo, slot_ids
-from auditor.probing.scheduler import init_from_reply
+from auditor.probing.replies import init_from_reply
 
 EXEC = 140199960912368  # a function pointer, as read_init reports it (PyLong_FromVoidPtr)
 NOT_AN_EXTENSION = "no PyInit_not_an_extension symbol: not a Python extension module"
