@@ -16,8 +16,9 @@ from tests.conftest import NEWER_VERSIONS, TARGET_VERSIONS, find_target
 from tests.fixtures.build import build_fixtures
 
 # Long enough for any honest probe on a loaded 2-core machine, and for the deadlock detector
-# (auditor/probing/stall.py: no progress, almost no CPU for 3 s, checked every 0.5 s) to stop the hang fixtures
-# first, at about 4 s: at "4" the deadline and the detector raced, and either could win.
+# (auditor/probing/stall.py: no progress, almost no CPU for 3 s, checked every 0.5 s) to stop
+# the hang fixtures first, at about 4 s: at "4" the deadline and the detector raced, and either
+# could win.
 PROBE_TIMEOUT = "10"
 
 
