@@ -1121,6 +1121,7 @@ run_together(PyObject *self, PyObject *args)
  * call_in_thread() do, and leaves it alive. */
 typedef struct {
     PyInterpreterState *interp;
+    PyThreadState *initial;     /* the creating thread's, kept for the end */
     const char *module, *use, *label;
     char **paths;
     Py_ssize_t path_count;
@@ -1199,19 +1200,19 @@ run_handed_over(PyObject *self, PyObject *args)
         return PyErr_NoMemory();
     }
 
-    /* Create them all from this thread; keep no thread state in them (as
-     * _interpreters.create() does): the workers bring their own. */
+    /* Create them all from this thread, and leave each (its first thread
+     * state kept but detached, as _xxsubinterpreters.create() does: 3.12
+     * cannot make a new first thread state); the workers bring their own. */
     write_stage(&channel, label, "create");
     main_state = PyThreadState_Swap(NULL);
     for (; created < count; created++) {
         if (create_interpreter(kind, &sub, &visits[created]) < 0) {
             break;
         }
-        threads[created] = (handed_thread){PyThreadState_GetInterpreter(sub), module, use,
-                                           label, path_copy, path_count, &channel,
+        threads[created] = (handed_thread){PyThreadState_GetInterpreter(sub), sub, module,
+                                           use, label, path_copy, path_count, &channel,
                                            &start, created, &visits[created]};
-        PyThreadState_Clear(sub);
-        PyThreadState_DeleteCurrent();    /* releases its GIL */
+        PyThreadState_Swap(NULL);         /* releases its GIL */
     }
     if (created < count) {
         /* Every visit says create_failed (static strings, nothing to free).
@@ -1245,9 +1246,8 @@ run_handed_over(PyObject *self, PyObject *args)
     /* End them from this thread, as close() does from the creating one. */
     write_stage(&channel, label, "interpreter_end");
     for (int i = 0; i < created; i++) {
-        PyThreadState *ts = PyThreadState_New(threads[i].interp);
-        PyThreadState_Swap(ts);
-        Py_EndInterpreter(ts);            /* leaves no thread state current */
+        PyThreadState_Swap(threads[i].initial);
+        Py_EndInterpreter(threads[i].initial);   /* leaves no thread state current */
     }
     PyThreadState_Swap(main_state);
 

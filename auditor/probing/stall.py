@@ -16,6 +16,7 @@ Linux /proc only: elsewhere nothing is ever called stalled.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -26,6 +27,10 @@ CHECK_EVERY = 0.5
 _HZ = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 STACK_TIMEOUT = 20.0  # for the debugger to attach and print
 STACK_BYTES = 8192  # kept of the native stacks
+FRAMES_PER_THREAD = 12
+# A frame's argument list when it is long (the interpreter's own frames): cut, so that the
+# frames of every thread fit in STACK_BYTES; short ones stay ("futex_word=0x... <init_lock>").
+_LONG_ARGUMENTS = re.compile(r"\([^()]{80,}\)")
 
 
 def _stat_fields(path: str) -> list[str] | None:
@@ -119,6 +124,24 @@ class Watch:
         return 0.0 if self._quiet_since is None else now - self._quiet_since
 
 
+def _innermost(lines: list[str]) -> list[str]:
+    """Each thread's header and its innermost `FRAMES_PER_THREAD` frames (what it waits on),
+    long argument lists cut: every thread of the process fits in STACK_BYTES."""
+    kept: list[str] = []
+    frames = 0
+    for line in lines:
+        if line.startswith(("Thread", "TID", "PID")):
+            kept.append(line)
+            frames = 0
+        elif line.lstrip().startswith("#"):
+            frames += 1
+            if frames <= FRAMES_PER_THREAD:
+                kept.append(_LONG_ARGUMENTS.sub("(…)", line))
+            elif frames == FRAMES_PER_THREAD + 1:
+                kept.append("    …")
+    return kept
+
+
 def native_stacks(pid: int) -> tuple[str | None, str]:
     """(the native stack of every thread of `pid`, or None; which tool gave them, or why
     there are none)."""
@@ -143,11 +166,7 @@ def native_stacks(pid: int) -> tuple[str | None, str]:
             )
         except (OSError, subprocess.TimeoutExpired) as exc:
             return None, f"{name} failed: {exc}"
-        text = "\n".join(
-            line
-            for line in done.stdout.splitlines()
-            if line.startswith(("#", "Thread", "TID", "PID")) or line.strip().startswith("#")
-        )
+        text = "\n".join(_innermost(done.stdout.splitlines()))
         if text:
             return text[:STACK_BYTES], name  # the innermost frames come first
         return (
