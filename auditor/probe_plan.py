@@ -121,6 +121,10 @@ class ProbeSettings:
         return self.smoke.get(module, self.smoke.get("*")) or None
 
 
+# The empty control of the cycles probe, measured once per kind in a scan (not a contract
+# name: its figures go into each cycles probe's reply of that kind).
+CONTROL_PROBE = "control"
+
 # A depth probe's deadline: what its work costs at the module's own measured import time
 # (its slowest import probe, process start included), three times over, plus a floor; never
 # more than this many --timeout (the rule before the cost was known).  A deadlock does not
@@ -138,6 +142,7 @@ def depth_deadline(
         "reuse": 4,  # A, B, main, C
         "concurrent": depth.rounds * 2 * depth.threads,  # two patterns a round
         "cycles": 2 * depth.cycles,  # the module's cycles and the control's
+        CONTROL_PROBE: depth.cycles,
     }[probe]
     cost = DEPTH_FLOOR_SECONDS + 3 * imports * import_seconds
     return min(cost, DEPTH_TIMEOUT_FACTOR * timeout)

@@ -91,10 +91,12 @@ class Request:
     """One probe request: the fields the supervisor sends, in this order.
 
     ``mode probe module path init_name N path*N out err res M (probe out err res)*M
-    kind threads rounds cycles smoke``; mode is ``fork`` or ``exec``; out/err/res are the
-    FIFOs of the probe child's stdout, stderr and result pipe; the M entries are after-main
-    probes of a group; the last five are the depth probes' interpreter kind and sizes, and
-    the maintainer's smoke code ("" for none).
+    kind threads rounds cycles control_cycles smoke``; mode is ``fork`` or ``exec``;
+    out/err/res are the FIFOs of the probe child's stdout, stderr and result pipe; the M
+    entries are after-main probes of a group; the last six are the depth probes' interpreter
+    kind and sizes (control_cycles 0: the cycles probe skips its empty control, measured
+    once for the scan by the ``control`` probe), and the maintainer's smoke code ("" for
+    none).
     """
 
     def __init__(self, fields):
@@ -110,6 +112,7 @@ class Request:
         self.after = [(next(it), (next(it), next(it), next(it))) for _ in range(int(next(it)))]
         self.kind = next(it)
         self.threads, self.rounds, self.cycles = int(next(it)), int(next(it)), int(next(it))
+        self.control_cycles = int(next(it))
         self.smoke = next(it) or None
 
 
@@ -530,10 +533,23 @@ def _growth(samples):
 
 def _cycles(helper, request, reporter, files):
     """N x create / import / use / end, the C heap and RSS after each, against a control
-    of the same kind that imports nothing (measured first, in this same process)."""
-    use = _use_source(request.module, request.smoke)
+    of the same kind that imports nothing: measured first, in this same process, unless
+    the scan measured it once already (control_cycles 0)."""
+    runs = [("module", request.module, _use_source(request.module, request.smoke))]
+    if request.control_cycles:
+        runs.insert(0, ("control", "sys", None))
+    return _heap_cycles(helper, request, reporter, files, runs)
+
+
+def _control(helper, request, reporter, files):
+    """The empty control alone: N x create / import sys / end in the kind, the C heap and
+    RSS after each (the scan measures it once per kind, for every cycles probe)."""
+    return _heap_cycles(helper, request, reporter, files, [("control", "sys", None)])
+
+
+def _heap_cycles(helper, request, reporter, files, runs):
     figures = {"cycles": request.cycles}
-    for name, module, source in (("control", "sys", None), ("module", request.module, use)):
+    for name, module, source in runs:
         heaps, rss = [], []
         for number in range(1, request.cycles + 1):
             label = "%s %d" % ("control cycle" if name == "control" else "cycle", number)
@@ -556,7 +572,12 @@ def _cycles(helper, request, reporter, files):
     return dict(OK, heap=figures)
 
 
-DEPTH_PROBES = {"reuse": _reuse, "concurrent": _concurrent, "cycles": _cycles}
+DEPTH_PROBES = {
+    "reuse": _reuse,
+    "concurrent": _concurrent,
+    "cycles": _cycles,
+    "control": _control,
+}
 
 
 def _gil_enabled():

@@ -25,6 +25,7 @@ from auditor.model import (
     TargetAudit,
 )
 from auditor.probe_plan import (
+    CONTROL_PROBE,
     DEPTH_KINDS,
     DEPTH_PROBES,
     ProbeSettings,
@@ -286,8 +287,9 @@ def _depth_phase(
     """Run the depth probes each module's verdict needs (auditor/judging/classify.py
     next_depth_kind): its import verdict's kind first, then the kinds below while they fail.
     A depth probe that crashed or timed out while busy runs again, `settings.depth.repeat`
-    runs in all (a deadlock is not repeated).  Adds
-    the replies to `runs` and the results to `results`."""
+    runs in all (a deadlock is not repeated).  The cycles probes' empty control is measured
+    once per kind (probe CONTROL_PROBE), not once per module.  Adds the replies to `runs` and
+    the results to `results`."""
     assert settings.depth is not None
     repeat = settings.depth.repeat
     by_name = {m.name: m for m in modules}
@@ -299,6 +301,9 @@ def _depth_phase(
         )
         for name in by_name
     }
+    # kind -> the control's figures; None when it could not be measured (then each cycles
+    # probe of that kind measures its own, as it did before).
+    controls: dict[str, dict[str, Any] | None] = {}
     for _ in DEPTH_KINDS:
         need = {
             name: kind
@@ -325,9 +330,16 @@ def _depth_phase(
                 settings,
                 kinds=need,
                 import_seconds=import_seconds,
+                controls=[kind for kind, figures in controls.items() if figures],
                 on_progress=counter.advance,
                 on_finished=on_finished,
             )
+
+        for kind in dict.fromkeys(need.values()):
+            if kind not in controls:
+                name = next(n for n, k in need.items() if k == kind)
+                reply = probe((CONTROL_PROBE,), [by_name[name]])[name].replies.get(CONTROL_PROBE)
+                controls[kind] = _control_figures(reply)
 
         count = _ModuleCount(len(chosen), "depth", observer.modules_done)
         batch = probe(DEPTH_PROBES, chosen, on_finished=count.ended)
@@ -363,8 +375,23 @@ def _depth_phase(
                     "runs": total,
                     "failed_runs": failed,
                 }
+                figures = controls.get(need[name])
+                if probe_name == "cycles" and figures and reply.get("heap"):
+                    reply["heap"] = {**figures, **(reply["heap"] or {})}
                 runs[name].replies[key] = reply
                 results[name][key] = result_from_reply(reply)
+
+
+def _control_figures(reply: Reply | None) -> dict[str, Any] | None:
+    """The control's figures, if it ran cleanly and measured them."""
+    heap = (reply or {}).get("heap") or {}
+    if (
+        reply is None
+        or reply.get("outcome") != "ok"
+        or heap.get("control_heap_growth_per_cycle") is None
+    ):
+        return None
+    return {k: v for k, v in heap.items() if k.startswith("control_")}
 
 
 def _worth_repeating(reply: Reply | None) -> bool:

@@ -12,11 +12,12 @@ import itertools
 import os
 import queue
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 
 from auditor.model import ExtensionModule, Interpreter
 from auditor.probe_plan import (
+    CONTROL_PROBE,
     DEPTH_PROBES,
     ISOLATION_MODES,
     SUBINTERPRETER_PROBES,
@@ -64,6 +65,7 @@ def run_probes(
     *,
     kinds: Mapping[str, str] | None = None,
     import_seconds: Mapping[str, float] | None = None,
+    controls: Collection[str] = (),
     on_progress: Callable[[int, int, str], None] = lambda done, total, name: None,
     on_finished: Callable[[str, ProbeRun], None] = lambda name, run: None,
 ) -> dict[str, ProbeRun]:
@@ -84,13 +86,14 @@ def run_probes(
 
     Depth probes (auditor/probe_plan.py DEPTH_PROBES) run in the kind `kinds` names for each
     module, sized by `settings.depth`, each with a deadline from the module's
-    `import_seconds` (auditor/probe_plan.py depth_deadline).  The maintainer's smoke code
-    runs after the import in every interpreter of every probe.
+    `import_seconds` (auditor/probe_plan.py depth_deadline); a cycles probe in a kind of
+    `controls` skips its empty control (the scan measured it: probe CONTROL_PROBE).  The
+    maintainer's smoke code runs after the import in every interpreter of every probe.
     """
     if settings.isolation not in ISOLATION_MODES:
         raise ValueError(f"unknown isolation mode {settings.isolation!r}")
     schedule = _Schedule(
-        interp, helper, modules, probes, settings, kinds or {}, import_seconds or {}
+        interp, helper, modules, probes, settings, kinds or {}, import_seconds or {}, controls
     )
     return schedule.run(on_progress, on_finished)
 
@@ -107,9 +110,10 @@ class _Schedule:
         settings: ProbeSettings,
         kinds: Mapping[str, str],
         import_seconds: Mapping[str, float],
+        controls: Collection[str],
     ) -> None:
         self.interp, self.helper, self.settings, self.kinds = interp, helper, settings, kinds
-        self.import_seconds = import_seconds
+        self.import_seconds, self.controls = import_seconds, frozenset(controls)
         self.strict = settings.isolation == "strict"
         self.modules = sorted(modules, key=lambda m: (-_size(m.path), m.name))
         self.extra_roots = {m.root for m in self.modules} - set(interp.sys_path)
@@ -136,7 +140,7 @@ class _Schedule:
                 if "main" in probes:
                     self._put(_Task(module, "main", self.after_main), rank)
                 for probe in probes:
-                    if probe in DEPTH_PROBES:  # a depth phase: main has already worked
+                    if probe in (*DEPTH_PROBES, CONTROL_PROBE):  # main has already worked
                         self._put(_Task(module, probe), rank)
 
     def run(
@@ -219,12 +223,13 @@ class _Schedule:
             threads=depth.threads,
             rounds=depth.rounds,
             cycles=depth.cycles,
+            control_cycles=0 if self.kinds.get(module.name) in self.controls else depth.cycles,
             smoke=self.settings.smoke_for(module.name) or "",
         )
 
     def _deadline(self, task: _Task) -> float:
         timeout = self.settings.timeout
-        if task.probe not in DEPTH_PROBES:
+        if task.probe not in (*DEPTH_PROBES, CONTROL_PROBE):
             return timeout
         depth = self.settings.depth or DepthSettings()
         seconds = self.import_seconds.get(task.module.name, timeout)

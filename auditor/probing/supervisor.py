@@ -183,6 +183,7 @@ class Spec:
     threads: int = 0  # depth probes' sizes (auditor/probe_plan.py DepthSettings)
     rounds: int = 0
     cycles: int = 0
+    control_cycles: int = 0  # 0: the cycles probe skips its control (measured once per scan)
     smoke: str = ""  # the maintainer's smoke code for this module, "" for none
 
 
@@ -294,7 +295,8 @@ class Zygote:
         fields += [str(len(spec.paths)), *spec.paths, *top.fifos, str(len(subs))]
         for child in subs:
             fields += [child.probe, *child.fifos]
-        fields += [spec.kind, str(spec.threads), str(spec.rounds), str(spec.cycles), spec.smoke]
+        fields += [spec.kind, str(spec.threads), str(spec.rounds), str(spec.cycles)]
+        fields += [str(spec.control_cycles), spec.smoke]
         payload = b"\0".join(os.fsencode(f) for f in fields)
         return str(len(payload)).encode() + b"\n" + payload
 
