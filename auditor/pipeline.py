@@ -38,7 +38,7 @@ from auditor.probing.throwaway import (
     wheel_pythons,
 )
 from auditor.project_settings import Settings
-from auditor.report import terminal
+from auditor.report import gate_text, terminal
 from auditor.report.github import markdown_summary, workflow_commands
 from auditor.report.html import render_html
 from auditor.report.json import dump_json, load_report, report_dict
@@ -375,7 +375,7 @@ def write_outputs(
     for path, text in rendered:
         write_report(path, text)
     terminal.render(targets, console, [path for path, _ in rendered], scan_plan.show_stdlib)
-    terminal.render_gate(gate, console)
+    gate_text.render_gate(gate, console)
     baseline = scan_plan.baseline
     if scan_plan.update_baseline and baseline is not None:
         if gate:

@@ -9,7 +9,7 @@ import click
 from auditor.commands.exits import EXIT_POLICY
 from auditor.console import console
 from auditor.judging.policy import diff_reports
-from auditor.report import terminal
+from auditor.report.gate_text import render_diff
 from auditor.report.json import load_report
 
 
@@ -28,6 +28,6 @@ def diff(old: Path, new: Path) -> None:
       subinterp-audit diff main.json branch.json
     """
     changes = diff_reports(load_report(old), load_report(new))
-    terminal.render_diff(changes, console)
+    render_diff(changes, console)
     if any(c.kind == "regressed" for c in changes):
         raise SystemExit(EXIT_POLICY)

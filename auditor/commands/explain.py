@@ -21,7 +21,7 @@ from auditor.pipeline import audit, now, probe_settings
 from auditor.probe_plan import DepthSettings
 from auditor.probing.target import describe, resolve
 from auditor.project_settings import load as load_settings
-from auditor.report import terminal
+from auditor.report.explain import render_explain
 from auditor.report.json import load_report, report_dict
 
 
@@ -109,4 +109,4 @@ def explain(
     for index, (python, entry) in enumerate(found):
         if index:
             console.rule()
-        terminal.render_explain(entry, python, console)
+        render_explain(entry, python, console)

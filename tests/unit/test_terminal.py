@@ -79,8 +79,8 @@ def test_the_stdlib_folds_into_one_line_beside_third_party_modules(show_stdlib: 
 
 
 def test_explain_says_each_message_once() -> None:
+    from auditor.report.explain import render_explain
     from auditor.report.json import report_dict
-    from auditor.report.terminal import render_explain
 
     long = "IMPORTANT: PLEASE READ THIS\n" + "advice line\n" * 20
     module = _target().modules[0]
@@ -102,8 +102,8 @@ def test_explain_says_each_message_once() -> None:
 def test_explain_folds_restatements_indents_and_keeps_urls_whole() -> None:
     from auditor.judging.advice import annotate
     from auditor.model import Reason
+    from auditor.report.explain import render_explain
     from auditor.report.json import report_dict
-    from auditor.report.terminal import render_explain
 
     url = "https://github.com/PyO3/pyo3/issues/576"
     reasons = annotate(
