@@ -1,6 +1,6 @@
 """A probe's reply: what the supervisor read from one probe process, and what it means.
 
-A reply is the one record that travels from auditor/probing/supervisor.py (``_reply``)
+A reply is the one record that travels from auditor/probing/children.py (``_reply``)
 through the scheduler into the cache and back: a JSON object, since the cache stores it and
 the target's worker writes most of it.  ``Reply`` names its fields; ``result_from_reply``
 and ``init_from_reply`` turn it into the model.
@@ -77,7 +77,7 @@ def _exit_check(data: dict[str, Any] | None) -> ExitCheck | None:
 
 
 def result_from_reply(reply: Reply) -> ProbeResult:
-    """A reply (auditor/probing/supervisor.py's _reply) -> ProbeResult."""
+    """A reply (auditor/probing/children.py's _reply) -> ProbeResult."""
     imported = reply.get("import_outcome")
     return ProbeResult(
         probe=reply["probe"],

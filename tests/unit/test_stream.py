@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from auditor.probing.supervisor import TAIL_BYTES, _Stream
+from auditor.probing.children import TAIL_BYTES, _Stream
 
 
 def test_the_fatal_line_survives_a_long_c_stack(tmp_path: Path) -> None:
