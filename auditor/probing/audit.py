@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import os
 import re
-import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from auditor.errors import AuditorError
 from auditor.judging.advice import Context, annotate
-from auditor.judging.classify import classify, next_depth_kind
+from auditor.judging.classify import classify
 from auditor.judging.interpreter_bugs import BugMatch, controls_needed, recognise
 from auditor.model import (
     ExtensionModule,
@@ -24,35 +23,15 @@ from auditor.model import (
     StaticInfo,
     TargetAudit,
 )
-from auditor.probe_plan import (
-    CONTROL_PROBE,
-    DEPTH_KINDS,
-    DEPTH_PROBES,
-    ProbeSettings,
-    depth_base,
-    depth_key,
-    probes_for,
-)
+from auditor.probe_plan import ProbeSettings, depth_base, probes_for
 from auditor.probing.cache import ResultCache, TargetEntries, relevant_environment
+from auditor.probing.depth import _depth_phase
 from auditor.probing.discover import Discovery, discover
 from auditor.probing.helper import Helper, build_helper
-from auditor.probing.replies import Reply, init_from_reply, result_from_reply
+from auditor.probing.observer import ScanObserver, _ModuleCount, _ProbeCount
+from auditor.probing.replies import init_from_reply, result_from_reply
 from auditor.probing.scheduler import ProbeRun, run_probes
 from auditor.static.binding import inspect_binary
-
-
-class ScanObserver:
-    """What an audit tells as it goes (called from worker threads too); does nothing.
-    auditor/report/progress.py draws it."""
-
-    def discovered(self, found: Discovery, probes: int, reused: int) -> None:
-        """`found`, `probes` import probes to run, `reused` modules answered by the cache."""
-
-    def probed(self, done: int, total: int, module: str) -> None:
-        """Probes done and known so far, over every phase; the module under way."""
-
-    def modules_done(self, done: int, total: int, phase: str) -> None:
-        """Modules whose probes of `phase` ("import", "depth") ended."""
 
 
 def target_notes(interp: Interpreter) -> tuple[str, ...]:
@@ -222,33 +201,6 @@ def _judge(
     return ModuleAudit(module, init, results, verdict, reasons, static, verdict_fixed)
 
 
-class _ProbeCount:
-    """One progress count over every phase: the import probes, then the depth probes."""
-
-    def __init__(self, observer: ScanObserver) -> None:
-        self._observer = observer
-        self._done = self._total = 0  # probes done and known in the phases that ended
-
-    def advance(self, done: int, total: int, name: str) -> None:
-        self._observer.probed(self._done + done, self._total + total, name)
-        if done == total:
-            self._done, self._total = self._done + done, self._total + total
-
-
-class _ModuleCount:
-    """Counts the modules whose probes of a phase ended (called from the worker threads)."""
-
-    def __init__(self, total: int, phase: str, report: Callable[[int, int, str], None]):
-        self._lock = threading.Lock()
-        self._done = 0
-        self._total, self._phase, self._report = total, phase, report
-
-    def ended(self, name: str, run: ProbeRun) -> None:
-        with self._lock:
-            self._done += 1
-            self._report(self._done, self._total, self._phase)
-
-
 def _probes_of(module: ExtensionModule, probes: tuple[str, ...]) -> tuple[str, ...]:
     """The import probes of a module: an --import name has no init function to read."""
     return tuple(p for p in probes if p != "init") if module.is_import else probes
@@ -272,135 +224,6 @@ def _results(run: ProbeRun, probes: Sequence[str]) -> dict[str, ProbeResult]:
             )
             results[probe] = ProbeResult(probe, Outcome.NOT_RUN, message=f"not run: {reason}")
     return results
-
-
-def _depth_phase(
-    interp: Interpreter,
-    helper: Helper,
-    modules: Sequence[ExtensionModule],
-    runs: dict[str, ProbeRun],
-    results: dict[str, dict[str, ProbeResult]],
-    settings: ProbeSettings,
-    counter: _ProbeCount,
-    observer: ScanObserver,
-) -> None:
-    """Run the depth probes each module's verdict needs (auditor/judging/classify.py
-    next_depth_kind): its import verdict's kind first, then the kinds below while they fail.
-    A depth probe that crashed or timed out while busy runs again, `settings.depth.repeat`
-    runs in all (a deadlock is not repeated).  The cycles probes' empty control is measured
-    once per kind (probe CONTROL_PROBE), not once per module.  Adds the replies to `runs` and
-    the results to `results`."""
-    assert settings.depth is not None
-    repeat = settings.depth.repeat
-    by_name = {m.name: m for m in modules}
-    first_kind: dict[str, str] = {}
-    # The module's own cost: its slowest import probe (auditor/probe_plan.py depth_deadline).
-    import_seconds = {
-        name: max(
-            (r.seconds for p, r in results[name].items() if depth_base(p) is None), default=0.0
-        )
-        for name in by_name
-    }
-    # kind -> the control's figures; None when it could not be measured (then each cycles
-    # probe of that kind measures its own, as it did before).
-    controls: dict[str, dict[str, Any] | None] = {}
-    for _ in DEPTH_KINDS:
-        need = {
-            name: kind
-            for name in by_name
-            if runs[name].failure is None and (kind := next_depth_kind(results[name]))
-        }
-        if not need:
-            return
-        for name, kind in need.items():
-            first_kind.setdefault(name, kind)
-        chosen = [by_name[name] for name in need]
-
-        def probe(
-            probes: tuple[str, ...],
-            subset: Sequence[ExtensionModule],
-            need: Mapping[str, str] = need,
-            on_finished: Callable[[str, ProbeRun], None] = lambda name, run: None,
-        ) -> dict[str, ProbeRun]:
-            return run_probes(
-                interp,
-                helper,
-                subset,
-                probes,
-                settings,
-                kinds=need,
-                import_seconds=import_seconds,
-                controls=[kind for kind, figures in controls.items() if figures],
-                on_progress=counter.advance,
-                on_finished=on_finished,
-            )
-
-        for kind in dict.fromkeys(need.values()):
-            if kind not in controls:
-                name = next(n for n, k in need.items() if k == kind)
-                reply = probe((CONTROL_PROBE,), [by_name[name]])[name].replies.get(CONTROL_PROBE)
-                controls[kind] = _control_figures(reply)
-
-        count = _ModuleCount(len(chosen), "depth", observer.modules_done)
-        batch = probe(DEPTH_PROBES, chosen, on_finished=count.ended)
-        counts = {(n, p): [1, 0] for n in need for p in DEPTH_PROBES}  # [runs, failed runs]
-        for name, run in batch.items():
-            for probe_name, reply in run.replies.items():
-                if reply.get("outcome") in ("crash", "timeout"):
-                    counts[(name, probe_name)][1] = 1
-        for probe_name in DEPTH_PROBES:
-            again = [
-                by_name[n]
-                for n in need
-                if not batch[n].failure and _worth_repeating(batch[n].replies.get(probe_name))
-            ]
-            for _ in range(repeat - 1):
-                if not again:
-                    break
-                for name, run in probe((probe_name,), again).items():
-                    reply = run.replies.get(probe_name) or {}
-                    counts[(name, probe_name)][0] += 1
-                    if reply.get("outcome") in ("crash", "timeout"):
-                        counts[(name, probe_name)][1] += 1
-        for name, run in batch.items():
-            if run.failure is not None:
-                runs[name].failure = run.failure
-            for probe_name, reply in run.replies.items():
-                key = depth_key(probe_name, need[name], first_kind[name])
-                total, failed = counts.get((name, probe_name), (1, 0))
-                reply = {
-                    **reply,
-                    "probe": key,
-                    "kind": need[name],  # also when the probe died before it could say
-                    "runs": total,
-                    "failed_runs": failed,
-                }
-                figures = controls.get(need[name])
-                if probe_name == "cycles" and figures and reply.get("heap"):
-                    reply["heap"] = {**figures, **(reply["heap"] or {})}
-                runs[name].replies[key] = reply
-                results[name][key] = result_from_reply(reply)
-
-
-def _control_figures(reply: Reply | None) -> dict[str, Any] | None:
-    """The control's figures, if it ran cleanly and measured them."""
-    heap = (reply or {}).get("heap") or {}
-    if (
-        reply is None
-        or reply.get("outcome") != "ok"
-        or heap.get("control_heap_growth_per_cycle") is None
-    ):
-        return None
-    return {k: v for k, v in heap.items() if k.startswith("control_")}
-
-
-def _worth_repeating(reply: Reply | None) -> bool:
-    """A crash, or a timeout while busy, may not happen the next time: run it again.  A
-    deadlock found with its stacks is deterministic evidence: once is enough."""
-    if reply is None:
-        return False
-    outcome = reply.get("outcome")
-    return outcome == "crash" or (outcome == "timeout" and not reply.get("deadlock"))
 
 
 def _controls(

@@ -14,8 +14,8 @@ from rich.table import Column
 
 from auditor.console import err_console
 from auditor.model import Interpreter
-from auditor.probing.audit import ScanObserver
 from auditor.probing.discover import Discovery
+from auditor.probing.observer import ScanObserver
 from auditor.report import plural
 
 # The width of everything but the bar and the name: "probing 3.13.10 ", "1234/5678 modules",
