@@ -8,13 +8,7 @@ from pathlib import Path
 import click
 
 from auditor.commands.exits import error
-from auditor.commands.options import (
-    CONFIG_OPTION,
-    ISOLATION_OPTION,
-    NO_CACHE_OPTION,
-    SMOKE_OPTION,
-    TIMEOUT_OPTION,
-)
+from auditor.commands.options import probe_options
 from auditor.console import console
 from auditor.model import AuditReport
 from auditor.pipeline import audit, now, probe_settings
@@ -48,11 +42,7 @@ from auditor.report.json import load_report, report_dict
     is_flag=True,
     help="Print the module's entry of the JSON report instead of text.",
 )
-@ISOLATION_OPTION
-@NO_CACHE_OPTION
-@TIMEOUT_OPTION
-@SMOKE_OPTION
-@CONFIG_OPTION
+@probe_options
 def explain(
     module: str,
     paths: tuple[Path, ...],

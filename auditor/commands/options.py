@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 import click
 
@@ -46,3 +48,11 @@ SMOKE_OPTION = click.option(
     help="Python code run after the import in every interpreter of every probe (e.g. "
     '\'import mypkg; mypkg.f(1)\'). Per module: smoke = {"mod" = "code"} in the config.',
 )
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def probe_options(command: F) -> F:
+    """The options that say how to probe, as one decorator: --isolation, --no-cache, --timeout,
+    --smoke, --config, in this order in --help (scan places each among its own options)."""
+    return ISOLATION_OPTION(NO_CACHE_OPTION(TIMEOUT_OPTION(SMOKE_OPTION(CONFIG_OPTION(command)))))
