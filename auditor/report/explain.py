@@ -10,8 +10,9 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from auditor.model import ImportAttempt, Outcome, ProbeResult, Verdict
+from auditor.model import Outcome, ProbeResult, Verdict
 from auditor.report import fold_reasons
+from auditor.report.json import probe_results
 from auditor.report.terminal import VERDICT_STYLE, _mark, _paragraph
 
 # A static hint's kind: style and label, padded to one width.
@@ -30,56 +31,52 @@ def _said(message: str, seen: dict[str, str], probe: str) -> str | None:
     return message
 
 
-def _probe_detail(
-    probe: dict[str, Any], name: str = "", seen: dict[str, str] | None = None
-) -> Text:
+def _probe_detail(result: ProbeResult, name: str = "", seen: dict[str, str] | None = None) -> Text:
     """One probe's evidence; a message an earlier probe showed is named, not repeated."""
     seen = {} if seen is None else seen
     text = Text()
-    if probe.get("exception"):
-        text.append(f"{probe['exception']}: ", style="bold")
-    if probe.get("message"):
-        message = probe["message"]
+    if result.exception:
+        text.append(f"{result.exception}: ", style="bold")
+    if result.message:
+        message = result.message
         if _said(message, seen, name) is None:
             text.append(f"(the same message as {seen[message]})", style="dim")
         else:
             text.append(message)
-    if probe.get("cause"):
-        text.append(f" (from {probe['cause']})", style="dim")
-    if probe.get("signal"):
-        text.append(f" {probe['signal']}", style="bold red")
-    elif probe.get("exit_code") not in (0, None):
-        text.append(f" exit code {probe['exit_code']}", style="bold red")
-    if probe["outcome"] in ("crash", "timeout") and probe.get("stage"):
-        text.append(f" at stage {probe['stage']}")
-        if probe.get("import_outcome"):
-            text.append(f" (the import itself: {probe['import_outcome']})", style="dim")
-    after = probe.get("main_after")
-    if after:
-        style = "green" if after["outcome"] == "ok" else "yellow"
-        text.append(f"{'; ' if text else ''}then main: {after['outcome']}", style=style)
-        if after.get("message"):
-            if _said(after["message"], seen, f"{name}, then main") is None:
-                text.append(f": (the same message as {seen[after['message']]})", style="dim")
+    if result.cause:
+        text.append(f" (from {result.cause})", style="dim")
+    if result.signal:
+        text.append(f" {result.signal}", style="bold red")
+    elif result.exit_code not in (0, None):
+        text.append(f" exit code {result.exit_code}", style="bold red")
+    if result.outcome in (Outcome.CRASH, Outcome.TIMEOUT) and result.stage:
+        text.append(f" at stage {result.stage}")
+        if result.import_outcome is not None:
+            text.append(f" (the import itself: {result.import_outcome.value})", style="dim")
+    after = result.main_after
+    if after is not None:
+        style = "green" if after.ok else "yellow"
+        text.append(f"{'; ' if text else ''}then main: {after.outcome.value}", style=style)
+        if after.message:
+            if _said(after.message, seen, f"{name}, then main") is None:
+                text.append(f": (the same message as {seen[after.message]})", style="dim")
             else:
-                text.append(f": {after['message']}")
-    if probe.get("kind"):  # a depth probe
-        where = f" at {probe['step']}" if probe.get("step") else ""
-        text.append(f" [{probe['kind']}{where}", style="dim")
-        if probe.get("runs", 1) > 1:
+                text.append(f": {after.message}")
+    if result.kind:  # a depth probe
+        where = f" at {result.step}" if result.step else ""
+        text.append(f" [{result.kind}{where}", style="dim")
+        if result.runs > 1:
+            text.append(f"; {result.failed_runs} of {result.runs} runs failed", style="dim")
+        heap = result.heap
+        if heap is not None and heap.heap_growth_per_cycle is not None:
             text.append(
-                f"; {probe.get('failed_runs', 0)} of {probe['runs']} runs failed", style="dim"
-            )
-        heap = probe.get("heap") or {}
-        if heap.get("heap_growth_per_cycle") is not None:
-            text.append(
-                f"; C heap +{heap['heap_growth_per_cycle'] // 1024} KiB per cycle, empty "
-                f"interpreter +{(heap['control_heap_growth_per_cycle'] or 0) // 1024} KiB",
+                f"; C heap +{heap.heap_growth_per_cycle // 1024} KiB per cycle, empty "
+                f"interpreter +{(heap.control_heap_growth_per_cycle or 0) // 1024} KiB",
                 style="dim",
             )
         text.append("]", style="dim")
-    if probe.get("stdout_bytes"):
-        text.append(f" [{probe['stdout_bytes']:,} bytes on stdout]", style="dim")
+    if result.stdout_bytes:
+        text.append(f" [{result.stdout_bytes:,} bytes on stdout]", style="dim")
     return text
 
 
@@ -119,10 +116,12 @@ def render_explain(module: dict[str, Any], python: dict[str, Any], console: Cons
     table.add_column("outcome", no_wrap=True)
     table.add_column("evidence", overflow="fold")
     seen: dict[str, str] = {}
-    for name, probe in module["probes"].items():
-        mark = _mark(_result_stub(probe))
+    probes = probe_results(module)
+    for name, result in probes.items():
         table.add_row(
-            name, Text.assemble(mark, " ", probe["outcome"]), _probe_detail(probe, name, seen)
+            name,
+            Text.assemble(_mark(result), " ", result.outcome.value),
+            _probe_detail(result, name, seen),
         )
     console.print(table)
 
@@ -164,20 +163,11 @@ def render_explain(module: dict[str, Any], python: dict[str, Any], console: Cons
                     ("   " + label + " ", style), (hint["symbol"], "bold"), f": {hint['meaning']}"
                 )
             )
-    for name, probe in module["probes"].items():
-        if probe["outcome"] in ("crash", "timeout") and probe.get("stderr_tail"):
-            lines = probe["stderr_tail"].rstrip().splitlines()
+    for name, result in probes.items():
+        if result.outcome in (Outcome.CRASH, Outcome.TIMEOUT) and result.stderr_tail:
+            lines = result.stderr_tail.rstrip().splitlines()
             fatal = [i for i, line in enumerate(lines) if line.startswith("Fatal Python error")]
             lines = lines[fatal[-1] : fatal[-1] + 12] if fatal else lines[-12:]
             console.print(Text(f"stderr of {name}", style="bold"))
             console.print(Text("\n".join("   " + line for line in lines), style="dim"))
             break  # one is enough on a terminal; the JSON and HTML reports keep them all
-
-
-def _result_stub(probe: dict[str, Any]) -> ProbeResult:
-    after = probe.get("main_after")
-    return ProbeResult(
-        "",
-        Outcome(probe["outcome"]),
-        main_after=ImportAttempt(Outcome(after["outcome"])) if after else None,
-    )

@@ -9,7 +9,18 @@ from typing import Any, cast
 
 from auditor import __version__
 from auditor.errors import ReportError
-from auditor.model import Advice, AuditReport, ModuleAudit, ProbeResult, TargetAudit
+from auditor.model import (
+    Advice,
+    AuditReport,
+    Deadlock,
+    ExitCheck,
+    HeapFigures,
+    ImportAttempt,
+    ModuleAudit,
+    Outcome,
+    ProbeResult,
+    TargetAudit,
+)
 
 # Report format history (bump on any incompatible change; adding fields is compatible):
 # 1: first version.  Later additions within 1: modules' "binding" and "static", reasons'
@@ -31,6 +42,82 @@ def _probe(result: ProbeResult) -> dict[str, Any]:
     if result.exit_after_sub is not None:
         data["exit_after_sub"]["outcome"] = result.exit_after_sub.outcome.value
     return data
+
+
+def probe_result(data: dict[str, Any], probe: str = "") -> ProbeResult:
+    """The inverse of `_probe`: a probe's entry of the report (``module["probes"][probe]``)
+    as the model, for renderers to ask it instead of reading the dict again.  A field that
+    a report of an older tool version lacks takes the model's default.  The report holds
+    texts as `printable` wrote them: a name that was not UTF-8 comes back as "caf\\xe9"."""
+    imported = data.get("import_outcome")
+    return ProbeResult(
+        probe=probe,
+        outcome=Outcome(data["outcome"]),
+        exception=data.get("exception"),
+        message=data.get("message"),
+        cause=data.get("cause"),
+        signal=data.get("signal"),
+        exit_code=data.get("exit_code"),
+        stage=data.get("stage"),
+        stderr_tail=data.get("stderr_tail", ""),
+        stdout_bytes=data.get("stdout_bytes", 0),
+        seconds=data.get("seconds", 0.0),
+        main_after=_import_attempt(data.get("main_after")),
+        import_outcome=Outcome(imported) if imported is not None else None,
+        fresh_exec=data.get("fresh_exec", False),
+        exit_after_sub=_exit_check(data.get("exit_after_sub")),
+        gil_enabled=data.get("gil_enabled"),
+        step=data.get("step"),
+        kind=data.get("kind"),
+        heap=_heap_figures(data.get("heap")),
+        runs=data.get("runs", 1),
+        failed_runs=data.get("failed_runs", 0),
+        deadlock=_deadlock(data.get("deadlock")),
+        importers=tuple(data.get("importers", ())),
+    )
+
+
+def probe_results(module: dict[str, Any]) -> dict[str, ProbeResult]:
+    """A module's entry of the report: its probes as the model, in the report's order."""
+    return {name: probe_result(data, name) for name, data in module["probes"].items()}
+
+
+def _import_attempt(data: dict[str, Any] | None) -> ImportAttempt | None:
+    if data is None:
+        return None
+    return ImportAttempt(
+        Outcome(data["outcome"]),
+        data.get("exception"),
+        data.get("message"),
+        data.get("cause"),
+        tuple(data.get("importers", ())),
+    )
+
+
+def _exit_check(data: dict[str, Any] | None) -> ExitCheck | None:
+    if data is None:
+        return None
+    return ExitCheck(
+        Outcome(data["outcome"]), data.get("signal"), data.get("exit_code"), data.get("message")
+    )
+
+
+def _heap_figures(data: dict[str, Any] | None) -> HeapFigures | None:
+    if data is None:
+        return None
+    return HeapFigures(
+        data["cycles"],
+        data.get("heap_growth_per_cycle"),
+        data.get("control_heap_growth_per_cycle"),
+        data.get("rss_growth_per_cycle"),
+        data.get("control_rss_growth_per_cycle"),
+    )
+
+
+def _deadlock(data: dict[str, Any] | None) -> Deadlock | None:
+    if data is None:
+        return None
+    return Deadlock(data["idle_seconds"], data.get("native_stacks"), data["native_stacks_from"])
 
 
 def _module(audit: ModuleAudit) -> dict[str, Any]:
@@ -156,7 +243,9 @@ def dump_json(data: dict[str, Any]) -> str:
 
 
 def load_report(path: Path) -> dict[str, Any]:
-    """A report written by subinterp-audit (any tool version, report version 1)."""
+    """A report written by subinterp-audit (any tool version, report version 1), as the dict:
+    the gate and `diff` read reports of older tool versions; `probe_result` gives a probe's
+    entry as the model."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:

@@ -6,25 +6,19 @@ import xml.etree.ElementTree as ET
 from typing import Any
 
 from auditor.judging.policy import GateResult, ModuleResult, target_key
+from auditor.model import Outcome, ProbeResult
+from auditor.report.json import probe_results
 
 
-def _probe_passed(probe: dict[str, Any]) -> bool:
-    after = probe.get("main_after")
-    return probe["outcome"] == "ok" and (after is None or after["outcome"] == "ok")
-
-
-def _probe_text(probe: dict[str, Any]) -> str:
-    parts = [probe["outcome"]]
-    if probe.get("exception") or probe.get("message"):
-        parts.append(f"{probe.get('exception')}: {probe.get('message')}")
-    if probe.get("signal") or probe.get("exit_code") not in (0, None):
-        parts.append(
-            f"{probe.get('signal') or 'exit ' + str(probe['exit_code'])} "
-            f"at stage {probe.get('stage')}"
-        )
-    after = probe.get("main_after")
-    if after and after["outcome"] != "ok":
-        parts.append(f"then main: {after['outcome']}: {after.get('message')}")
+def _probe_text(result: ProbeResult) -> str:
+    parts = [result.outcome.value]
+    if result.exception or result.message:
+        parts.append(f"{result.exception}: {result.message}")
+    if result.signal or result.exit_code not in (0, None):
+        parts.append(f"{result.signal or 'exit ' + str(result.exit_code)} at stage {result.stage}")
+    after = result.main_after
+    if after is not None and not after.ok:
+        parts.append(f"then main: {after.outcome.value}: {after.message}")
     return "; ".join(parts)
 
 
@@ -49,20 +43,21 @@ def render_junit(data: dict[str, Any], gate: GateResult) -> str:
         for module in target["modules"]:
             result: ModuleResult = results[(key, module["name"])]
             classname = f"subinterp-audit.py{key}.{module['name']}"
-            for name, probe in module["probes"].items():
+            probes = probe_results(module)
+            for name, probe in probes.items():
                 case = ET.SubElement(
                     suite,
                     "testcase",
                     classname=classname,
                     name=name,
-                    time=f"{probe.get('seconds', 0):.3f}",
+                    time=f"{probe.seconds:.3f}",
                 )
                 counts["tests"] += 1
-                if _probe_passed(probe):
+                if probe.passed:
                     continue
                 if result.failed:
                     failure = ET.SubElement(
-                        case, "failure", type=probe["outcome"], message=_probe_text(probe)
+                        case, "failure", type=probe.outcome.value, message=_probe_text(probe)
                     )
                     failure.text = _details(module)
                     counts["failures"] += 1
@@ -86,9 +81,9 @@ def render_junit(data: dict[str, Any], gate: GateResult) -> str:
                 failure.text = _details(module)
                 counts["failures"] += 1
             if stderr := "\n".join(
-                p.get("stderr_tail", "")
-                for p in module["probes"].values()
-                if p["outcome"] in ("crash", "timeout")
+                p.stderr_tail
+                for p in probes.values()
+                if p.outcome in (Outcome.CRASH, Outcome.TIMEOUT)
             ):
                 ET.SubElement(case, "system-err").text = stderr
         for k, v in counts.items():
