@@ -177,6 +177,19 @@ class ImportAttempt:
     def ok(self) -> bool:
         return self.outcome is Outcome.OK
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> ImportAttempt | None:
+        """From a probe's reply or the report (both write these fields)."""
+        if data is None:
+            return None
+        return cls(
+            Outcome(data["outcome"]),
+            data.get("exception"),
+            data.get("message"),
+            data.get("cause"),
+            tuple(data.get("importers") or ()),
+        )
+
 
 @dataclass(frozen=True)
 class ExitCheck:
@@ -187,6 +200,15 @@ class ExitCheck:
     signal: str | None = None
     exit_code: int | None = None
     message: str | None = None
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> ExitCheck | None:
+        """From a probe's reply or the report (both write these fields)."""
+        if data is None:
+            return None
+        return cls(
+            Outcome(data["outcome"]), data.get("signal"), data.get("exit_code"), data.get("message")
+        )
 
 
 @dataclass(frozen=True)

@@ -56,26 +56,6 @@ class Reply(TypedDict, total=False):
     threads: str
 
 
-def _attempt(data: dict[str, Any] | None) -> ImportAttempt | None:
-    if data is None:
-        return None
-    return ImportAttempt(
-        Outcome(data["outcome"]),
-        data.get("exception"),
-        data.get("message"),
-        data.get("cause"),
-        tuple(data.get("importers") or ()),
-    )
-
-
-def _exit_check(data: dict[str, Any] | None) -> ExitCheck | None:
-    if data is None:
-        return None
-    return ExitCheck(
-        Outcome(data["outcome"]), data.get("signal"), data.get("exit_code"), data.get("message")
-    )
-
-
 def result_from_reply(reply: Reply) -> ProbeResult:
     """A reply (auditor/probing/children.py's _reply) -> ProbeResult."""
     imported = reply.get("import_outcome")
@@ -91,10 +71,10 @@ def result_from_reply(reply: Reply) -> ProbeResult:
         stderr_tail=reply.get("stderr_tail") or "",
         stdout_bytes=reply.get("stdout_bytes") or 0,
         seconds=reply.get("seconds") or 0.0,
-        main_after=_attempt(reply.get("main_after")),
+        main_after=ImportAttempt.from_dict(reply.get("main_after")),
         import_outcome=Outcome(imported) if imported else None,
         fresh_exec=bool(reply.get("fresh_exec")),
-        exit_after_sub=_exit_check(reply.get("exit_after_sub")),
+        exit_after_sub=ExitCheck.from_dict(reply.get("exit_after_sub")),
         gil_enabled=reply.get("gil_enabled"),
         step=reply.get("step"),
         kind=reply.get("kind"),

@@ -62,10 +62,10 @@ def probe_result(data: dict[str, Any], probe: str = "") -> ProbeResult:
         stderr_tail=data.get("stderr_tail", ""),
         stdout_bytes=data.get("stdout_bytes", 0),
         seconds=data.get("seconds", 0.0),
-        main_after=_import_attempt(data.get("main_after")),
+        main_after=ImportAttempt.from_dict(data.get("main_after")),
         import_outcome=Outcome(imported) if imported is not None else None,
         fresh_exec=data.get("fresh_exec", False),
-        exit_after_sub=_exit_check(data.get("exit_after_sub")),
+        exit_after_sub=ExitCheck.from_dict(data.get("exit_after_sub")),
         gil_enabled=data.get("gil_enabled"),
         step=data.get("step"),
         kind=data.get("kind"),
@@ -80,26 +80,6 @@ def probe_result(data: dict[str, Any], probe: str = "") -> ProbeResult:
 def probe_results(module: dict[str, Any]) -> dict[str, ProbeResult]:
     """A module's entry of the report: its probes as the model, in the report's order."""
     return {name: probe_result(data, name) for name, data in module["probes"].items()}
-
-
-def _import_attempt(data: dict[str, Any] | None) -> ImportAttempt | None:
-    if data is None:
-        return None
-    return ImportAttempt(
-        Outcome(data["outcome"]),
-        data.get("exception"),
-        data.get("message"),
-        data.get("cause"),
-        tuple(data.get("importers", ())),
-    )
-
-
-def _exit_check(data: dict[str, Any] | None) -> ExitCheck | None:
-    if data is None:
-        return None
-    return ExitCheck(
-        Outcome(data["outcome"]), data.get("signal"), data.get("exit_code"), data.get("message")
-    )
 
 
 def _heap_figures(data: dict[str, Any] | None) -> HeapFigures | None:
