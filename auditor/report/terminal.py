@@ -117,10 +117,16 @@ def _fit(name: str, width: int) -> str:
     return name if len(name) <= width else "…" + name[-(width - 1) :]
 
 
+# A why-line's message is cut after this many characters (the reports keep all of it).
+WHY_CHARS = 400
+
+
 def _why(audit: ModuleAudit) -> str:
     if audit.verdict is Verdict.OWN_GIL or not audit.reasons:
         return ""
     why = audit.reasons[0].message  # the most important one (see classify.REASON_CODES)
+    if len(why) > WHY_CHARS:  # a module's own message can be kilobytes: one paragraph here
+        why = f"{why[:WHY_CHARS]}… (explain {audit.module.name} shows all of it)"
     bug = _interpreter_bug(audit)
     if bug is not None:  # nobody should file CPython's crash against the module
         issue, fixed_in = bug

@@ -212,3 +212,19 @@ def test_cpythons_bug_is_named_in_the_why_line_and_the_summary() -> None:
         "1 module: 1 crashes; CPython's own bugs behind 1 of these (gh-117953: 1), each with "
         "its verdict on a fixed interpreter"
     )
+
+
+def test_a_message_of_kilobytes_is_cut_in_the_why_line() -> None:
+    """The zoo's long_refusal raises 8 KiB of text: the terminal's summary keeps a paragraph."""
+    from auditor.model import Reason
+    from auditor.report.terminal import WHY_CHARS
+
+    module = ExtensionModule("long_refusal", "/py/long_refusal.so", "unowned", None, "x", "/py")
+    reason = Reason("import_error", "import in a subinterpreter failed: " + "é" * 8192)
+    probes = {"main": ProbeResult("main", Outcome.OK)}
+    audit = ModuleAudit(module, InitInfo("multi_phase"), probes, Verdict.UNSUPPORTED, (reason,))
+    out = io.StringIO()
+    render([TargetAudit(INTERP, (audit,))], Console(file=out, width=100, highlight=False), [])
+    text = out.getvalue()
+    assert text.count("é") == WHY_CHARS - len("import in a subinterpreter failed: ")
+    assert "… (explain long_refusal shows all of it)" in " ".join(text.split())  # wrapped
