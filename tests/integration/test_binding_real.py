@@ -52,7 +52,10 @@ needs_venv = pytest.mark.skipif(
 
 def module_file(name: str) -> Path:
     *package, last = name.split(".")
-    (path,) = SITE.joinpath(*package).glob(f"{last}.*.so")
+    found = list(SITE.joinpath(*package).glob(f"{last}.*.so"))
+    if not found:  # each developer machine's venv holds its own set of packages
+        pytest.skip(f"{name} is not installed in {REAL_VENV}")
+    (path,) = found
     return path
 
 
