@@ -9,7 +9,7 @@ import threading
 from collections.abc import Iterator
 from types import FrameType
 
-from auditor.probing.supervisor import stop_all
+from auditor.probing.supervisor import resume, stop_all
 
 # The signals that stop a command; each ends it with exit code 128 + its number.
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
@@ -45,6 +45,7 @@ def stop_on_signals() -> Iterator[None]:
         yield
     finally:
         stop_all()  # whatever was interrupted, no probe process outlives the command
+        resume()
         for number, old in previous.items():
             signal.signal(number, old)
 

@@ -58,6 +58,12 @@ def stopped() -> bool:
     return _STOPPED.is_set()
 
 
+def resume() -> None:
+    """Zygotes may start again: the stopped command is over (a later command in the same
+    process, as a test runs them, must not find the scan still stopping)."""
+    _STOPPED.clear()
+
+
 class ToolFailure(Exception):
     """A fault of subinterp-audit itself while probing (not of the audited module)."""
 

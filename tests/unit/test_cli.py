@@ -168,3 +168,12 @@ def test_static_only_refuses_what_needs_a_probe(
     code, out, _ = run(capsys, "scan", "--static-only", str(tmp_path / "x.so"))
     assert code == 0 and "no probe ran" in out
     assert not (tmp_path / "reports").exists()  # nothing written without --json
+
+
+def test_a_command_leaves_the_process_able_to_probe_again() -> None:
+    """Each command ends every probe process it started (stop_all) and then lets a later
+    command in the same process start zygotes again."""
+    from auditor.probing import supervisor
+
+    assert main(["diff", "--help"]) == 0
+    assert not supervisor.stopped()
