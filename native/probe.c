@@ -987,39 +987,104 @@ run_in_subinterpreter(PyObject *self, PyObject *args)
 }
 
 
+/* ---- several interpreters at once --------------------------------------- */
+
+/* What run_together and run_handed_over are asked, parsed and checked, and
+ * the visits of their `count` interpreters. */
+typedef struct {
+    const char *kind, *module, *label, *use;
+    stage_channel channel;
+    int count;
+    char **paths;
+    Py_ssize_t path_count;
+    visit *visits;
+} many_request;
+
+/* Parse (kind, module, paths, stage_fd, owner_pid, label, use, count) with
+ * `format`; 0, or -1 with an exception set and nothing to free. */
+static int
+parse_many(PyObject *args, const char *format, many_request *r)
+{
+    PyObject *paths;
+    long owner;
+
+    memset(r, 0, sizeof(*r));
+    if (!PyArg_ParseTuple(args, format, &r->kind, &r->module, &paths,
+                          &r->channel.fd, &owner, &r->label, &r->use, &r->count)) {
+        return -1;
+    }
+    r->channel.owner = (pid_t)owner;
+    if (check_kind(r->kind) < 0) {
+        return -1;
+    }
+    if (r->count < 1 || r->count > 64) {
+        PyErr_SetString(PyExc_ValueError, "count must be 1 to 64");
+        return -1;
+    }
+    r->paths = copy_paths(paths, &r->path_count);
+    if (r->paths == NULL) {
+        return -1;
+    }
+    r->visits = calloc((size_t)r->count, sizeof(visit));
+    if (r->visits == NULL) {
+        free_strings(r->paths, r->path_count);
+        PyErr_NoMemory();
+        return -1;
+    }
+    return 0;
+}
+
+/* Back in the main interpreter: the visits as a list of dicts (every visit
+ * is turned into one, which frees its copies); frees the request. */
+static PyObject *
+finish_many(many_request *r)
+{
+    PyObject *results = PyList_New(0);
+
+    for (int i = 0; i < r->count; i++) {
+        PyObject *one = visit_to_dict(&r->visits[i]);
+        if (results != NULL && (one == NULL || PyList_Append(results, one) < 0)) {
+            Py_CLEAR(results);
+        }
+        Py_XDECREF(one);
+    }
+    free(r->visits);
+    free_strings(r->paths, r->path_count);
+    return results;
+}
+
+
 /* ---- run_together ------------------------------------------------------ */
 
 /* One thread of run_together, and what it shares with the others. */
 typedef struct {
-    const char *kind, *module, *use, *label;
-    char **paths;
-    Py_ssize_t path_count;
-    const stage_channel *channel;
+    const many_request *r;
     pthread_barrier_t *start, *ended;   /* released together, end together */
     int index;
-    visit v;
 } together_thread;
 
 static void *
 run_one_of_many(void *arg)
 {
     together_thread *t = arg;
+    const many_request *r = t->r;
+    visit *v = &r->visits[t->index];
     PyThreadState *sub = NULL, *saved;
 
     pthread_barrier_wait(t->start);
     if (t->index == 0) {
-        write_stage(t->channel, t->label, "create");
+        write_stage(&r->channel, r->label, "create");
     }
-    if (create_interpreter(t->kind, &sub, &t->v) == 0) {
-        import_and_use(t->module, t->use, t->paths, t->path_count,
-                       t->index == 0 ? t->channel : NULL, t->label, &t->v);
+    if (create_interpreter(r->kind, &sub, v) == 0) {
+        import_and_use(r->module, r->use, r->paths, r->path_count,
+                       t->index == 0 ? &r->channel : NULL, r->label, v);
         /* Wait for the others without holding a GIL: with a shared GIL
          * they need it to get this far. */
         saved = PyEval_SaveThread();
         pthread_barrier_wait(t->ended);
         PyEval_RestoreThread(saved);
         if (t->index == 0) {
-            write_stage(t->channel, t->label, "interpreter_end");
+            write_stage(&r->channel, r->label, "interpreter_end");
         }
         Py_EndInterpreter(sub);
     }
@@ -1040,77 +1105,49 @@ PyDoc_STRVAR(run_together_doc,
 static PyObject *
 run_together(PyObject *self, PyObject *args)
 {
-    const char *kind, *module, *label, *use;
-    PyObject *paths, *results = NULL;
-    stage_channel channel;
-    long owner;
-    int count, started = 0;
-    char **path_copy;
-    Py_ssize_t path_count = 0;
+    many_request r;
+    int started = 0;
     together_thread *threads;
     pthread_t *ids;
     pthread_barrier_t start, ended;
 
-    if (!PyArg_ParseTuple(args, "ssOilszi:run_together", &kind, &module, &paths,
-                          &channel.fd, &owner, &label, &use, &count)) {
+    if (parse_many(args, "ssOilszi:run_together", &r) < 0) {
         return NULL;
     }
-    channel.owner = (pid_t)owner;
-    if (check_kind(kind) < 0) {
-        return NULL;
-    }
-    if (count < 1 || count > 64) {
-        PyErr_SetString(PyExc_ValueError, "count must be 1 to 64");
-        return NULL;
-    }
-    path_copy = copy_paths(paths, &path_count);
-    if (path_copy == NULL) {
-        return NULL;
-    }
-    threads = calloc((size_t)count, sizeof(*threads));
-    ids = calloc((size_t)count, sizeof(*ids));
+    threads = calloc((size_t)r.count, sizeof(*threads));
+    ids = calloc((size_t)r.count, sizeof(*ids));
     if (threads == NULL || ids == NULL) {
         free(threads);
         free(ids);
-        free_strings(path_copy, path_count);
+        Py_XDECREF(finish_many(&r));
         return PyErr_NoMemory();
     }
-    pthread_barrier_init(&start, NULL, (unsigned)count);
-    pthread_barrier_init(&ended, NULL, (unsigned)count);
+    pthread_barrier_init(&start, NULL, (unsigned)r.count);
+    pthread_barrier_init(&ended, NULL, (unsigned)r.count);
     Py_BEGIN_ALLOW_THREADS
-    for (int i = 0; i < count; i++) {
-        threads[i] = (together_thread){kind, module, use, label, path_copy, path_count,
-                                       &channel, &start, &ended, i, {0}};
+    for (int i = 0; i < r.count; i++) {
+        threads[i] = (together_thread){&r, &start, &ended, i};
         if (pthread_create(&ids[i], NULL, run_one_of_many, &threads[i]) != 0) {
             break;
         }
         started++;
     }
-    if (started == count) {
-        for (int i = 0; i < count; i++) {
+    if (started == r.count) {
+        for (int i = 0; i < r.count; i++) {
             pthread_join(ids[i], NULL);
         }
     }
     Py_END_ALLOW_THREADS
-    if (started != count) {
+    if (started != r.count) {
         /* The started threads wait at the first barrier forever; this
          * process cannot go on, and the probe is lost: say so. */
         Py_FatalError("run_together: pthread_create failed");
     }
     pthread_barrier_destroy(&start);
     pthread_barrier_destroy(&ended);
-    results = PyList_New(0);
-    for (int i = 0; i < count; i++) {
-        PyObject *one = visit_to_dict(&threads[i].v);
-        if (results != NULL && (one == NULL || PyList_Append(results, one) < 0)) {
-            Py_CLEAR(results);
-        }
-        Py_XDECREF(one);
-    }
     free(threads);
     free(ids);
-    free_strings(path_copy, path_count);
-    return results;
+    return finish_many(&r);
 }
 
 
@@ -1120,29 +1157,26 @@ run_together(PyObject *self, PyObject *args)
  * calling thread created, as concurrent.interpreters' exec() and
  * call_in_thread() do, and leaves it alive. */
 typedef struct {
+    const many_request *r;
     PyInterpreterState *interp;
     PyThreadState *initial;     /* the creating thread's, kept for the end */
-    const char *module, *use, *label;
-    char **paths;
-    Py_ssize_t path_count;
-    const stage_channel *channel;
     pthread_barrier_t *start;
     int index;
-    visit *v;
 } handed_thread;
 
 static void *
 use_handed_over(void *arg)
 {
     handed_thread *t = arg;
+    const many_request *r = t->r;
     PyThreadState *ts;
 
     pthread_barrier_wait(t->start);
     /* A thread state of its own in the interpreter it was given. */
     ts = PyThreadState_New(t->interp);
     PyEval_RestoreThread(ts);
-    import_and_use(t->module, t->use, t->paths, t->path_count,
-                   t->index == 0 ? t->channel : NULL, t->label, t->v);
+    import_and_use(r->module, r->use, r->paths, r->path_count,
+                   t->index == 0 ? &r->channel : NULL, r->label, &r->visits[t->index]);
     PyThreadState_Clear(ts);
     PyThreadState_DeleteCurrent();
     return NULL;
@@ -1160,66 +1194,44 @@ PyDoc_STRVAR(run_handed_over_doc,
 static PyObject *
 run_handed_over(PyObject *self, PyObject *args)
 {
-    const char *kind, *module, *label, *use;
-    PyObject *paths, *results = NULL;
-    stage_channel channel;
-    long owner;
-    int count, created = 0, started = 0;
-    char **path_copy;
-    Py_ssize_t path_count = 0;
+    many_request r;
+    int created = 0, started = 0;
     handed_thread *threads;
-    visit *visits;
     pthread_t *ids;
     pthread_barrier_t start;
     PyThreadState *main_state, *sub = NULL;
 
-    if (!PyArg_ParseTuple(args, "ssOilszi:run_handed_over", &kind, &module, &paths,
-                          &channel.fd, &owner, &label, &use, &count)) {
+    if (parse_many(args, "ssOilszi:run_handed_over", &r) < 0) {
         return NULL;
     }
-    channel.owner = (pid_t)owner;
-    if (check_kind(kind) < 0) {
-        return NULL;
-    }
-    if (count < 1 || count > 64) {
-        PyErr_SetString(PyExc_ValueError, "count must be 1 to 64");
-        return NULL;
-    }
-    path_copy = copy_paths(paths, &path_count);
-    if (path_copy == NULL) {
-        return NULL;
-    }
-    threads = calloc((size_t)count, sizeof(*threads));
-    visits = calloc((size_t)count, sizeof(*visits));
-    ids = calloc((size_t)count, sizeof(*ids));
-    if (threads == NULL || visits == NULL || ids == NULL) {
+    threads = calloc((size_t)r.count, sizeof(*threads));
+    ids = calloc((size_t)r.count, sizeof(*ids));
+    if (threads == NULL || ids == NULL) {
         free(threads);
-        free(visits);
         free(ids);
-        free_strings(path_copy, path_count);
+        Py_XDECREF(finish_many(&r));
         return PyErr_NoMemory();
     }
 
     /* Create them all from this thread, and leave each (its first thread
      * state kept but detached, as _xxsubinterpreters.create() does: 3.12
      * cannot make a new first thread state); the workers bring their own. */
-    write_stage(&channel, label, "create");
+    write_stage(&r.channel, r.label, "create");
     main_state = PyThreadState_Swap(NULL);
-    for (; created < count; created++) {
-        if (create_interpreter(kind, &sub, &visits[created]) < 0) {
+    for (; created < r.count; created++) {
+        if (create_interpreter(r.kind, &sub, &r.visits[created]) < 0) {
             break;
         }
-        threads[created] = (handed_thread){PyThreadState_GetInterpreter(sub), sub, module,
-                                           use, label, path_copy, path_count, &channel,
-                                           &start, created, &visits[created]};
+        threads[created] = (handed_thread){&r, PyThreadState_GetInterpreter(sub), sub,
+                                           &start, created};
         PyThreadState_Swap(NULL);         /* releases its GIL */
     }
-    if (created < count) {
+    if (created < r.count) {
         /* Every visit says create_failed (static strings, nothing to free).
          * The caller leaves the process at once (on 3.12 a failed creation
          * breaks the GIL state): the interpreters made so far are left. */
-        for (int i = 0; i < count; i++) {
-            visits[i] = visits[created];
+        for (int i = 0; i < r.count; i++) {
+            r.visits[i] = r.visits[created];
         }
         PyThreadState_Swap(main_state);
         goto done;
@@ -1244,7 +1256,7 @@ run_handed_over(PyObject *self, PyObject *args)
     pthread_barrier_destroy(&start);
 
     /* End them from this thread, as close() does from the creating one. */
-    write_stage(&channel, label, "interpreter_end");
+    write_stage(&r.channel, r.label, "interpreter_end");
     for (int i = 0; i < created; i++) {
         PyThreadState_Swap(threads[i].initial);
         Py_EndInterpreter(threads[i].initial);   /* leaves no thread state current */
@@ -1252,19 +1264,9 @@ run_handed_over(PyObject *self, PyObject *args)
     PyThreadState_Swap(main_state);
 
 done:
-    results = PyList_New(0);
-    for (int i = 0; i < count; i++) {
-        PyObject *one = visit_to_dict(&visits[i]);
-        if (results != NULL && (one == NULL || PyList_Append(results, one) < 0)) {
-            Py_CLEAR(results);
-        }
-        Py_XDECREF(one);
-    }
     free(threads);
-    free(visits);
     free(ids);
-    free_strings(path_copy, path_count);
-    return results;
+    return finish_many(&r);
 }
 
 
