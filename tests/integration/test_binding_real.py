@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
@@ -91,20 +90,16 @@ def test_hints_of_real_modules() -> None:
 
 
 @needs_venv
-def test_whole_venv_fast_and_classified() -> None:
-    """Every .so is read; every extension gets a toolkit; none takes long."""
+def test_whole_venv_classified() -> None:
+    """Every .so is read and every extension gets a toolkit (bench/static_read.py times it)."""
     counts: dict[str, int] = {}
-    slowest = (0.0, "")
     for path in sorted(REAL_VENV.rglob("*.so")):
-        start = time.perf_counter()
         info = inspect_binary(str(path))
-        slowest = max(slowest, (time.perf_counter() - start, str(path)))
         assert info is not None, path
         if exported_init_symbols(str(path)):
             assert info.binding.toolkit != "unknown", path
         counts[info.binding.toolkit] = counts.get(info.binding.toolkit, 0) + 1
-    print(f"toolkits: {dict(sorted(counts.items()))}; slowest {slowest[0]:.3f}s {slowest[1]}")
-    assert slowest[0] < 0.5, slowest
+    print(f"toolkits: {dict(sorted(counts.items()))}")
 
 
 def test_stdlib_lib_dynload_is_c() -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
@@ -108,9 +107,7 @@ def test_unwritable_output_fails_before_probing(
     capsys: pytest.CaptureFixture[str], never_run_python: Path, options: list[str], label: str
 ) -> None:
     Path("somefile").write_text("not a directory\n")
-    started = time.monotonic()
     code, out, err = run(capsys, "scan", "--python", str(never_run_python), *options)
-    assert time.monotonic() - started < 5
     path = options[-1]
     _one_line_error(code, err, f"cannot write the {label} to {path}: somefile is not a directory")
     assert out == ""
