@@ -37,6 +37,12 @@ RESULT_FD = 3  # the result pipe's descriptor in every probe child
 SUB_KINDS = ("legacy", "isolated", "own_gil")
 EXIT_TOOL_FAILURE = 70  # a probe child that failed through a fault of this file
 MAX_MESSAGE = 8192  # characters kept of any exception message (native/probe.c copies enough)
+# The cycles probe settles early: after this many cycles, a module whose C heap grew by at
+# most CLEAN_GROWTH bytes per cycle beyond the empty control's (a quarter of the leak
+# threshold, LEAK_BYTES_PER_CYCLE in auditor/judging/classify.py) stops there; any other, or
+# any whose control is unknown, runs all N cycles and is judged on them, as before.
+SETTLE_CYCLES = 10
+CLEAN_GROWTH = 64 * 1024
 
 
 # ---- encoding: built-in modules only ------------------------------------------------------
@@ -91,12 +97,12 @@ class Request:
     """One probe request: the fields the supervisor sends, in this order.
 
     ``mode probe module path init_name N path*N out err res M (probe out err res)*M
-    kind threads rounds cycles control_cycles smoke``; mode is ``fork`` or ``exec``;
-    out/err/res are the FIFOs of the probe child's stdout, stderr and result pipe; the M
-    entries are after-main probes of a group; the last six are the depth probes' interpreter
-    kind and sizes (control_cycles 0: the cycles probe skips its empty control, measured
-    once for the scan by the ``control`` probe), and the maintainer's smoke code ("" for
-    none).
+    kind threads rounds cycles control_cycles control_growth smoke``; mode is ``fork`` or
+    ``exec``; out/err/res are the FIFOs of the probe child's stdout, stderr and result pipe;
+    the M entries are after-main probes of a group; the last seven are the depth probes'
+    interpreter kind and sizes (control_cycles 0: the cycles probe skips its empty control,
+    measured once for the scan by the ``control`` probe, whose C heap growth per cycle is
+    control_growth, "" when unknown), and the maintainer's smoke code ("" for none).
     """
 
     def __init__(self, fields):
@@ -113,6 +119,8 @@ class Request:
         self.kind = next(it)
         self.threads, self.rounds, self.cycles = int(next(it)), int(next(it)), int(next(it))
         self.control_cycles = int(next(it))
+        growth = next(it)
+        self.control_growth = int(growth) if growth else None
         self.smoke = next(it) or None
 
 
@@ -531,10 +539,18 @@ def _growth(samples):
     return (samples[-1] - samples[0]) // (len(samples) - 1)
 
 
+def _settled(heaps, control):
+    """The first SETTLE_CYCLES cycles grew the C heap by CLEAN_GROWTH a cycle or less beyond
+    the control's growth (known)."""
+    growth = _growth(heaps)
+    return growth is not None and control is not None and growth - control <= CLEAN_GROWTH
+
+
 def _cycles(helper, request, reporter, files):
-    """N x create / import / use / end, the C heap and RSS after each, against a control
-    of the same kind that imports nothing: measured first, in this same process, unless
-    the scan measured it once already (control_cycles 0)."""
+    """N x create / import / use / end (10 when the first 10 are clean: SETTLE_CYCLES), the
+    C heap and RSS after each, against a control of the same kind that imports nothing:
+    measured first, in this same process, unless the scan measured it once already
+    (control_cycles 0)."""
     runs = [("module", request.module, _use_source(request.module, request.smoke))]
     if request.control_cycles:
         runs.insert(0, ("control", "sys", None))
@@ -548,10 +564,15 @@ def _control(helper, request, reporter, files):
 
 
 def _heap_cycles(helper, request, reporter, files, runs):
+    """Each run's cycles, the heap and RSS after each.  The control always runs all N; the
+    module's run settles early when clean (SETTLE_CYCLES), and ``cycles`` says how many ran."""
     figures = {"cycles": request.cycles}
+    control = request.control_growth  # None until known
     for name, module, source in runs:
         heaps, rss = [], []
         for number in range(1, request.cycles + 1):
+            if name == "module" and number == SETTLE_CYCLES + 1 and _settled(heaps, control):
+                break
             label = "%s %d" % ("control cycle" if name == "control" else "cycle", number)
             raw = helper.run_in_subinterpreter(
                 request.kind, module, request.paths, reporter.fd, reporter.pid, label, source
@@ -567,6 +588,10 @@ def _heap_cycles(helper, request, reporter, files, runs):
             heaps.append(heap)
             rss.append(resident)
         prefix = "control_" if name == "control" else ""
+        if name == "control":
+            control = _growth(heaps)
+        if name == "module":
+            figures["cycles"] = len(heaps)
         figures[prefix + "heap_growth_per_cycle"] = _growth(heaps)
         figures[prefix + "rss_growth_per_cycle"] = _growth(rss)
     return dict(OK, heap=figures)

@@ -77,7 +77,11 @@ def _depth_phase(
                 settings,
                 kinds=need,
                 import_seconds=import_seconds,
-                controls=[kind for kind, figures in controls.items() if figures],
+                controls={
+                    kind: figures["control_heap_growth_per_cycle"]
+                    for kind, figures in controls.items()
+                    if figures
+                },
                 on_progress=counter.advance,
                 on_finished=on_finished,
             )

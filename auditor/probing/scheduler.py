@@ -12,7 +12,7 @@ import itertools
 import os
 import queue
 import threading
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from auditor.model import ExtensionModule, Interpreter
@@ -65,7 +65,7 @@ def run_probes(
     *,
     kinds: Mapping[str, str] | None = None,
     import_seconds: Mapping[str, float] | None = None,
-    controls: Collection[str] = (),
+    controls: Mapping[str, int] | None = None,
     on_progress: Callable[[int, int, str], None] = lambda done, total, name: None,
     on_finished: Callable[[str, ProbeRun], None] = lambda name, run: None,
 ) -> dict[str, ProbeRun]:
@@ -87,13 +87,14 @@ def run_probes(
     Depth probes (auditor/probe_plan.py DEPTH_PROBES) run in the kind `kinds` names for each
     module, sized by `settings.depth`, each with a deadline from the module's
     `import_seconds` (auditor/probe_plan.py depth_deadline); a cycles probe in a kind of
-    `controls` skips its empty control (the scan measured it: probe CONTROL_PROBE).  The
+    `controls` skips its empty control (the scan measured it, probe CONTROL_PROBE: its heap
+    growth per cycle, from which the probe judges whether it may settle early).  The
     maintainer's smoke code runs after the import in every interpreter of every probe.
     """
     if settings.isolation not in ISOLATION_MODES:
         raise ValueError(f"unknown isolation mode {settings.isolation!r}")
     schedule = _Schedule(
-        interp, helper, modules, probes, settings, kinds or {}, import_seconds or {}, controls
+        interp, helper, modules, probes, settings, kinds or {}, import_seconds or {}, controls or {}
     )
     return schedule.run(on_progress, on_finished)
 
@@ -110,10 +111,10 @@ class _Schedule:
         settings: ProbeSettings,
         kinds: Mapping[str, str],
         import_seconds: Mapping[str, float],
-        controls: Collection[str],
+        controls: Mapping[str, int],
     ) -> None:
         self.interp, self.helper, self.settings, self.kinds = interp, helper, settings, kinds
-        self.import_seconds, self.controls = import_seconds, frozenset(controls)
+        self.import_seconds, self.controls = import_seconds, controls
         self.strict = settings.isolation == "strict"
         self.modules = sorted(modules, key=lambda m: (-_size(m.path), m.name))
         self.extra_roots = {m.root for m in self.modules} - set(interp.sys_path)
@@ -224,6 +225,7 @@ class _Schedule:
             rounds=depth.rounds,
             cycles=depth.cycles,
             control_cycles=0 if self.kinds.get(module.name) in self.controls else depth.cycles,
+            control_growth=self.controls.get(self.kinds.get(module.name, "")),
             smoke=self.settings.smoke_for(module.name) or "",
         )
 

@@ -84,6 +84,7 @@ class Spec:
     rounds: int = 0
     cycles: int = 0
     control_cycles: int = 0  # 0: the cycles probe skips its control (measured once per scan)
+    control_growth: int | None = None  # then: that control's C heap growth per cycle
     smoke: str = ""  # the maintainer's smoke code for this module, "" for none
 
 
@@ -196,7 +197,8 @@ class Zygote:
         for child in subs:
             fields += [child.probe, *child.fifos]
         fields += [spec.kind, str(spec.threads), str(spec.rounds), str(spec.cycles)]
-        fields += [str(spec.control_cycles), spec.smoke]
+        control_growth = "" if spec.control_growth is None else str(spec.control_growth)
+        fields += [str(spec.control_cycles), control_growth, spec.smoke]
         payload = b"\0".join(os.fsencode(f) for f in fields)
         return str(len(payload)).encode() + b"\n" + payload
 
