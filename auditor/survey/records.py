@@ -2,10 +2,15 @@
 
 # A survey file (``"kind": "subinterp-audit-survey"``)::
 #
-#     {"version": 1, "kind": ..., "tool": {...}, "meta": {...},
+#     {"version": 2, "kind": ..., "tool": {...}, "meta": {...},
 #      "records": [{"package", "spec", "python", "python_version", "gil_disabled", "depth",
-#                   "status", "version", "message", "verdict",
-#                   "modules": [{"name", "verdict", "reasons", "toolkit",
+#                   "status", "version", "message",
+#                   "verdict",          # the import verdict, else the modules' (below)
+#                   "import_verdict",   # the worst of importing its import names, as users do
+#                   "modules_verdict",  # its worst module's, tests of the package left out
+#                   "import_once": {"ready", "differs", "told_by"} | null,
+#                   "imports": [{"name", "verdict", "reasons", "toolkit", "blocked_by"}],
+#                   "modules": [{"name", "verdict", "reasons", "toolkit", "test",
 #                                "blocked_by": [{"module", "chain", "distribution"}]}]}],
 #      "summary": {...}, "changes": [...] | null}          # the last two: merged files only
 #
@@ -16,6 +21,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -25,10 +31,16 @@ from auditor import __version__
 from auditor.errors import UsageError
 from auditor.model import Verdict
 from auditor.pipeline import now
+from auditor.probe_plan import depth_base
 
 # Survey file format history (bump on any incompatible change; adding fields is compatible):
 # 1: first version.
-SURVEY_VERSION = 1
+# 2: "verdict" is the import verdict (importing the package's import names, as users do);
+#    the worst module's is "modules_verdict", tests of the package left out; "imports",
+#    "import_once" and the modules' "test" added.  Version 1 files are still read (merge
+#    --previous), their "verdict" standing for both.
+SURVEY_VERSION = 2
+READABLE_VERSIONS = (1, 2)
 SURVEY_KIND = "subinterp-audit-survey"
 
 STATUSES = ("ok", "no_extensions", "install_failed", "scan_failed")
@@ -78,17 +90,86 @@ def module_entry(module: dict[str, Any], owners: dict[str, str | None]) -> dict[
         "verdict": module["verdict"],
         "reasons": sorted({r["code"] for r in module["reasons"]}),
         "toolkit": binding.get("toolkit"),
+        "test": is_test_module(module["name"]),
         "blocked_by": _blocked_by(module["reasons"], owners),
     }
 
 
+def import_entry(module: dict[str, Any], owners: dict[str, str | None]) -> dict[str, Any]:
+    """An import name's entry of the JSON report (probed with --import, or an extension
+    module that is itself an import name), as a survey records it, with what import_once
+    reads ("once", "evidence": dropped from the record by `finish_imports`)."""
+    entry = module_entry(module, owners)
+    del entry["test"]
+    own = module["probes"].get("own_gil") or {}
+    entry["once"] = own.get("outcome") == "ok"
+    entry["evidence"] = [{"code": r["code"], "probes": r["probes"]} for r in module["reasons"]]
+    return entry
+
+
+def finish_imports(entries: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The import entries as the record keeps them."""
+    return [{k: v for k, v in e.items() if k not in ("once", "evidence")} for e in entries]
+
+
+# A module that tests its package: under a test package, or named like one (NumPy's
+# numpy._core._operand_flag_tests, CPython's _ctypes_test).  Nobody imports it to use the
+# package, so it decides nothing.
+TEST_PACKAGES = {"test", "tests", "testing"}
+TEST_NAME = re.compile(r"(\w+_)?tests?")
+
+
+def is_test_module(name: str) -> bool:
+    *packages, last = name.split(".")
+    return bool(set(packages) & TEST_PACKAGES) or TEST_NAME.fullmatch(last) is not None
+
+
 def package_verdict(modules: Sequence[dict[str, Any]]) -> str | None:
-    """A package's verdict: its worst module's, among the modules that import at all.  A
-    module that is broken even in the main interpreter (an optional backend whose dependency
-    is not installed: zstandard._cffi without cffi) says nothing about subinterpreters; the
-    package is broken only when every module is."""
-    usable = [m["verdict"] for m in modules if m["verdict"] != "broken"]
-    return worst(usable) if usable else worst(m["verdict"] for m in modules)
+    """A package's modules verdict: its worst module's, among the modules that import at all
+    and are not its tests.  A module that is broken even in the main interpreter (an optional
+    backend whose dependency is not installed: zstandard._cffi without cffi) says nothing
+    about subinterpreters; the package is broken only when every module is."""
+    counted = [m for m in modules if not m.get("test")] or list(modules)
+    usable = [m["verdict"] for m in counted if m["verdict"] != "broken"]
+    return worst(usable) if usable else worst(m["verdict"] for m in counted)
+
+
+# What tells "imports once in one own-GIL interpreter" apart from real use: a probe (its base
+# name) that failed, in words.
+TOLD_BY_PROBE = {
+    "own_gil_after_main": "the other import order (main first)",
+    "isolated_after_main": "the other import order (main first)",
+    "legacy_after_main": "the other import order (main first)",
+    "reuse": "a second interpreter (reuse)",
+    "concurrent": "interpreters at once (concurrent)",
+    "cycles": "interpreters created and ended in turn (cycles)",
+}
+TOLD_BY_CODE = {
+    "leaks_per_interpreter": "a leak per interpreter (cycles)",
+    "main_import_after_subinterpreter": "main importing it afterwards",
+}
+
+
+def import_once(imports: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
+    """What "import the top-level name once in one own-GIL interpreter" says of a package
+    (its ``own_gil`` probe, alone), whether that differs from the import verdict, and the
+    evidence that tells them apart.  None without import names."""
+    if not imports:
+        return None
+    ready = all(i["once"] for i in imports)
+    verdict = worst(i["verdict"] for i in imports)
+    told: set[str] = set()
+    for entry in imports:
+        for reason in entry["evidence"]:
+            if reason["code"] in TOLD_BY_CODE:
+                told.add(TOLD_BY_CODE[reason["code"]])
+                continue
+            for probe in reason["probes"]:
+                words = TOLD_BY_PROBE.get(probe) or TOLD_BY_PROBE.get(depth_base(probe) or "")
+                if words:
+                    told.add(words)
+    differs = ready and verdict != Verdict.OWN_GIL.value
+    return {"ready": ready, "differs": differs, "told_by": sorted(told) if differs else []}
 
 
 def worst(verdicts: Iterable[str]) -> str | None:
@@ -120,10 +201,10 @@ def load_survey(path: Path) -> dict[str, Any]:
         raise UsageError(f"{path} is not JSON: {exc}") from None
     if not isinstance(data, dict) or data.get("kind") != SURVEY_KIND:
         raise UsageError(f"{path} is not a subinterp-audit survey file")
-    if data.get("version") != SURVEY_VERSION:
+    if data.get("version") not in READABLE_VERSIONS:
         raise UsageError(
             f"{path} has survey version {data.get('version')!r}; this subinterp-audit reads "
-            f"version {SURVEY_VERSION}"
+            f"versions {', '.join(map(str, READABLE_VERSIONS))}"
         )
     records = data.get("records")
     if not isinstance(records, list) or not all(
@@ -161,14 +242,15 @@ def _state(record: dict[str, Any]) -> str:
 
 
 def ecosystem_blockers(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The modules that block other distributions' modules (reason blocked_by), ranked by how
-    many modules they block, then by how many packages: the summary's "root_blockers", over
-    every package surveyed (auditor/report/html.py's root_blockers: one target's modules)."""
+    """The modules that block other distributions' imports and modules (reason blocked_by),
+    ranked by how many they block, then by how many packages: the summary's "root_blockers",
+    over every package surveyed (auditor/report/html.py's root_blockers: one target's
+    modules)."""
     blocked: dict[str, set[tuple[str, str]]] = defaultdict(set)
     pythons: dict[str, set[str]] = defaultdict(set)
     owners: dict[str, set[str]] = defaultdict(set)
     for record in records:
-        for module in record["modules"]:
+        for module in [*record.get("imports", ()), *record["modules"]]:
             for block in module["blocked_by"]:
                 if block["distribution"] == record["package"]:
                     continue  # its own distribution's module: not another package's blocker
@@ -208,10 +290,22 @@ def summarize(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
     for record in records:
         states[record["python"]][_state(record)] += 1
     order = [v.value for v in Verdict] + list(STATUSES[1:])
+    once: dict[str, Counter[str]] = {p: Counter() for p in pythons}
+    for record in records:
+        said = record.get("import_once")
+        if said:
+            once[record["python"]]["ready" if said["ready"] else "not_ready"] += 1
+            once[record["python"]]["ready_but_not_own_gil"] += said["differs"]
     return {
         "packages": len({r["package"] for r in records}),
         "pythons": pythons,
         "states": {p: {s: states[p][s] for s in order if states[p][s]} for p in pythons},
+        # Per Python: how many packages "import once in one own-GIL interpreter" calls ready,
+        # and how many of those the full probes do not find own_gil.
+        "import_once": {
+            p: {k: once[p][k] for k in ("ready", "not_ready", "ready_but_not_own_gil")}
+            for p in pythons
+        },
         "root_blockers": ecosystem_blockers(records),
         "toolkits": toolkit_counts(records),
     }

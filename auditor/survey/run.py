@@ -27,12 +27,16 @@ from auditor.report import plural
 from auditor.report.json import dump_json, report_dict
 from auditor.report.output import write_report
 from auditor.survey.records import (
+    finish_imports,
+    import_entry,
+    import_once,
     load_survey,
     module_entry,
     package_verdict,
     python_order,
     resume_key,
     survey_document,
+    worst,
 )
 from auditor.survey.requirements import Requested
 
@@ -84,9 +88,18 @@ def resolve_targets(specs: Sequence[str]) -> list[SurveyTarget]:
 # --- one package ----------------------------------------------------------------------------
 
 
-def _facts(python: Path, dist: str, names: Sequence[str]) -> tuple[str | None, dict[str, Any]]:
-    """The installed version of `dist` and the distribution (or "stdlib") of each module in
-    `names`, as auditor/_target/facts.py run by `python` says; (None, {}) when it cannot."""
+@dataclass(frozen=True)
+class Facts:
+    """What auditor/_target/facts.py, run by the target, says of a distribution."""
+
+    version: str | None
+    imports: tuple[str, ...]  # the names users import it by
+    owners: dict[str, Any]  # module -> its distribution, "stdlib" or None
+
+
+def _facts(python: Path, dist: str, names: Sequence[str]) -> Facts:
+    """The installed version of `dist`, its import names and the distribution (or "stdlib")
+    of each module in `names`; nothing known when the script cannot tell."""
     try:
         done = subprocess.run(
             [str(python), "-I", str(target_script("facts.py")), dist, *names],
@@ -98,19 +111,20 @@ def _facts(python: Path, dist: str, names: Sequence[str]) -> tuple[str | None, d
         )
         facts = json.loads(done.stdout)
     except (OSError, subprocess.SubprocessError, ValueError):
-        return None, {}
+        return Facts(None, (), {})
     owners = {
         name: canonicalize_name(owner) if owner and owner != "stdlib" else owner
         for name, owner in facts.get("owners", {}).items()
     }
-    return facts.get("version"), owners
+    return Facts(facts.get("version"), tuple(facts.get("imports", ())), owners)
 
 
 def survey_package(
     requested: Requested, target: SurveyTarget, settings: SurveySettings
 ) -> dict[str, Any]:
-    """Install one requirement into a throwaway venv of the target, scan the modules of its
-    distribution (not those of its dependencies), and return the record."""
+    """Install one requirement into a throwaway venv of the target; probe the import of each
+    of its import names (--import, as users import it) and scan the extension modules of its
+    distribution (not those of its dependencies); return the record."""
     record: dict[str, Any] = {
         "package": requested.package,
         "spec": requested.spec,
@@ -122,25 +136,30 @@ def survey_package(
         "version": None,
         "message": None,
         "verdict": None,
+        "import_verdict": None,
+        "modules_verdict": None,
+        "import_once": None,
+        "imports": [],
         "modules": [],
     }
     try:
         with installed(target.executable, requirement(requested.spec), settings.install) as venv:
+            facts = _facts(venv, requested.package, ())
+            record["version"] = facts.version
             try:
                 audit = audit_target(
                     describe(venv),
                     settings.probe,
                     packages=(requested.package,),
+                    imports=facts.imports,
                     # Nothing to reuse: every venv is new (and the user's cache stays clean).
                     cache=ResultCache(Path(), enabled=False),
                 )
             except SelectionError:
-                record["status"] = "no_extensions"  # a pure-Python distribution
-                record["version"], _ = _facts(venv, requested.package, ())
+                record["status"] = "no_extensions"  # nothing to import, nothing compiled
                 return record
             except AuditorError as exc:
                 record["status"], record["message"] = "scan_failed", str(exc)
-                record["version"], _ = _facts(venv, requested.package, ())
                 return record
             except Exception as exc:  # a bug of this tool: one package, not the whole survey
                 record["status"] = "scan_failed"
@@ -150,13 +169,22 @@ def survey_package(
             blockers = {
                 r["module"] for m in modules for r in m["reasons"] if r["code"] == "blocked_by"
             }
-            record["version"], owners = _facts(venv, requested.package, sorted(blockers - {None}))
+            owners = _facts(venv, requested.package, sorted(blockers - {None})).owners
     except InstallError as exc:
         record["status"], record["message"] = "install_failed", str(exc)
         return record
-    entries = sorted((module_entry(m, owners) for m in modules), key=lambda m: m["name"])
+    names = set(facts.imports)
+    # An import name that is itself an extension module (mmh3) is scanned once, as one: it
+    # is both an import and a module of the record.
+    imports = [import_entry(m, owners) for m in modules if m["name"] in names]
+    extensions = [m for m in modules if m["origin"] != "import"]
+    entries = sorted((module_entry(m, owners) for m in extensions), key=lambda m: m["name"])
     record["modules"] = entries
-    record["verdict"] = package_verdict(entries)
+    record["modules_verdict"] = package_verdict(entries)
+    record["import_verdict"] = worst(i["verdict"] for i in imports)
+    record["import_once"] = import_once(imports)
+    record["imports"] = sorted(finish_imports(imports), key=lambda i: i["name"])
+    record["verdict"] = record["import_verdict"] or record["modules_verdict"]
     if audit.incomplete:
         record["message"] = "the tool failed on " + ", ".join(sorted(audit.incomplete))
     return record
@@ -170,8 +198,17 @@ def _describe_record(record: dict[str, Any]) -> str:
     version = f" {record['version']}" if record.get("version") else ""
     if status == "ok":
         modules = record["modules"]
-        blockers = sorted({b["module"] for m in modules for b in m["blocked_by"]})
-        text = f"{record['verdict']} ({plural(len(modules), 'module')}"
+        entries = [*record["imports"], *modules]
+        blockers = sorted({b["module"] for m in entries for b in m["blocked_by"]})
+        size = plural(len(modules), "module") if modules else "pure Python"
+        text = f"{record['verdict']} ({size}"
+        if record["import_verdict"] and record["modules_verdict"] not in (
+            None,
+            record["import_verdict"],
+        ):
+            text += f", all modules: {record['modules_verdict']}"
+        if (record.get("import_once") or {}).get("differs"):
+            text += "; import-once says ready"
         text += f"; blocked by {', '.join(blockers)})" if blockers else ")"
     elif status == "no_extensions":
         text = "no extension modules (pure Python)"
@@ -195,7 +232,12 @@ def run_survey(
         for record in load_survey(out)["records"]:
             records[(record["package"], record["python"])] = record
     # Only what finished is kept: a failed install (the network) or scan is tried again.
-    done = {resume_key(r) for r in records.values() if r.get("status") in ("ok", "no_extensions")}
+    # A record of an older survey version (no import verdict) is redone too.
+    done = {
+        resume_key(r)
+        for r in records.values()
+        if r.get("status") in ("ok", "no_extensions") and "import_verdict" in r
+    }
     total = len(requested) * len(targets)
     step = 0
     for item in requested:

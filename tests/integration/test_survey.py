@@ -18,7 +18,7 @@ import pytest
 
 from auditor.probing.throwaway import InstallOptions, installed, requirement
 from tests.conftest import find_target
-from tests.fixtures.wheels import make_wheelhouse
+from tests.fixtures.wheels import OWN_GIL, SINGLE_PHASE, c_source, make_wheel, make_wheelhouse
 from tests.integration.conftest import PROBE_TIMEOUT
 
 # Every test here shares the wheels built once: one xdist worker.
@@ -35,7 +35,30 @@ def wheelhouse(python: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Three wheels: an own-GIL module, a single-phase module, and a package whose pure-Python
     __init__ imports the single-phase module of the wheel it requires (named "Uses_Old": the
     survey canonicalises it)."""
-    return make_wheelhouse(python, tmp_path_factory.mktemp("wheelhouse"), dependent="Uses_Old")
+    house = make_wheelhouse(python, tmp_path_factory.mktemp("wheelhouse"), dependent="Uses_Old")
+    # A pure-Python package blocked by its dependency's single-phase module, and one whose
+    # own single-phase module is only its test (NumPy's pattern).
+    make_wheel(
+        python,
+        house,
+        "purepkg",
+        "0.1",
+        {},
+        requires=["old-single"],
+        pure={"purepkg/__init__.py": "import oldsingle\n"},
+    )
+    make_wheel(
+        python,
+        house,
+        "withtests",
+        "1.0",
+        {
+            "withtests._core": c_source(OWN_GIL, "withtests._core"),
+            "withtests._core_tests": c_source(SINGLE_PHASE, "withtests._core_tests"),
+        },
+        pure={"withtests/__init__.py": "from . import _core\n"},
+    )
+    return house
 
 
 def test_make_wheel_installs_offline_and_imports(python: str, wheelhouse: Path) -> None:
@@ -195,11 +218,47 @@ def test_survey_verdicts_and_blockers(unsharded: dict[str, Any]) -> None:
         {
             "module": "oldsingle",
             "distributions": ["old-single"],
-            "blocked_modules": 1,
+            "blocked_modules": 2,  # `import usesold` and usesold._fast
             "packages": ["uses-old"],
             "pythons": ["3.13"],
         }
     ]
+
+
+def test_a_package_is_judged_by_its_import(python: str, wheelhouse: Path, workdir: Path) -> None:
+    """The import verdict (what users do), the modules' (tests left out), and import-once."""
+    (workdir / "imports.txt").write_text("purepkg\nwithtests\nUses_Old\n")
+    survey_cli(*survey_args(python, wheelhouse, "imports.txt", "imports.json"), cwd=workdir)
+    records = {
+        r["package"]: r for r in json.loads((workdir / "imports.json").read_text())["records"]
+    }
+    pure = records["purepkg"]
+    assert (pure["status"], pure["verdict"], pure["import_verdict"]) == (
+        "ok",
+        "legacy_only",
+        "legacy_only",
+    )
+    assert (pure["modules"], pure["modules_verdict"]) == ([], None)
+    (entry,) = pure["imports"]
+    assert entry["name"] == "purepkg"
+    assert entry["blocked_by"] == [
+        {"module": "oldsingle", "chain": ["purepkg", "oldsingle"], "distribution": "old-single"}
+    ]
+    assert pure["import_once"] == {"ready": False, "differs": False, "told_by": []}
+
+    tests = records["withtests"]
+    assert [(m["name"], m["verdict"], m["test"]) for m in tests["modules"]] == [
+        ("withtests._core", "own_gil", False),
+        ("withtests._core_tests", "legacy_only", True),
+    ]
+    # Its single-phase test module decides nothing: `import withtests` is own_gil.
+    assert (tests["import_verdict"], tests["modules_verdict"]) == ("own_gil", "own_gil")
+    assert [i["name"] for i in tests["imports"]] == ["withtests"]
+    assert tests["import_once"] == {"ready": True, "differs": False, "told_by": []}
+
+    uses = records["uses-old"]
+    assert [i["name"] for i in uses["imports"]] == ["usesold"]
+    assert uses["import_verdict"] == "legacy_only"
 
 
 def test_sharded_survey_merges_to_the_unsharded_one(

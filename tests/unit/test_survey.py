@@ -136,6 +136,10 @@ def record(
         "version": version if status != "install_failed" else None,
         "message": None if status in ("ok", "no_extensions") else "pip said no",
         "verdict": verdict if status == "ok" else None,
+        "import_verdict": verdict if status == "ok" else None,
+        "modules_verdict": verdict if status == "ok" else None,
+        "import_once": {"ready": True, "differs": False, "told_by": []} if status == "ok" else None,
+        "imports": [],
         "modules": modules or [],
     }
 
@@ -173,11 +177,85 @@ def test_module_entry_from_the_report() -> None:
         "verdict": "legacy_only",
         "reasons": ["blocked_by", "single_phase_init"],
         "toolkit": "cython",
+        "test": False,
         "blocked_by": [
             {"module": "_datetime", "chain": ["_datetime"], "distribution": "stdlib"},
             {"module": "oldsingle", "chain": ["a", "oldsingle"], "distribution": "old-single"},
         ],
     }
+
+
+@pytest.mark.parametrize(
+    ("name", "test"),
+    [
+        ("numpy._core._operand_flag_tests", True),
+        ("numpy._core._multiarray_tests", True),
+        ("_ctypes_test", True),
+        ("pkg.tests._helper", True),
+        ("pkg.testing.fast", True),
+        ("tests", True),
+        ("numpy._core._multiarray_umath", False),
+        ("_testcapi", False),
+        ("pytest_ext", False),
+        ("latest", False),
+        ("contests", False),
+    ],
+)
+def test_test_modules_are_told_by_name(name: str, test: bool) -> None:
+    assert rec.is_test_module(name) is test
+
+
+def test_tests_of_the_package_decide_nothing() -> None:
+    modules = [
+        {"name": "numpy._core._multiarray_umath", "verdict": "own_gil", "test": False},
+        {"name": "numpy._core._operand_flag_tests", "verdict": "unsupported", "test": True},
+    ]
+    assert rec.package_verdict(modules) == "own_gil"
+    # Only tests: they are all there is to say.
+    assert rec.package_verdict([modules[1]]) == "unsupported"
+
+
+def _import(verdict: str, once: bool, evidence: list[tuple[str, list[str]]]) -> dict[str, Any]:
+    return {
+        "name": "pkg",
+        "verdict": verdict,
+        "once": once,
+        "evidence": [{"code": code, "probes": probes} for code, probes in evidence],
+    }
+
+
+def test_import_once_is_read_from_the_own_gil_probe_alone() -> None:
+    assert rec.import_once([]) is None
+    assert rec.import_once([_import("own_gil", True, [])]) == {
+        "ready": True,
+        "differs": False,
+        "told_by": [],
+    }
+    # Imports once, but a second interpreter and concurrency show otherwise.
+    said = rec.import_once(
+        [
+            _import(
+                "crashes",
+                True,
+                [("fails_reuse", ["reuse"]), ("crashes_concurrently", ["isolated_concurrent"])],
+            )
+        ]
+    )
+    assert said == {
+        "ready": True,
+        "differs": True,
+        "told_by": ["a second interpreter (reuse)", "interpreters at once (concurrent)"],
+    }
+    leak = rec.import_once([_import("shared_gil", True, [("leaks_per_interpreter", ["cycles"])])])
+    assert leak is not None and leak["told_by"] == ["a leak per interpreter (cycles)"]
+    order = rec.import_once([_import("legacy_only", True, [("crash", ["own_gil_after_main"])])])
+    assert order is not None and order["told_by"] == ["the other import order (main first)"]
+    # Refused at once: import-once says not ready, as the probes do.
+    refused = rec.import_once([_import("legacy_only", False, [("blocked_by", ["own_gil"])])])
+    assert refused == {"ready": False, "differs": False, "told_by": []}
+    # Two import names: ready only if both import once.
+    both = rec.import_once([_import("own_gil", True, []), _import("legacy_only", False, [])])
+    assert both is not None and not both["ready"]
 
 
 def test_package_verdict_is_the_worst_module() -> None:
@@ -224,11 +302,12 @@ def test_scan_outcomes_are_records(
     monkeypatch.setattr(run, "installed", venv)
     monkeypatch.setattr(run, "describe", lambda path: path)
     monkeypatch.setattr(run, "audit_target", scan)
-    monkeypatch.setattr(run, "_facts", lambda python, dist, names: ("4.5", {}))
+    monkeypatch.setattr(run, "_facts", lambda python, dist, names: run.Facts("4.5", (), {}))
     got = run.survey_package(req.Requested("purepkg", "purepkg"), TARGET, SETTINGS)
     assert got["status"] == status
+    assert got["version"] == "4.5"  # read before the scan
     if status == "no_extensions":
-        assert (got["message"], got["version"]) == (None, "4.5")
+        assert got["message"] is None
     else:
         assert str(raised.args[0]) in got["message"]
     assert got["verdict"] is None
@@ -481,10 +560,48 @@ def test_tracker_escapes_and_says_every_verdict_in_words() -> None:
     )
     assert embedded is not None
     assert json.loads(embedded.group(1)) == json.loads(dump_json(document))
-    # Readable without JS: the only script is the data.
-    assert page.count("<script") == 1
+    # Readable without JS: the scripts are the data and the filters, which only hide rows;
+    # nothing is hidden until a filter is chosen, and nothing is loaded from elsewhere.
+    assert page.count("<script") == 2 and "<script src" not in page
+    assert " hidden" not in page.split("<script>")[0]
     root = page.index('id="blockers"')
     assert page.index("_cffi_backend", root) < page.index("zlib_ng", root)
+
+
+def test_tracker_shows_where_import_once_is_wrong_at_the_top() -> None:
+    wrong = {
+        **record("msgspec", "3.13", "crashes"),
+        "modules_verdict": "crashes",
+        "import_once": {
+            "ready": True,
+            "differs": True,
+            "told_by": ["interpreters at once (concurrent)"],
+        },
+    }
+    numpy = {
+        **record("numpy", "3.13", "own_gil"),
+        "modules": [
+            {**module("numpy._core._multiarray_umath", "own_gil"), "test": False},
+            {**module("numpy._core._operand_flag_tests", "unsupported"), "test": True},
+            # Not imported by `import numpy`: it lowers the modules' figure only.
+            {**module("numpy.random._mt19937", "legacy_only"), "test": False},
+        ],
+    }
+    numpy["modules_verdict"] = rec.package_verdict(numpy["modules"])
+    fine = record("orjson", "3.13", "own_gil")
+    page = render_tracker(rec.merge_documents([("a", _doc([wrong, numpy, fine]))]))
+    top = page[page.index('id="import-once"') : page.index('id="matrix"')]
+    assert re.search(r"Python 3.13: <b>1</b> of 3 packages that import once", top)
+    assert '<a href="#pkg-msgspec">msgspec</a>' in top and "orjson" not in top
+    cell = re.search(r'<td class="cell v-crashes once-differs" title="([^"]*)"', page)
+    assert cell is not None
+    assert "interpreters at once (concurrent) tell otherwise" in cell.group(1)
+    # numpy: its import verdict first, its worst module's (tests left out) as the second figure.
+    assert re.search(
+        r'v-own_gil"[^>]*>own_gil<small>1.0</small><small>all modules: legacy_only', page
+    )
+    assert '_operand_flag_tests</code> <span class="muted">(a test of the package' in page
+    assert "told apart by interpreters at once (concurrent)" in page
 
 
 def test_tracker_without_previous_says_so() -> None:
