@@ -39,8 +39,8 @@ from auditor.survey.run import SurveySettings, resolve_targets, run_survey
     "--shard",
     "shard_spec",
     metavar="I/N",
-    help="Survey shard I of N only: the requirements sorted by canonical name, every N-th "
-    "starting with the I-th.",
+    help="Survey shard I of N only: of the requirements sorted by canonical name, every N-th "
+    "starting with the I-th (surveyed in the file's order).",
 )
 @click.option(
     "--out",
@@ -115,8 +115,6 @@ def survey(
     if shard_spec is not None:
         index, count = parse_shard(shard_spec)
         requested, shard_text = shard(requested, index, count), f"{index}/{count}"
-    else:
-        requested = shard(requested, 1, 1)
     problem = check_output(out)
     if problem:
         raise UsageError(f"cannot write {out}: {problem}")

@@ -67,8 +67,10 @@ def parse_shard(text: str) -> tuple[int, int]:
 
 
 def shard(items: Iterable[Requested], index: int, count: int) -> list[Requested]:
-    """Shard `index` of `count` (1-based): the requirements sorted by canonical name, every
-    `count`-th starting with the `index`-th.  The shards are disjoint, cover the list, and
-    depend only on the set of names (not on their order in the file)."""
-    ordered = sorted(items, key=lambda r: r.package)
-    return ordered[index - 1 :: count]
+    """Shard `index` of `count` (1-based): of the requirements sorted by canonical name,
+    every `count`-th starting with the `index`-th.  The shards are disjoint, cover the list,
+    and which names a shard holds depends only on the set of names; they are surveyed in the
+    file's order (a list in rank order: a run cut short has done the most used first)."""
+    items = list(items)
+    chosen = {r.package for r in sorted(items, key=lambda r: r.package)[index - 1 :: count]}
+    return [r for r in items if r.package in chosen]

@@ -174,9 +174,9 @@ def _progress(stderr: str) -> list[str]:
 
 def test_resume_does_not_survey_finished_packages(resumed: tuple[str, str]) -> None:
     first, second = resumed
-    assert [line.split(":")[0] for line in _progress(first)] == [
-        "[1/2] goodext 1.0 on 3.13",
-        "[2/2] uses-old 0.3 on 3.13",
+    assert [line.split(":")[0] for line in _progress(first)] == [  # the file's order
+        "[1/2] uses-old 0.3 on 3.13",
+        "[2/2] goodext 1.0 on 3.13",
     ]
     lines = _progress(second)
     assert len(lines) == 3, second

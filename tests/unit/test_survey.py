@@ -89,15 +89,26 @@ def test_shards_are_disjoint_covering_and_deterministic(count: int) -> None:
     sizes = [len(s) for s in shards]
     assert max(sizes) - min(sizes) <= 1  # balanced
     for order in itertools.islice(itertools.permutations(items), 0, 50, 7):
-        assert [req.shard(list(order), i, count) for i in range(1, count + 1)] == shards
+        again = [req.shard(list(order), i, count) for i in range(1, count + 1)]
+        # The same names in each shard, whatever the file's order ...
+        assert [sorted(r.package for r in s) for s in again] == [
+            sorted(r.package for r in s) for s in shards
+        ]
+        # ... surveyed in the file's order.
+        for part in again:
+            positions = [order.index(r) for r in part]
+            assert positions == sorted(positions)
 
 
 def test_shard_is_every_nth_of_the_sorted_names() -> None:
     items = _requested(NAMES)
-    # sorted: aiohttp cffi lxml numpy orjson regex zstandard
-    assert [r.package for r in req.shard(items, 1, 3)] == ["aiohttp", "numpy", "zstandard"]
+    # sorted: aiohttp cffi lxml numpy orjson regex zstandard; each shard in the file's order
+    # (NAMES: zstandard numpy lxml aiohttp regex cffi orjson)
+    assert [r.package for r in req.shard(items, 1, 3)] == ["zstandard", "numpy", "aiohttp"]
     assert [r.package for r in req.shard(items, 2, 3)] == ["cffi", "orjson"]
     assert [r.package for r in req.shard(items, 3, 3)] == ["lxml", "regex"]
+    # Unsharded: the whole list, in its order (a rank-ordered list: the most used first).
+    assert [r.package for r in req.shard(items, 1, 1)] == NAMES
 
 
 @pytest.mark.parametrize("text", ["0/4", "5/4", "2", "a/b", "1/0", "-1/4"])
@@ -340,10 +351,10 @@ def test_resume_skips_finished_records(monkeypatch: pytest.MonkeyPatch, tmp_path
     out = tmp_path / "shard.json"
     fake = FakeSurvey(interrupt_at="regex")
     monkeypatch.setattr(run, "survey_package", fake)
-    first = _requested(["numpy", "regex", "lxml"])
+    first = _requested(["numpy", "lxml", "regex"])
     with pytest.raises(KeyboardInterrupt):
         run.run_survey(req.shard(first, 1, 1), TARGETS, SETTINGS, out, {})
-    # lxml and numpy finished before the interruption (sorted order), on both targets.
+    # numpy and lxml finished before the interruption (the list's order), on both targets.
     saved = json.loads(out.read_text())["records"]
     assert [(r["package"], r["python"]) for r in saved] == [
         ("lxml", "3.13"),
