@@ -61,7 +61,7 @@ class InterpreterBug:
         control = rule.get("control")
         if control is not None:
             # The same failure in a stdlib-only control probe of this scan.
-            seen = controls.get(control, {}).get(result.probe)
+            seen = counterpart(controls.get(control, {}), result)
             plain = {k: v for k, v in rule.items() if k not in ("control", "init_style")}
             if module == control:
                 pass  # the control itself: judged by the rule alone
@@ -104,6 +104,43 @@ class InterpreterBug:
             exit_after_sub=None,
             failed_runs=0,
         )
+
+
+def counterpart(results: Mapping[str, ProbeResult], result: ProbeResult) -> ProbeResult | None:
+    """Of a control's results, the one that ran what `result` ran: the probe of that name, or
+    for a depth probe the same depth probe in the same interpreter kind (whose name depends on
+    the control's own first kind, not on the module's)."""
+    base = depth_base(result.probe)
+    if base is None or result.kind is None:
+        return results.get(result.probe)
+    for other in results.values():
+        if depth_base(other.probe) == base and other.kind == result.kind:
+            return other
+    return None
+
+
+def depth_controls_wanted(
+    version: str, results: Mapping[str, Mapping[str, ProbeResult]]
+) -> dict[str, set[tuple[str, str]]]:
+    """control module -> the (kind, depth probe) pairs it should run: those whose failure in
+    some module of this scan a known bug of interpreter `version` would explain, if the
+    stdlib control failed the same way (gh-136423: `_datetime`, concurrent, any package that
+    imports `datetime`)."""
+    release = Version(version)
+    wanted: dict[str, set[tuple[str, str]]] = {}
+    for bug in known_bugs():
+        rule = bug.match
+        if "control" not in rule or "depth_probes" not in rule or release not in bug.affects:
+            continue
+        plain = replace(
+            bug, match={k: v for k, v in rule.items() if k not in ("control", "modules")}
+        )
+        for probes in results.values():
+            for result in probes.values():
+                base = depth_base(result.probe)
+                if base and result.kind and plain.matches(result, "", {}):
+                    wanted.setdefault(rule["control"], set()).add((result.kind, base))
+    return wanted
 
 
 @dataclass(frozen=True)

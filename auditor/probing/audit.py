@@ -12,7 +12,12 @@ from typing import Any
 from auditor.errors import AuditorError
 from auditor.judging.advice import Context, annotate
 from auditor.judging.classify import classify
-from auditor.judging.interpreter_bugs import BugMatch, controls_needed, recognise
+from auditor.judging.interpreter_bugs import (
+    BugMatch,
+    controls_needed,
+    depth_controls_wanted,
+    recognise,
+)
 from auditor.model import (
     ExtensionModule,
     Interpreter,
@@ -248,7 +253,44 @@ def _controls(
         runs = run_probes(interp, helper, extra, probes, replace(settings, depth=None, smoke={}))
         for module in extra:
             controls[module.name] = _results(runs[module.name], probes)
+    if settings.depth is not None:
+        for name, pairs in depth_controls_wanted(interp.version, results).items():
+            have = controls.setdefault(name, dict(results.get(name, {})))
+            _depth_controls(interp, helper, name, pairs, have, settings)
     return controls
+
+
+def _depth_controls(
+    interp: Interpreter,
+    helper: Helper,
+    name: str,
+    pairs: set[tuple[str, str]],
+    have: dict[str, ProbeResult],
+    settings: ProbeSettings,
+) -> None:
+    """Run the stdlib control `name`'s depth probes that recognising a depth-probe bug needs
+    and this scan has not run: each (kind, probe) of `pairs`, until it fails or has run
+    `--repeat` times (the bug it stands for comes and goes), into `have`."""
+    assert settings.depth is not None
+    ran = {(r.kind, depth_base(r.probe)) for r in have.values()}
+    pending = sorted(pair for pair in pairs if pair not in ran)
+    if not pending:
+        return
+    try:
+        (control,) = discover(interp, module_names=(name,)).modules
+    except (AuditorError, ValueError):
+        return  # not in this build of the interpreter (or not one module)
+    plain = replace(settings, smoke={})
+    for kind, probe in pending:
+        for _ in range(settings.depth.repeat):
+            run = run_probes(interp, helper, [control], (probe,), plain, kinds={name: kind})
+            reply = run[name].replies.get(probe)
+            if reply is None:
+                break
+            result = result_from_reply({**reply, "kind": kind})
+            have[f"control:{kind}:{probe}"] = result
+            if result.outcome is not Outcome.OK:
+                break
 
 
 # CPython's own words when an import re-enables the GIL (Python/import.c, 3.13+).

@@ -60,6 +60,13 @@ def _cell(record: dict[str, Any] | None) -> dict[str, Any]:
         if record.get("import_verdict") and modules_verdict not in (None, verdict):
             notes.append(f"all modules: {modules_verdict}")
             title += f"; its worst module (tests left out): {modules_verdict}"
+        bugs = record.get("cpython_bugs") or []
+        if bugs:
+            fixed = record.get("verdict_on_fixed_interpreter")
+            notes.append(f"{fixed} without CPython's {', '.join(bugs)}")
+            title += (
+                f"; CPython's own bug {', '.join(bugs)} is behind it: {fixed} on a fixed CPython"
+            )
         once = record.get("import_once") or {}
         if once.get("differs"):
             notes.append("import-once: ready")

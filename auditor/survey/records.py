@@ -6,11 +6,15 @@
 #      "records": [{"package", "spec", "python", "python_version", "gil_disabled", "depth",
 #                   "status", "version", "message",
 #                   "verdict",          # the import verdict, else the modules' (below)
+#                   "verdict_on_fixed_interpreter",  # the same without CPython's known bugs
+#                   "cpython_bugs",     # those bugs, e.g. ["gh-136423"]
 #                   "import_verdict",   # the worst of importing its import names, as users do
 #                   "modules_verdict",  # its worst module's, tests of the package left out
 #                   "import_once": {"ready", "differs", "told_by"} | null,
-#                   "imports": [{"name", "verdict", "reasons", "toolkit", "blocked_by"}],
-#                   "modules": [{"name", "verdict", "reasons", "toolkit", "test",
+#                   "imports": [{"name", "verdict", "verdict_on_fixed_interpreter",
+#                                "cpython_bugs", "reasons", "toolkit", "blocked_by"}],
+#                   "modules": [{"name", "verdict", "verdict_on_fixed_interpreter",
+#                                "cpython_bugs", "reasons", "toolkit", "test",
 #                                "blocked_by": [{"module", "chain", "distribution"}]}]}],
 #      "summary": {...}, "changes": [...] | null}          # the last two: merged files only
 #
@@ -88,6 +92,14 @@ def module_entry(module: dict[str, Any], owners: dict[str, str | None]) -> dict[
     return {
         "name": module["name"],
         "verdict": module["verdict"],
+        "verdict_on_fixed_interpreter": module.get("verdict_on_fixed_interpreter"),
+        "cpython_bugs": sorted(
+            {
+                str(r["details"].get("cpython_issue"))
+                for r in module["reasons"]
+                if r["code"] == "interpreter_bug"
+            }
+        ),
         "reasons": sorted({r["code"] for r in module["reasons"]}),
         "toolkit": binding.get("toolkit"),
         "test": is_test_module(module["name"]),
@@ -145,9 +157,15 @@ TOLD_BY_PROBE = {
     "cycles": "interpreters created and ended in turn (cycles)",
 }
 TOLD_BY_CODE = {
+    "interpreter_bug": "CPython's own bug",
     "leaks_per_interpreter": "a leak per interpreter (cycles)",
     "main_import_after_subinterpreter": "main importing it afterwards",
 }
+
+
+def fixed_verdict(entries: Sequence[dict[str, Any]]) -> str | None:
+    """The worst verdict of `entries` on an interpreter without CPython's known bugs."""
+    return worst(e.get("verdict_on_fixed_interpreter") or e["verdict"] for e in entries)
 
 
 def import_once(imports: Sequence[dict[str, Any]]) -> dict[str, Any] | None:

@@ -28,6 +28,7 @@ from auditor.report.json import dump_json, report_dict
 from auditor.report.output import write_report
 from auditor.survey.records import (
     finish_imports,
+    fixed_verdict,
     import_entry,
     import_once,
     load_survey,
@@ -136,6 +137,8 @@ def survey_package(
         "version": None,
         "message": None,
         "verdict": None,
+        "verdict_on_fixed_interpreter": None,
+        "cpython_bugs": [],
         "import_verdict": None,
         "modules_verdict": None,
         "import_once": None,
@@ -185,6 +188,11 @@ def survey_package(
     record["import_once"] = import_once(imports)
     record["imports"] = sorted(finish_imports(imports), key=lambda i: i["name"])
     record["verdict"] = record["import_verdict"] or record["modules_verdict"]
+    # What decides the verdict: the imports, else the modules (tests left out).
+    deciding = imports or [e for e in entries if not e["test"]] or entries
+    record["cpython_bugs"] = sorted({bug for e in deciding for bug in e["cpython_bugs"]})
+    if record["cpython_bugs"]:
+        record["verdict_on_fixed_interpreter"] = fixed_verdict(deciding)
     if audit.incomplete:
         record["message"] = "the tool failed on " + ", ".join(sorted(audit.incomplete))
     return record
@@ -207,6 +215,9 @@ def _describe_record(record: dict[str, Any]) -> str:
             record["import_verdict"],
         ):
             text += f", all modules: {record['modules_verdict']}"
+        if record.get("cpython_bugs"):
+            text += f"; {record['verdict_on_fixed_interpreter']} without CPython's "
+            text += ", ".join(record["cpython_bugs"])
         if (record.get("import_once") or {}).get("differs"):
             text += "; import-once says ready"
         text += f"; blocked by {', '.join(blockers)})" if blockers else ")"

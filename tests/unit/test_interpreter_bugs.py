@@ -7,7 +7,12 @@ from dataclasses import replace
 import pytest
 
 from auditor.judging.advice import advise
-from auditor.judging.interpreter_bugs import known_bugs, recognise
+from auditor.judging.interpreter_bugs import (
+    counterpart,
+    depth_controls_wanted,
+    known_bugs,
+    recognise,
+)
 from auditor.judging.policy import Policy, evaluate
 from auditor.model import ImportAttempt, Outcome, ProbeResult, Reason, Verdict
 
@@ -197,3 +202,49 @@ def test_an_object_outliving_its_legacy_interpreter(
     )
     assert match.probes == (result.probe,)
     assert (fixed[result.probe].outcome, fixed[result.probe].failed_runs) == (Outcome.OK, 0)
+
+
+def _concurrent_abort(probe: str, kind: str) -> ProbeResult:
+    """gh-136423 as the tool saw it on 3.13.0 in `import boto3` (botocore imports datetime):
+    several isolated interpreters abort while they end."""
+    return ProbeResult(
+        probe,
+        Outcome.CRASH,
+        signal="SIGABRT",
+        stage="round 1:interpreter_end",
+        stderr_tail="free(): invalid pointer\nFatal Python error: Aborted\n",
+        kind=kind,
+        runs=3,
+        failed_runs=3,
+    )
+
+
+def test_a_depth_control_is_asked_for_where_a_module_fails_like_it() -> None:
+    boto3 = {
+        "concurrent": _concurrent_abort("concurrent", "own_gil"),
+        "isolated_concurrent": _concurrent_abort("isolated_concurrent", "isolated"),
+        "reuse": ProbeResult("reuse", Outcome.OK, kind="own_gil"),
+    }
+    assert depth_controls_wanted("3.13.0", {"boto3": boto3}) == {
+        "_datetime": {("own_gil", "concurrent"), ("isolated", "concurrent")}
+    }
+    assert depth_controls_wanted("3.14.0", {"boto3": boto3}) == {}  # fixed there
+    clean = {"concurrent": ProbeResult("concurrent", Outcome.OK, kind="own_gil")}
+    assert depth_controls_wanted("3.13.0", {"orjson": clean}) == {}
+
+
+def test_a_depth_bug_is_recognised_from_the_control_of_the_same_kind() -> None:
+    boto3 = {"concurrent": _concurrent_abort("concurrent", "own_gil")}
+    alone, _ = recognise("3.13.0", "", boto3, module="boto3")
+    assert alone == ()  # no control: the crash stays the package's
+    # The control's result is found by kind and depth probe, whatever its key.
+    crashed = {"control:own_gil:concurrent": _concurrent_abort("concurrent", "own_gil")}
+    matches, fixed = recognise("3.13.0", "", boto3, {"_datetime": crashed}, module="boto3")
+    assert [m.bug.cpython_issue for m in matches] == ["gh-136423"]
+    assert fixed["concurrent"].outcome is Outcome.OK
+    # The control passed, or failed in another kind: not recognised.
+    passed = {"x": ProbeResult("concurrent", Outcome.OK, kind="own_gil")}
+    other = {"x": _concurrent_abort("isolated_concurrent", "isolated")}
+    for control in (passed, other):
+        assert recognise("3.13.0", "", boto3, {"_datetime": control}, module="boto3")[0] == ()
+    assert counterpart(crashed, boto3["concurrent"]) is crashed["control:own_gil:concurrent"]

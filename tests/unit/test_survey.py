@@ -186,6 +186,8 @@ def test_module_entry_from_the_report() -> None:
     assert entry == {
         "name": "usesold._fast",
         "verdict": "legacy_only",
+        "verdict_on_fixed_interpreter": None,
+        "cpython_bugs": [],
         "reasons": ["blocked_by", "single_phase_init"],
         "toolkit": "cython",
         "test": False,
@@ -830,3 +832,46 @@ def test_a_package_is_judged_by_its_modules_that_import() -> None:
     assert rec.package_verdict(modules) == "legacy_only"
     assert rec.package_verdict([{"verdict": "broken"}]) == "broken"
     assert rec.package_verdict([]) is None
+
+
+def test_cpython_bugs_are_named_in_the_record_and_the_tracker() -> None:
+    reported = {
+        "name": "boto3",
+        "verdict": "legacy_only",
+        "verdict_on_fixed_interpreter": "own_gil",
+        "binding": None,
+        "probes": {"own_gil": {"outcome": "ok"}},
+        "reasons": [
+            {
+                "code": "crashes_concurrently",
+                "module": None,
+                "details": {},
+                "probes": ["concurrent"],
+            },
+            {
+                "code": "interpreter_bug",
+                "module": None,
+                "details": {"cpython_issue": "gh-136423"},
+                "probes": ["concurrent"],
+            },
+        ],
+    }
+    entry = rec.import_entry(reported, {})
+    assert (entry["cpython_bugs"], entry["verdict_on_fixed_interpreter"]) == (
+        ["gh-136423"],
+        "own_gil",
+    )
+    assert rec.fixed_verdict([entry]) == "own_gil"
+    said = rec.import_once([entry])
+    assert said is not None and said["told_by"] == [
+        "CPython's own bug",
+        "interpreters at once (concurrent)",
+    ]
+    boto3 = {
+        **record("boto3", "3.13", "legacy_only"),
+        "cpython_bugs": ["gh-136423"],
+        "verdict_on_fixed_interpreter": "own_gil",
+    }
+    page = render_tracker(rec.merge_documents([("a", _doc([boto3]))]))
+    assert "<small>own_gil without CPython&#39;s gh-136423</small>" in page
+    assert "CPython's own bug gh-136423 is behind this verdict: <b>own_gil</b>" in page
