@@ -149,3 +149,59 @@ def test_expanded_details_show_the_stored_stderr(zoo_scan: Scan, tmp_path: Path)
     for name, tail in tails.items():
         assert f"stderr of {name} (last" in opened
         assert html.escape(tail, quote=False) in opened, name
+
+
+def test_tracker_filters_run_in_chromium(tmp_path: Path) -> None:
+    """The survey tracker's filters, preset by the address, hide the rows that do not match;
+    a hostile package message stays text."""
+    from auditor.report.tracker import render_tracker
+    from auditor.survey.records import merge_documents, survey_document
+
+    def record(package: str, python: str, verdict: str, differs: bool = False) -> dict[str, Any]:
+        return {
+            "package": package,
+            "spec": package,
+            "python": python,
+            "python_version": python + ".0",
+            "gil_disabled": False,
+            "depth": "full",
+            "status": "ok",
+            "version": "1.0",
+            "message": HOSTILE if package == "evil" else None,
+            "verdict": verdict,
+            "verdict_on_fixed_interpreter": None,
+            "cpython_bugs": [],
+            "import_verdict": verdict,
+            "modules_verdict": None,
+            "import_once": {"ready": True, "differs": differs, "told_by": []},
+            "imports": [],
+            "modules": [],
+        }
+
+    records = [
+        record("requests", "3.13", "own_gil"),
+        record("requests", "3.14", "own_gil"),
+        record("boto3", "3.13", "legacy_only", differs=True),
+        record("boto3", "3.14", "own_gil"),
+        record("evil", "3.13", "crashes", differs=True),
+        record("evil", "3.14", "legacy_only"),
+    ]
+    page = tmp_path / "tracker.html"
+    document = merge_documents([("a", survey_document(records, {}))])
+    page.write_text(render_tracker(document), encoding="utf-8")
+
+    def shown(dom: str) -> list[str]:
+        rows = re.findall(r'<tr class="pkg"([^>]*)><th scope="row"><a href="#pkg-([^"]+)"', dom)
+        return [name for attributes, name in rows if " hidden" not in attributes]
+
+    dom = _dump_dom(page, "v=legacy_only&py=3.13", tmp_path)
+    assert 'data-ready="1"' in dom
+    assert shown(dom) == ["boto3"]
+    assert "1 of 3 packages" in dom
+    assert "<img" not in dom and "pwned" not in dom.split("<title>")[1].split("</title>")[0]
+    # Any Python: boto3 (3.13) and evil (3.14) are legacy_only somewhere.
+    assert shown(_dump_dom(page, "v=legacy_only", tmp_path)) == ["boto3", "evil"]
+    # Where import-once is wrong, on 3.14: nowhere.
+    assert shown(_dump_dom(page, "once=1&py=3.14", tmp_path)) == []
+    # A package link is not a filter: every row shows.
+    assert shown(_dump_dom(page, "pkg-boto3", tmp_path)) == ["boto3", "evil", "requests"]
