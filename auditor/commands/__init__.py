@@ -16,6 +16,7 @@ from auditor.commands.explain import explain
 from auditor.commands.scan import scan
 from auditor.commands.stopping import exit_code, stop_on_signals
 from auditor.commands.survey import merge, survey
+from auditor.commands.test import test
 from auditor.console import err_console
 from auditor.errors import AuditorError
 
@@ -32,7 +33,7 @@ def cli() -> None:
     """
 
 
-for _command in (scan, explain, diff, survey, merge):
+for _command in (scan, explain, diff, survey, merge, test):
     cli.add_command(_command)
 
 
@@ -44,6 +45,7 @@ Usage: subinterp-audit COMMAND [OPTIONS] [ARGS]...
   diff     what changed between two JSON reports
   survey   many packages across Python versions, shardable over a CI matrix
   merge    join survey shards into one report and a tracker page
+  test     run your pytest suite in subinterpreters, against main
 
 Try 'subinterp-audit --help' or 'subinterp-audit scan --help'."""
 

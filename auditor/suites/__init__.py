@@ -1,0 +1,1 @@
+"""A project's own test suite run inside subinterpreters, against the same suite in main."""
