@@ -20,8 +20,18 @@ import threading
 
 # pytest's own process-wide machinery cannot be shared by interpreters running at once: the
 # file-descriptor capture (dup2 on fds 1 and 2), faulthandler (one handler per process) and
-# the cache directory.  Every run, main's included, uses the same settings.
-PYTEST_FLAGS = ["--capture=sys", "-p", "no:faulthandler", "-p", "no:cacheprovider", "-q"]
+# the cache directory.  A test file that cannot be imported in a subinterpreter (it imports a
+# single-phase module: tracemalloc on 3.13) must not stop the others from running.  Every
+# run, main's included, uses the same settings.
+PYTEST_FLAGS = [
+    "--capture=sys",
+    "-p",
+    "no:faulthandler",
+    "-p",
+    "no:cacheprovider",
+    "--continue-on-collection-errors",
+    "-q",
+]
 
 _status_lock = threading.Lock()
 

@@ -125,17 +125,22 @@ def render_suite_terminal(data: dict[str, Any], console: Console) -> None:
     differing = [t for t in data["tests"] if t["differs"]]
     if differing:
         console.print(f"\n[bold red]{len(differing)} pass in main but not in {kind}:[/]")
+        # Grouped by what happened: one import refusal often fails a whole file's tests.
+        groups: dict[str, list[str]] = {}
         for test in differing:
-            console.print(f"  {escape(test['nodeid'])}", highlight=False)
             for index, sub in enumerate(test["subinterpreters"]):
                 if sub["outcome"] != PASSED:
-                    message = sub["message"].strip().splitlines()[:1]
-                    text = f": {message[0][:200]}" if message else ""
-                    console.print(
-                        f"    interpreter {index + 1}: {sub['outcome']}{escape(text)}",
-                        highlight=False,
-                        soft_wrap=True,
+                    first = (sub["message"].strip().splitlines() or [""])[0][:200]
+                    what = f"{sub['outcome']}: {first}" if first else sub["outcome"]
+                    groups.setdefault(what, []).append(
+                        f"{test['nodeid']} (interpreter {index + 1})"
                     )
+        for what, names in sorted(groups.items(), key=lambda g: -len(g[1])):
+            console.print(f"  {escape(what)}", highlight=False, soft_wrap=True)
+            for name in names[:5]:
+                console.print(f"    {escape(name)}", highlight=False, soft_wrap=True)
+            if len(names) > 5:
+                console.print(f"    ... and {len(names) - 5} more", highlight=False)
     failing = [t for t in data["tests"] if t["fails_in_main"]]
     if failing:
         console.print(

@@ -92,10 +92,19 @@ def read_junit(path: Path) -> dict[str, TestResult]:
         for child in case:
             if child.tag in ("failure", "error", "skipped"):
                 outcome = {"failure": "failed"}.get(child.tag, child.tag)
-                message = (child.get("message") or child.text or "").strip()
+                message = _message(child.get("message") or "", child.text or "")
                 break
         found[name] = TestResult(name, outcome, message[:2000])
     return found
+
+
+def _message(summary: str, text: str) -> str:
+    """A failure's message: pytest's summary, or for a collection error ("collection
+    failure") the exception it reports (the last ``E   `` line of its traceback)."""
+    raised = [line[1:].strip() for line in text.splitlines() if line.startswith("E ")]
+    if raised and (not summary or summary == "collection failure"):
+        return raised[-1]
+    return (summary or text).strip()
 
 
 def _tail(path: Path) -> str:
@@ -254,6 +263,12 @@ def compare(main: SuiteRun, sub: SuiteRun) -> list[TestDifference]:
         for index, tests in enumerate(sub.tests):
             if nodeid in tests:
                 others.append(tests[nodeid])
+                continue
+            # Its file failed to import there (pytest reports a collection error under the
+            # module's name): that error is the test's.
+            collected = tests.get("::" + nodeid.partition("::")[0])
+            if collected is not None and collected.outcome == "error":
+                others.append(TestResult(nodeid, "error", f"collecting: {collected.message}"))
                 continue
             why = sub.errors[index] if index < len(sub.errors) else None
             stage = sub.stages[index] if index < len(sub.stages) else ""
