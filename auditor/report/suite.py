@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from auditor import __version__
-from auditor.suites.runner import PASSED, SuiteRun, TestDifference
+from auditor.suites.runner import PASSED, CaseDifference, SuiteRun
 
 # JSON format history (bump on any incompatible change; adding fields is compatible):
 # 1: first version.
@@ -50,7 +50,7 @@ def _run_dict(run: SuiteRun) -> dict[str, Any]:
 
 
 def suite_dict(
-    python: str, main: SuiteRun, sub: SuiteRun, tests: list[TestDifference], seconds: float
+    python: str, main: SuiteRun, sub: SuiteRun, tests: list[CaseDifference], seconds: float
 ) -> dict[str, Any]:
     return {
         "version": SUITE_FORMAT,

@@ -35,7 +35,7 @@ TAIL = 4000  # bytes of stderr kept
 
 
 @dataclass(frozen=True)
-class TestResult:
+class CaseResult:
     nodeid: str
     outcome: str
     message: str = ""
@@ -57,7 +57,7 @@ class SuiteRun:
     cpython_bug: InterpreterBug | None = None  # a known CPython bug explains `end`
     stages: list[str] = field(default_factory=list)  # each interpreter's last stage
     errors: list[str | None] = field(default_factory=list)  # what escaped each interpreter
-    tests: list[dict[str, TestResult]] = field(default_factory=list)  # per interpreter
+    tests: list[dict[str, CaseResult]] = field(default_factory=list)  # per interpreter
 
 
 def project_path(python: Path, cwd: Path) -> tuple[list[str], str]:
@@ -79,7 +79,7 @@ def project_path(python: Path, cwd: Path) -> tuple[list[str], str]:
     return [str(cwd) if p == "" else p for p in paths], version
 
 
-def read_junit(path: Path) -> dict[str, TestResult]:
+def read_junit(path: Path) -> dict[str, CaseResult]:
     """pytest's JUnit XML -> nodeid-like name -> result; {} when missing or unreadable."""
     try:
         root = ET.parse(path).getroot()
@@ -94,7 +94,7 @@ def read_junit(path: Path) -> dict[str, TestResult]:
                 outcome = {"failure": "failed"}.get(child.tag, child.tag)
                 message = _message(child.get("message") or "", child.text or "")
                 break
-        found[name] = TestResult(name, outcome, message[:2000])
+        found[name] = CaseResult(name, outcome, message[:2000])
     return found
 
 
@@ -236,12 +236,12 @@ def _read_status(run: SuiteRun, path: Path) -> None:
 
 
 @dataclass(frozen=True)
-class TestDifference:
+class CaseDifference:
     """One test across the runs: its outcome in main and in each subinterpreter."""
 
     nodeid: str
-    main: TestResult
-    sub: tuple[TestResult, ...]
+    main: CaseResult
+    sub: tuple[CaseResult, ...]
 
     @property
     def differs(self) -> bool:
@@ -253,7 +253,7 @@ class TestDifference:
         return self.main.outcome in ("failed", "error")
 
 
-def compare(main: SuiteRun, sub: SuiteRun) -> list[TestDifference]:
+def compare(main: SuiteRun, sub: SuiteRun) -> list[CaseDifference]:
     """Every test main ran, with what each subinterpreter made of it.  A test a
     subinterpreter never reported gets its run's end: crash, hang, or not_run."""
     missing_outcome = {"crash": "crash", "hang": "hang"}.get(sub.end, "not_run")
@@ -268,14 +268,14 @@ def compare(main: SuiteRun, sub: SuiteRun) -> list[TestDifference]:
             # module's name): that error is the test's.
             collected = tests.get("::" + nodeid.partition("::")[0])
             if collected is not None and collected.outcome == "error":
-                others.append(TestResult(nodeid, "error", f"collecting: {collected.message}"))
+                others.append(CaseResult(nodeid, "error", f"collecting: {collected.message}"))
                 continue
             why = sub.errors[index] if index < len(sub.errors) else None
             stage = sub.stages[index] if index < len(sub.stages) else ""
             outcome = missing_outcome if stage in ("run", "create") else "not_run"
             message = why or f"interpreter {index + 1} stopped at stage {stage}"
-            others.append(TestResult(nodeid, outcome, message))
-        found.append(TestDifference(nodeid, result, tuple(others)))
+            others.append(CaseResult(nodeid, outcome, message))
+        found.append(CaseDifference(nodeid, result, tuple(others)))
     return found
 
 
@@ -286,7 +286,7 @@ def run_both(
     args: Sequence[str],
     cwd: Path,
     timeout: float,
-) -> tuple[SuiteRun, SuiteRun, list[TestDifference], float]:
+) -> tuple[SuiteRun, SuiteRun, list[CaseDifference], float]:
     """The suite in main, then in the kind: both runs, the comparison, the seconds taken."""
     if kind not in KINDS:
         raise UsageError(f"unknown kind {kind!r} (one of {', '.join(KINDS)})")
