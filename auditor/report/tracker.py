@@ -139,7 +139,11 @@ def tracker_context(document: dict[str, Any]) -> dict[str, Any]:
         "once": once,
         "depths": sorted({r["depth"] for r in document["records"]}),
         "once_differs": [
-            (python, [row["package"] for row in rows if python in row["differs"]])
+            (
+                python,
+                [row["package"] for row in rows if python in row["differs"]],
+                (once.get(python) or {}).get("only_cpython_bugs", 0),
+            )
             for python in pythons
         ],
         "changes": document.get("changes"),

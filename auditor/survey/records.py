@@ -314,6 +314,12 @@ def summarize(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
         if said:
             once[record["python"]]["ready" if said["ready"] else "not_ready"] += 1
             once[record["python"]]["ready_but_not_own_gil"] += said["differs"]
+            # ... of which only CPython's own bugs: own_gil on a fixed interpreter.
+            once[record["python"]]["only_cpython_bugs"] += bool(
+                said["differs"]
+                and record.get("cpython_bugs")
+                and record.get("verdict_on_fixed_interpreter") == Verdict.OWN_GIL.value
+            )
     return {
         "packages": len({r["package"] for r in records}),
         "pythons": pythons,
@@ -321,7 +327,10 @@ def summarize(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
         # Per Python: how many packages "import once in one own-GIL interpreter" calls ready,
         # and how many of those the full probes do not find own_gil.
         "import_once": {
-            p: {k: once[p][k] for k in ("ready", "not_ready", "ready_but_not_own_gil")}
+            p: {
+                k: once[p][k]
+                for k in ("ready", "not_ready", "ready_but_not_own_gil", "only_cpython_bugs")
+            }
             for p in pythons
         },
         "root_blockers": ecosystem_blockers(records),

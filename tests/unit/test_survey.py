@@ -871,7 +871,16 @@ def test_cpython_bugs_are_named_in_the_record_and_the_tracker() -> None:
         **record("boto3", "3.13", "legacy_only"),
         "cpython_bugs": ["gh-136423"],
         "verdict_on_fixed_interpreter": "own_gil",
+        "import_once": said,
     }
-    page = render_tracker(rec.merge_documents([("a", _doc([boto3]))]))
+    document = rec.merge_documents([("a", _doc([boto3]))])
+    assert document["summary"]["import_once"]["3.13"] == {
+        "ready": 1,
+        "not_ready": 0,
+        "ready_but_not_own_gil": 1,
+        "only_cpython_bugs": 1,
+    }
+    page = render_tracker(document)
+    assert "(1 of them only through CPython's own bugs, named in their cells)" in page
     assert "<small>own_gil without CPython&#39;s gh-136423</small>" in page
     assert "CPython's own bug gh-136423 is behind this verdict: <b>own_gil</b>" in page
