@@ -33,7 +33,18 @@ def test_fails_in_main_too():
 # busy_init's exec keeps a C static "busy" flag for 100 ms: a second interpreter importing it
 # meanwhile gets RuntimeError("busy_init: library init is not reentrant").
 STATIC_RACE = """\
+import glob, os, threading, time
+
+def _meet(count=2, wait=3.0):
+    # Both interpreters import at the same moment, however long their pytest took to start
+    # (one per thread; a K=1 run waits the 3 s out alone).
+    open(f".meet-{os.getpid()}-{threading.get_ident()}", "w").close()
+    end = time.monotonic() + wait
+    while len(glob.glob(f".meet-{os.getpid()}-*")) < count and time.monotonic() < end:
+        time.sleep(0.005)
+
 def test_imports_busy_init():
+    _meet()
     import busy_init
     assert busy_init.__name__ == "busy_init"
 
@@ -42,11 +53,18 @@ def test_plain():
 """
 # single_instance aborts when a second interpreter loads it while the first holds it.
 SECOND_CRASHES = """\
-import time
+import glob, os, threading, time
+
+def _meet(count=2, wait=3.0):
+    open(f".meet-{os.getpid()}-{threading.get_ident()}", "w").close()
+    end = time.monotonic() + wait
+    while len(glob.glob(f".meet-{os.getpid()}-*")) < count and time.monotonic() < end:
+        time.sleep(0.005)
 
 def test_imports_single_instance():
+    _meet()  # both interpreters import it at once
     import single_instance
-    time.sleep(1)  # held while the other interpreter's suite runs
+    time.sleep(1)  # and hold it
     assert single_instance.answer == 42
 """
 
