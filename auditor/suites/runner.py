@@ -265,18 +265,34 @@ def compare(main: SuiteRun, sub: SuiteRun) -> list[CaseDifference]:
                 others.append(tests[nodeid])
                 continue
             # Its file failed to import there (pytest reports a collection error under the
-            # module's name): that error is the test's.
-            collected = tests.get("::" + nodeid.partition("::")[0])
-            if collected is not None and collected.outcome == "error":
+            # module's name; a test class's tests are named "module.Class::test"): that
+            # error is the test's.
+            collected = _collection_error(tests, nodeid)
+            if collected is not None:
                 others.append(CaseResult(nodeid, "error", f"collecting: {collected.message}"))
                 continue
             why = sub.errors[index] if index < len(sub.errors) else None
             stage = sub.stages[index] if index < len(sub.stages) else ""
             outcome = missing_outcome if stage in ("run", "create") else "not_run"
-            message = why or f"interpreter {index + 1} stopped at stage {stage}"
+            message = why or (
+                f"not reported: pytest in interpreter {index + 1} did not run it"
+                if stage == "done"
+                else f"interpreter {index + 1} stopped at stage {stage}"
+            )
             others.append(CaseResult(nodeid, outcome, message))
         found.append(CaseDifference(nodeid, result, tuple(others)))
     return found
+
+
+def _collection_error(tests: dict[str, CaseResult], nodeid: str) -> CaseResult | None:
+    """The collection error pytest reported for the file of `nodeid`, if any."""
+    prefix = nodeid.partition("::")[0]
+    while prefix:
+        found = tests.get("::" + prefix)
+        if found is not None and found.outcome == "error":
+            return found
+        prefix = prefix.rpartition(".")[0]
+    return None
 
 
 def run_both(

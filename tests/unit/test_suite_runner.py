@@ -49,7 +49,8 @@ def _run(
 
 
 def test_a_missing_test_takes_its_file_error_or_its_run_end() -> None:
-    passed = {n: CaseResult(n, "passed") for n in ("tests.test_a::t1", "tests.test_b::t2")}
+    names = ("tests.test_a::t1", "tests.test_b::t2", "tests.test_b.TestClass::t3")
+    passed = {n: CaseResult(n, "passed") for n in names}
     main = _run("main", [passed])
     collected = {
         "tests.test_a::t1": CaseResult("tests.test_a::t1", "passed"),
@@ -63,5 +64,7 @@ def test_a_missing_test_takes_its_file_error_or_its_run_end() -> None:
         "error",
         "collecting: ImportError: refused",
     )
+    c = by_name["tests.test_b.TestClass::t3"]  # a test class of the same file
+    assert c.differs and c.sub[0].message == "collecting: ImportError: refused"
     for difference in compare(main, crashed):
         assert difference.differs and difference.sub[0].outcome == "crash"
