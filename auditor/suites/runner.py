@@ -20,10 +20,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from packaging.version import Version
-
 from auditor.errors import UsageError
-from auditor.judging.interpreter_bugs import InterpreterBug, known_bugs
+from auditor.judging.interpreter_bugs import InterpreterBug, recognise
+from auditor.model import Outcome, ProbeResult
 from auditor.probing.target import target_script
 
 KINDS = ("legacy", "isolated", "own_gil")
@@ -180,26 +179,34 @@ def run_suite(
 
 
 def _cpython_bug(run: SuiteRun) -> InterpreterBug | None:
-    """The known CPython bug (auditor/judging/interpreter_bugs.toml) that explains a run that
-    crashed after its tests: at exit after isolated interpreters (3.12, gh-116510), or as
-    interpreters that imported _datetime (pytest does) end (3.13, gh-136423)."""
+    """The known CPython bug that explains a run that crashed after its tests, recognised as
+    the probes' are (auditor/judging/interpreter_bugs.py ``recognise``): the run's end as the
+    probe that would have seen it, at exit after isolated interpreters (3.12, gh-116510), or
+    as concurrent interpreters end (3.13, gh-136423).  pytest imports datetime, so the suite
+    stands as its own ``_datetime`` control."""
     if not run.python_version or run.kind not in ("isolated", "own_gil"):
         return None
-    release = Version(run.python_version)
-    for bug in known_bugs():
-        rule = bug.match
-        if release not in bug.affects or run.signal not in rule.get("signal", ()):
-            continue
-        at_exit = rule.get("stage") == "exit_after_subinterpreter"
-        at_end = rule.get("stage_suffix") == "interpreter_end" and "_datetime" in rule.get(
-            "modules", ()
+    seen: dict[str, ProbeResult] = {}
+    if run.end == "crash_at_exit":
+        seen[run.kind] = ProbeResult(
+            run.kind,
+            Outcome.CRASH,
+            signal=run.signal,
+            stage="exit_after_subinterpreter",
+            stderr_tail=run.stderr_tail,
+            import_outcome=Outcome.OK,
         )
-        texts = rule.get("stderr")
-        if texts and not any(text in run.stderr_tail for text in texts):
-            continue
-        if (at_exit and run.end == "crash_at_exit") or (at_end and run.interpreters > 1):
-            return bug
-    return None
+    if run.interpreters > 1:
+        seen["concurrent"] = ProbeResult(
+            "concurrent",
+            Outcome.CRASH,
+            signal=run.signal,
+            stage="interpreter_end",
+            stderr_tail=run.stderr_tail,
+            kind=run.kind,
+        )
+    matches, _ = recognise(run.python_version, "", seen, module="_datetime")
+    return matches[0].bug if matches else None
 
 
 def _kill(proc: subprocess.Popen[bytes]) -> None:

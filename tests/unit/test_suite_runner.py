@@ -68,3 +68,20 @@ def test_a_missing_test_takes_its_file_error_or_its_run_end() -> None:
     assert c.differs and c.sub[0].message == "collecting: ImportError: refused"
     for difference in compare(main, crashed):
         assert difference.differs and difference.sub[0].outcome == "crash"
+
+
+def test_a_crash_after_the_tests_is_named_as_the_probes_name_it() -> None:
+    from auditor.suites.runner import _cpython_bug
+
+    def ended(version: str, end: str, interpreters: int, kind: str = "own_gil") -> str | None:
+        run = SuiteRun(kind, interpreters, end, signal="SIGABRT", python_version=version)
+        run.stderr_tail = "free(): invalid pointer\nFatal Python error: Aborted\n"
+        bug = _cpython_bug(run)
+        return bug.cpython_issue if bug else None
+
+    assert ended("3.12.1", "crash_at_exit", 1) == "gh-116510"
+    assert ended("3.12.14", "crash_at_exit", 1) is None  # fixed there
+    assert ended("3.13.0", "crash_at_end", 2) == "gh-136423"
+    assert ended("3.13.0", "crash_at_end", 1) is None  # one interpreter: not that bug
+    assert ended("3.14.10", "crash_at_end", 2) is None
+    assert ended("3.13.0", "crash_at_end", 2, kind="legacy") is None
