@@ -32,16 +32,20 @@ def test_fails_in_main_too():
 """
 # busy_init's exec keeps a C static "busy" flag for 100 ms: a second interpreter importing it
 # meanwhile gets RuntimeError("busy_init: library init is not reentrant").
-STATIC_RACE = """\
+# Both interpreters of a test file meet before they import, however long each pytest took to
+# start (a file per interpreter; a K=1 run waits the 3 s out alone).
+MEET = """\
 import glob, os, threading, time
 
 def _meet(count=2, wait=3.0):
-    # Both interpreters import at the same moment, however long their pytest took to start
-    # (one per thread; a K=1 run waits the 3 s out alone).
     open(f".meet-{os.getpid()}-{threading.get_ident()}", "w").close()
     end = time.monotonic() + wait
     while len(glob.glob(f".meet-{os.getpid()}-*")) < count and time.monotonic() < end:
         time.sleep(0.005)
+"""
+STATIC_RACE = (
+    MEET
+    + """\
 
 def test_imports_busy_init():
     _meet()
@@ -51,15 +55,11 @@ def test_imports_busy_init():
 def test_plain():
     assert sum([1, 2]) == 3
 """
+)
 # single_instance aborts when a second interpreter loads it while the first holds it.
-SECOND_CRASHES = """\
-import glob, os, threading, time
-
-def _meet(count=2, wait=3.0):
-    open(f".meet-{os.getpid()}-{threading.get_ident()}", "w").close()
-    end = time.monotonic() + wait
-    while len(glob.glob(f".meet-{os.getpid()}-*")) < count and time.monotonic() < end:
-        time.sleep(0.005)
+SECOND_CRASHES = (
+    MEET
+    + """\
 
 def test_imports_single_instance():
     _meet()  # both interpreters import it at once
@@ -67,6 +67,7 @@ def test_imports_single_instance():
     time.sleep(1)  # and hold it
     assert single_instance.answer == 42
 """
+)
 
 
 @pytest.fixture(scope="module", params=["3.12", "3.13"])
