@@ -16,6 +16,7 @@ module_name(), init_suffix() and _abi(), so importing this module must stay free
 effects.
 """
 
+import csv
 import importlib.machinery
 import importlib.util
 import json
@@ -101,6 +102,30 @@ def _site_dirs():
     return {os.path.realpath(paths[key]) for key in ("purelib", "platlib") if key in paths}
 
 
+def _headers(dist):
+    """Name and Version from the metadata file's headers, without parsing the whole
+    message (the email parser costs more than the rest of discovery); None when absent."""
+    text = dist.read_text("METADATA") or dist.read_text("PKG-INFO") or ""
+    found = {}
+    for line in text.splitlines():
+        if not line:
+            break  # the headers end at the first empty line
+        key, sep, value = line.partition(":")
+        if sep and key in ("Name", "Version") and key not in found:
+            found[key] = value.strip()
+    return found.get("Name"), found.get("Version")
+
+
+def _extension_records(dist, suffixes):
+    """The extension files a distribution installed, as its RECORD names them (read
+    directly: Distribution.files stats every file of the distribution); other metadata
+    formats through Distribution.files."""
+    text = dist.read_text("RECORD")
+    if text is None:
+        return [str(f) for f in dist.files or () if str(f).endswith(suffixes)]
+    return [row[0] for row in csv.reader(text.splitlines()) if row and row[0].endswith(suffixes)]
+
+
 def _owner_map(roots):
     """realpath of each installed extension file -> {"name", "version"} of its distribution,
     and the [name, version] of every distribution found."""
@@ -113,16 +138,16 @@ def _owner_map(roots):
     seen = []
     for dist in metadata.distributions(path=roots):
         try:
-            files = dist.files or []
-            name = dist.metadata["Name"]
-            version = dist.version
+            name, version = _headers(dist)
+            if name is None or version is None:
+                name, version = dist.metadata["Name"], dist.version
+            records = _extension_records(dist, suffixes)
         except Exception:  # a broken RECORD must not stop discovery
             continue
         seen.append([str(name), str(version)])
-        for record in files:
-            if str(record).endswith(suffixes):
-                real = os.path.realpath(str(dist.locate_file(record)))
-                owners.setdefault(real, {"name": name, "version": version})
+        for record in records:
+            real = os.path.realpath(str(dist.locate_file(record)))
+            owners.setdefault(real, {"name": name, "version": version})
     return owners, seen
 
 

@@ -130,6 +130,7 @@ class _Reporter:
     def __init__(self, fd, pid):
         self.fd = fd
         self.pid = pid
+        self.closure_said = False
 
     def _write(self, line):
         if os.getpid() != self.pid:  # a fork() made by the audited module: stay silent
@@ -157,6 +158,15 @@ class _Reporter:
 
     def result(self, payload):
         self._write("result " + _encode(payload))
+
+    def closure(self, sub_files):
+        """What this process has loaded, said once, as soon as one whole visit of the module
+        (its import and use, in a subinterpreter that has ended) is behind the probe.  The
+        steps after it repeat that visit; if one of them kills the process, the cache can
+        still key the result by these files instead of by the whole environment."""
+        if not self.closure_said:
+            self.closure_said = True
+            self._write("closure " + _encode(_loaded_files(sub_files)))
 
 
 # ---- what happened: one formatter, one ImportError rule -----------------------------------
@@ -429,6 +439,7 @@ def run_probe(helper, request, reporter, main_done=False):
         reporter.leave_if_copy()
         _leave_if_create_failed(result, reporter)
         _say_imported(result, reporter)
+        reporter.closure(sub_files)
         result["exit_after_sub"] = _observe_exit(reporter)
         reporter.stage("main_import")
         result["main_after"] = _import_in_main(request.module, smoke)
@@ -482,6 +493,7 @@ def _reuse(helper, request, reporter, files):
         _leave_if_create_failed(result, reporter)
         if result["outcome"] != "ok":
             return _failed_at(result, label)
+        reporter.closure(files)
     reporter.stage("main:import")
     result = _import_in_main(request.module, use)
     reporter.leave_if_copy()
@@ -528,6 +540,7 @@ def _concurrent(helper, request, reporter, files):
                 _leave_if_create_failed(result, reporter)
                 if result["outcome"] != "ok":
                     return _failed_at(result, "%s, interpreter %d" % (label, index + 1))
+            reporter.closure(files)
     return dict(OK)
 
 
@@ -584,6 +597,8 @@ def _heap_cycles(helper, request, reporter, files, runs):
                 result = _failed_at(result, label)
                 result["heap"] = figures
                 return result
+            if name == "module":
+                reporter.closure(files)
             heap, resident = helper.heap()
             heaps.append(heap)
             rss.append(resident)

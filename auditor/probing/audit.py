@@ -146,7 +146,7 @@ def audit_target(
         all_results[name] = _results(runs[name], _probes_of(by_name[name], probes))
 
     # Judge.
-    controls = _controls(interp, helper, found, all_results, probes, settings)
+    controls = _controls(interp, helper, found, all_results, probes, settings, entries)
     known = {
         m.name: (
             m.distribution.name if m.distribution else "stdlib" if m.origin == "stdlib" else None
@@ -238,59 +238,87 @@ def _controls(
     results: dict[str, dict[str, ProbeResult]],
     probes: tuple[str, ...],
     settings: ProbeSettings,
+    entries: TargetEntries,
 ) -> dict[str, dict[str, ProbeResult]]:
     """The stdlib control modules that recognising this interpreter's known bugs needs:
-    from this scan when it probed them, else probed now (not reported as modules)."""
+    from this scan when it probed them, else from the cache, else probed now (not reported
+    as modules)."""
     controls = {}
     for name in controls_needed(interp.version):
         if name in results:
             controls[name] = results[name]
             continue
-        try:
-            extra = discover(interp, module_names=(name,)).modules
-        except AuditorError:
+        control = _control_module(interp, found, name)
+        if control is None:
             continue  # not in this build of the interpreter
-        runs = run_probes(interp, helper, extra, probes, replace(settings, depth=None, smoke={}))
-        for module in extra:
-            controls[module.name] = _results(runs[module.name], probes)
+        replies = entries.control(control, probes)
+        if replies is not None:
+            controls[name] = _results(ProbeRun(replies), probes)
+            continue
+        import_only = replace(settings, depth=None, smoke={})
+        run = run_probes(interp, helper, [control], probes, import_only)[name]
+        if run.failure is None:
+            entries.store_control(control, probes, run.replies)
+        controls[name] = _results(run, probes)
     if settings.depth is not None:
         for name, pairs in depth_controls_wanted(interp.version, results).items():
             have = controls.setdefault(name, dict(results.get(name, {})))
-            _depth_controls(interp, helper, name, pairs, have, settings)
+            _depth_controls(interp, helper, found, name, pairs, have, settings, entries)
     return controls
+
+
+def _control_module(interp: Interpreter, found: Discovery, name: str) -> ExtensionModule | None:
+    """The stdlib module `name` of this target: from the scan's discovery, which lists the
+    standard library whatever the narrowing, else (a scan of given paths) discovered now."""
+    control = found.stdlib_module(name)
+    if control is not None or found.stdlib:
+        return control
+    try:
+        (control,) = discover(interp, module_names=(name,)).modules
+    except (AuditorError, ValueError):
+        return None  # not in this build of the interpreter (or not one module)
+    return control
 
 
 def _depth_controls(
     interp: Interpreter,
     helper: Helper,
+    found: Discovery,
     name: str,
     pairs: set[tuple[str, str]],
     have: dict[str, ProbeResult],
     settings: ProbeSettings,
+    entries: TargetEntries,
 ) -> None:
     """Run the stdlib control `name`'s depth probes that recognising a depth-probe bug needs
     and this scan has not run: each (kind, probe) of `pairs`, until it fails or has run
-    `--repeat` times (the bug it stands for comes and goes), into `have`."""
+    `--repeat` times (the bug it stands for comes and goes), into `have`.  Each pair's last
+    run is cached like a module's probes."""
     assert settings.depth is not None
     ran = {(r.kind, depth_base(r.probe)) for r in have.values()}
     pending = sorted(pair for pair in pairs if pair not in ran)
     if not pending:
         return
-    try:
-        (control,) = discover(interp, module_names=(name,)).modules
-    except (AuditorError, ValueError):
-        return  # not in this build of the interpreter (or not one module)
+    control = _control_module(interp, found, name)
+    if control is None:
+        return
     plain = replace(settings, smoke={})
     for kind, probe in pending:
-        for _ in range(settings.depth.repeat):
-            run = run_probes(interp, helper, [control], (probe,), plain, kinds={name: kind})
-            reply = run[name].replies.get(probe)
-            if reply is None:
-                break
-            result = result_from_reply({**reply, "kind": kind})
-            have[f"control:{kind}:{probe}"] = result
-            if result.outcome is not Outcome.OK:
-                break
+        what = ("depth", kind, probe)
+        replies = entries.control(control, what)
+        if replies is None:
+            for _ in range(settings.depth.repeat):
+                run = run_probes(interp, helper, [control], (probe,), plain, kinds={name: kind})
+                reply = run[name].replies.get(probe)
+                if reply is None:
+                    break
+                replies = {probe: {**reply, "kind": kind}}
+                if result_from_reply(replies[probe]).outcome is not Outcome.OK:
+                    break
+            if replies is None:
+                continue
+            entries.store_control(control, what, replies)
+        have[f"control:{kind}:{probe}"] = result_from_reply(replies[probe])
 
 
 # CPython's own words when an import re-enables the GIL (Python/import.c, 3.13+).

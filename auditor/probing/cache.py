@@ -15,8 +15,12 @@ all of this is unchanged:
   mapped file: extensions and the libraries they link).  Upgrading one distribution thus
   re-probes only the modules whose probes touched its files.
 
-When a probe could not report its closure (it crashed), the entry is keyed by a
-fingerprint of the whole environment instead.  Busy timeouts, kills by SIGKILL (ours, or
+A probe that dies after one whole visit of its module (the import and use in a
+subinterpreter that has ended: a fresh probe's, the reuse probe's interpreter A, the first
+concurrent round, the first cycle) has said what it had loaded by then, and is keyed by
+that: its later steps repeat the same import and use.  When a probe could not report even
+that (it died in its first visit), the entry is keyed by a fingerprint of the whole
+environment instead.  The stdlib controls of CPython's known bugs are stored the same way.  Busy timeouts, kills by SIGKILL (ours, or
 the OOM killer's) and the tool's own failures are never stored; a deadlock is.
 
 Entries are files written atomically (temporary file and rename), so concurrent scans may
@@ -145,6 +149,23 @@ class TargetEntries:
         """The module's entry with its import probes only (a scan with depth probes)."""
         return self._lookup(self.import_keys[module.name]) if self.depth else None
 
+    def _control_key(self, control: ExtensionModule, what: object) -> str:
+        """A stdlib control's probes (`what`: which, in which kinds) for this target."""
+        return self.cache.key(
+            *self.common, self.depth, self.cache.file_hash(control.path), control.name, what
+        )
+
+    def control(self, control: ExtensionModule, what: object) -> dict[str, Any] | None:
+        """The replies of a stdlib control's probes `what`, if a scan stored them."""
+        entry = self._lookup(self._control_key(control, what))
+        return None if entry is None else dict(entry["replies"])
+
+    def store_control(
+        self, control: ExtensionModule, what: object, replies: Mapping[str, Reply]
+    ) -> None:
+        """Store a stdlib control's replies, as a module's are stored."""
+        self._store(self._control_key(control, what), replies, None, None)
+
     def store(
         self,
         name: str,
@@ -157,9 +178,17 @@ class TargetEntries:
         """Store a module's replies, keyed by their closure (or by the whole environment when
         a probe could not report its closure); never a timeout, a SIGKILL, or a tool failure.
         `reused`: the entry the import probes' replies came from (its closure holds)."""
+        self._store((self.full_keys if full else self.import_keys)[name], replies, static, reused)
+
+    def _store(
+        self,
+        key: str,
+        replies: Mapping[str, Reply],
+        static: StaticInfo | None,
+        reused: Mapping[str, Any] | None,
+    ) -> None:
         if any(never_cached(r) for r in replies.values()):
             return
-        key = (self.full_keys if full else self.import_keys)[name]
         old = set(reused["replies"]) if reused else set()
         files = [r.get("files") for p, r in replies.items() if p not in old]
         entry: dict[str, Any] = {

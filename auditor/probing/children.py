@@ -125,7 +125,7 @@ class _Child:
 def _reply(child: _Child, exec_mode: bool) -> Reply:
     """What one probe child did, as a reply (auditor/probing/replies.py)."""
     res, out, err = child.streams
-    stage = imported = result = failure = sub_import = None
+    stage = imported = result = failure = sub_import = closure = None
     for line in bytes(res.data).decode("ascii", "replace").splitlines():
         key, _, value = line.partition(" ")
         if key == "stage":
@@ -140,6 +140,8 @@ def _reply(child: _Child, exec_mode: bool) -> Reply:
             child.extra["threads"] = value
         elif key == "imported":
             sub_import = json.loads(value)
+        elif key == "closure":
+            closure = json.loads(value)
     stdout_bytes, stderr_tail = out.total, err.tail()
     if child.inherited != (0, ""):
         stdout_bytes += child.inherited[0]
@@ -163,6 +165,9 @@ def _reply(child: _Child, exec_mode: bool) -> Reply:
             reply["exit_code"] = os.WEXITSTATUS(status)
     if result is not None:
         reply.update(result)
+    elif closure is not None:
+        # Died (or hung) after one whole visit of the module: what it had loaded by then.
+        reply["files"] = closure
     exit_after = reply.get("exit_after_sub")
     if isinstance(exit_after, dict) and exit_after.get("signal") is not None:
         exit_after["signal"] = signal_name(exit_after["signal"])

@@ -25,6 +25,12 @@ class Discovery:
     # What the whole environment holds (before narrowing): for the result cache's key.
     distributions: tuple[tuple[str, str], ...] = ()
     all_files: tuple[str, ...] = ()
+    # The standard library's extension modules, whatever the narrowing (the stdlib controls
+    # of known CPython bugs come from here); empty when discovery walked given paths only.
+    stdlib: tuple[ExtensionModule, ...] = ()
+
+    def stdlib_module(self, name: str) -> ExtensionModule | None:
+        return next((m for m in self.stdlib if m.name == name), None)
 
 
 def _run_environment(interp: Interpreter, args: Sequence[str], what: str, timeout: float) -> dict:
@@ -168,4 +174,5 @@ def discover(
         tuple(data.get("shadowed", ())),
         tuple((str(n), str(v)) for n, v in data.get("distributions", ())),
         tuple(m["path"] for m in data["modules"]) + tuple(s["path"] for s in data["shadowed"]),
+        tuple(_module(m) for m in data["modules"] if m["origin"] == "stdlib" and not paths),
     )

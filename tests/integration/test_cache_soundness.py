@@ -15,6 +15,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.fixtures.build import _compile, _Job, _toolchain
 from tests.integration.conftest import PROBE_TIMEOUT, run_cli
 
@@ -131,6 +133,55 @@ def test_only_changed_closures_are_probed_again(python: str, tmp_path: Path) -> 
     report, err, _ = scan(str(site))
     assert "1 unchanged since the last scan" in err  # pkga's module only
     assert {m["verdict"] for m in report["targets"][0]["modules"]} == {"own_gil"}
+
+
+# Smoke code that kills the process (SIGABRT) the second time it runs in a subinterpreter
+# on the process's main OS thread: the reuse probe's interpreter B, the cycles probe's second
+# cycle; never an import probe's single visit, nor the concurrent probe's worker threads.
+CRASH_ON_SECOND_VISIT = """
+import os, sys, threading
+if not hasattr(sys.modules["__main__"], "__file__") and threading.get_native_id() == os.getpid():
+    path = os.path.join(%r, str(os.getpid()))
+    with open(path, "a") as counter:
+        counter.write("x")
+    if os.path.getsize(path) == 2:
+        os.abort()
+"""
+
+
+def test_a_crash_after_the_first_visit_is_keyed_by_its_closure(python: str, tmp_path: Path) -> None:
+    """A depth probe that crashes after one whole visit of its module has said what it
+    loaded: touching another package's extension (the whole environment's fingerprint
+    changes) does not probe it again."""
+    site = tmp_path / "site"
+    _package(python, site, "crashpkg")
+    other = _package(python, site, "otherpkg")
+    visits = tmp_path / "visits"
+    visits.mkdir()
+    small = ("--cycles", "3", "--rounds", "1", "--concurrency", "2", "--repeat", "1")
+    cache = {"SUBINTERP_AUDIT_CACHE": str(tmp_path / "cache")}
+
+    def scan() -> tuple[Any, str]:
+        out = tmp_path / "report.json"
+        done = run_cli(
+            "scan", "--python", python, "--timeout", PROBE_TIMEOUT, "--json", str(out),
+            "--module", "crashpkg.tinyext", "--smoke", CRASH_ON_SECOND_VISIT % str(visits),
+            *small, str(site), env=cache, depth=True,
+        )  # fmt: skip
+        assert "Traceback" not in done.stderr, done.stderr
+        return json.loads(out.read_text()), done.stderr
+
+    report, err = scan()
+    (module,) = report["targets"][0]["modules"]
+    reuse = next(p for name, p in module["probes"].items() if name.endswith("reuse"))
+    assert (reuse["outcome"], reuse["signal"], reuse["stage"]) == ("crash", "SIGABRT", "B:use")
+    assert "unchanged since the last scan" not in err
+    extension = next(other.glob("tinyext*"))
+    os.utime(extension, ns=(time.time_ns(), time.time_ns()))  # same content, new stat
+    report, err = scan()
+    assert "1 unchanged since the last scan" in err, err
+    (again,) = report["targets"][0]["modules"]
+    assert again["probes"] == module["probes"]
 
 
 def test_a_quick_scan_serves_the_import_probes_of_a_full_one(python: str, tmp_path: Path) -> None:
@@ -290,3 +341,41 @@ def test_interrupted_scan_keeps_what_finished(python: str, tmp_path: Path) -> No
     assert "1 unchanged since the last scan" in again.stderr, again.stderr
     report = json.loads((tmp_path / "r.json").read_text())
     assert _verdict(report, "fastpkg.tinyext") == "own_gil"
+
+
+def test_a_known_bugs_stdlib_control_is_cached(python: str, tmp_path: Path) -> None:
+    """CPython 3.13's gh-136423 (`_datetime` freed twice when interpreters end): a package
+    that imports datetime is judged against the stdlib control `_datetime`, probed on demand
+    in the same kind; the next scan of the unchanged environment reuses the module and the
+    control alike, and probes nothing."""
+    version = subprocess.run(
+        [python, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+        capture_output=True, text=True, check=True,
+    ).stdout.strip()  # fmt: skip
+    if version != "3.13":
+        pytest.skip(f"gh-136423 is a bug of CPython 3.13 only (this is {version})")
+    site = tmp_path / "site"
+    (site / "dtpkg").mkdir(parents=True)
+    (site / "dtpkg" / "__init__.py").write_text("import datetime\n")
+    cache = tmp_path / "cache"
+
+    def scan() -> Any:
+        out = tmp_path / "report.json"
+        done = run_cli(
+            "scan", "--python", python, "--timeout", PROBE_TIMEOUT, "--json", str(out),
+            "--import", "dtpkg", "--cycles", "3",
+            cwd=site, env={"SUBINTERP_AUDIT_CACHE": str(cache)}, depth=True,
+        )  # fmt: skip
+        assert "Traceback" not in done.stderr, done.stderr
+        (module,) = json.loads(out.read_text())["targets"][0]["modules"]
+        return module
+
+    first = scan()
+    bug = next(r for r in first["reasons"] if r["code"] == "interpreter_bug")
+    assert bug["details"]["cpython_issue"] == "gh-136423"
+    assert (first["verdict"], first["verdict_on_fixed_interpreter"]) == ("legacy_only", "own_gil")
+    # A probe now would be the tool's failure: the next scan must probe nothing at all.
+    (helper_dir,) = (cache / "helpers").iterdir()
+    (helper_dir / "worker.py").write_text(BROKEN_ZYGOTE)
+    again = scan()
+    assert (again["verdict"], again["reasons"]) == (first["verdict"], first["reasons"])

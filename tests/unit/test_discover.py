@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.machinery
+import os
 import sys
 from pathlib import Path
 
@@ -143,3 +144,23 @@ def test_host_keeps_c_only_names_that_export_their_init(
 )
 def test_abi_of_each_suffix(suffix: str, abi: str) -> None:
     assert environment._abi(suffix) == abi
+
+
+def test_owner_map_reads_record_and_metadata_headers(tmp_path: Path) -> None:
+    """Distribution owners come from RECORD and the metadata headers, read directly (the
+    email parser and Distribution.files' stat of every file cost more than discovery)."""
+    suffix = environment.importlib.machinery.EXTENSION_SUFFIXES[0]
+    info = tmp_path / "odd_pkg-1.2.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: Odd-Pkg\nVersion: 1.2\n\nName: not a header\n"
+    )
+    (info / "RECORD").write_text(
+        f'odd/_fast{suffix},sha256=x,1\n"odd/we,ird{suffix}",sha256=y,2\nodd/__init__.py,,\n'
+    )
+    owners, seen = environment._owner_map([str(tmp_path)])
+    assert seen == [["Odd-Pkg", "1.2"]]
+    assert sorted(owners) == sorted(
+        os.path.realpath(tmp_path / "odd" / name) for name in (f"_fast{suffix}", f"we,ird{suffix}")
+    )
+    assert set(map(str, owners.values())) == {str({"name": "Odd-Pkg", "version": "1.2"})}
