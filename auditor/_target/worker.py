@@ -130,7 +130,6 @@ class _Reporter:
     def __init__(self, fd, pid):
         self.fd = fd
         self.pid = pid
-        self.closure_said = False
 
     def _write(self, line):
         if os.getpid() != self.pid:  # a fork() made by the audited module: stay silent
@@ -160,13 +159,18 @@ class _Reporter:
         self._write("result " + _encode(payload))
 
     def closure(self, sub_files):
-        """What this process has loaded, said once, as soon as one whole visit of the module
-        (its import and use, in a subinterpreter that has ended) is behind the probe.  The
-        steps after it repeat that visit; if one of them kills the process, the cache can
-        still key the result by these files instead of by the whole environment."""
-        if not self.closure_said:
-            self.closure_said = True
-            self._write("closure " + _encode(_loaded_files(sub_files)))
+        """What this process has loaded, said as soon as one whole visit of the module (its
+        import in a subinterpreter that has ended) is behind a fresh probe.  The steps after
+        it repeat that import (in main); if one of them kills the process, the cache can
+        still key the result by these files instead of by the whole environment.  (A depth
+        probe's first visit says it from inside its subinterpreter: _say_files_source.)"""
+        self.files(_loaded_files(sub_files))
+        self._write("files_said")
+
+    def files(self, names):
+        """Loaded files, one "file" line each (the supervisor gathers them)."""
+        for name in names:
+            self._write("file " + ascii(name))
 
 
 # ---- what happened: one formatter, one ImportError rule -----------------------------------
@@ -382,9 +386,13 @@ def _observe_exit(reporter):
     return _status(status)
 
 
+# What a process has loaded: __file__ of its interpreter's modules, `extra` (what its
+# subinterpreters reported), and every mapped file (extension modules and the libraries they
+# link).  Source, because the first visit of each depth probe also runs it inside its
+# subinterpreter (_say_files_source), before that interpreter ends.
+_LOADED_FILES = """
 def _loaded_files(extra=()):
-    """What this process loaded: __file__ of main's modules, the subinterpreter's
-    (`extra`), and every mapped file (extension modules and the libraries they link)."""
+    import os, sys
     files = set(extra)
     for module in list(sys.modules.values()):
         try:
@@ -398,12 +406,39 @@ def _loaded_files(extra=()):
             for line in maps:
                 parts = line.split(None, 5)
                 if len(parts) == 6 and parts[5].startswith(b"/"):
-                    path = parts[5].rstrip(b"\n")
+                    path = parts[5].rstrip(b"\\n")
                     if not path.endswith(b" (deleted)"):
                         files.add(os.fsdecode(path))
     except OSError:
         pass
     return sorted(os.path.abspath(f) for f in files)
+"""
+_defined: dict = {}
+exec(_LOADED_FILES, _defined)  # the same function here, from the same source
+_loaded_files = _defined["_loaded_files"]
+del _defined
+
+
+def _file_lines(files):
+    """The protocol's "file" lines (one write each: under PIPE_BUF, so that the threads of
+    a concurrent visit never interleave within a line), then "files_said"."""
+    return ["file " + ascii(f) for f in files] + ["files_said"]
+
+
+def _say_files_source(reporter):
+    """Source run at the end of a depth probe's first visit, inside its subinterpreter:
+    says what the process has loaded while the interpreter still lives (most concurrent
+    crashes happen as interpreters end).  Silent in a process the module forked."""
+    return _LOADED_FILES + (
+        "def _say_files(fd, owner):\n"
+        "    import os\n"
+        "    if os.getpid() == owner:\n"
+        "        for name in _loaded_files():\n"
+        "            os.write(fd, ('file ' + ascii(name) + '\\n').encode('ascii'))\n"
+        "        os.write(fd, b'files_said\\n')\n"
+        "_say_files(%d, %d)\n"
+        "del _say_files, _loaded_files\n"
+    ) % (reporter.fd, reporter.pid)
 
 
 # ---- probe child -------------------------------------------------------------------------
@@ -463,6 +498,8 @@ def run_probe(helper, request, reporter, main_done=False):
             _say_imported(result, reporter)
     elif probe in DEPTH_PROBES:
         result["kind"] = request.kind
+        if probe != "control":
+            reporter.files(_loaded_files())  # main's part; the first visit says the rest
         result.update(DEPTH_PROBES[probe](helper, request, reporter, sub_files))
     else:
         raise ValueError("unknown probe %r" % (probe,))
@@ -487,13 +524,12 @@ def _reuse(helper, request, reporter, files):
     main holds it, and main uses it again; then the process exits normally (a crash there is
     this probe's, at stage process_exit)."""
     use = _use_source(request.module, request.smoke)
-    for label in ("A", "B"):
-        result = _import_in_sub(helper, request.kind, request, reporter, files, label, use)
+    for label, source in (("A", use + _say_files_source(reporter)), ("B", use)):
+        result = _import_in_sub(helper, request.kind, request, reporter, files, label, source)
         reporter.leave_if_copy()
         _leave_if_create_failed(result, reporter)
         if result["outcome"] != "ok":
             return _failed_at(result, label)
-        reporter.closure(files)
     reporter.stage("main:import")
     result = _import_in_main(request.module, use)
     reporter.leave_if_copy()
@@ -520,6 +556,7 @@ def _concurrent(helper, request, reporter, files):
     this thread, used by K other threads together, and ended by this thread
     (concurrent.interpreters' create(), exec() or call_in_thread(), close())."""
     use = _use_source(request.module, request.smoke)
+    first = use + _say_files_source(reporter)
     patterns = (("round %d", helper.run_together), ("round %d handed over", helper.run_handed_over))
     for number in range(1, request.rounds + 1):
         for label_format, run in patterns:
@@ -531,7 +568,7 @@ def _concurrent(helper, request, reporter, files):
                 reporter.fd,
                 reporter.pid,
                 label,
-                use,
+                first if label == "round 1" else use,
                 request.threads,
             )
             reporter.leave_if_copy()
@@ -540,7 +577,6 @@ def _concurrent(helper, request, reporter, files):
                 _leave_if_create_failed(result, reporter)
                 if result["outcome"] != "ok":
                     return _failed_at(result, "%s, interpreter %d" % (label, index + 1))
-            reporter.closure(files)
     return dict(OK)
 
 
@@ -581,12 +617,14 @@ def _heap_cycles(helper, request, reporter, files, runs):
     module's run settles early when clean (SETTLE_CYCLES), and ``cycles`` says how many ran."""
     figures = {"cycles": request.cycles}
     control = request.control_growth  # None until known
-    for name, module, source in runs:
+    for name, module, use in runs:
         heaps, rss = [], []
         for number in range(1, request.cycles + 1):
             if name == "module" and number == SETTLE_CYCLES + 1 and _settled(heaps, control):
                 break
             label = "%s %d" % ("control cycle" if name == "control" else "cycle", number)
+            first = name == "module" and number == 1
+            source = use + _say_files_source(reporter) if first else use
             raw = helper.run_in_subinterpreter(
                 request.kind, module, request.paths, reporter.fd, reporter.pid, label, source
             )
@@ -597,8 +635,6 @@ def _heap_cycles(helper, request, reporter, files, runs):
                 result = _failed_at(result, label)
                 result["heap"] = figures
                 return result
-            if name == "module":
-                reporter.closure(files)
             heap, resident = helper.heap()
             heaps.append(heap)
             rss.append(resident)

@@ -139,7 +139,7 @@ def _known_bug(reason: Reason) -> Advice | None:
         bug.title,
         bug.explanation,
         bug.fix,
-        ((f"CPython {bug.cpython_issue}", bug.url),),
+        ((f"CPython {bug.cpython_issue}", bug.url),) if bug.url else (),
     )
 
 

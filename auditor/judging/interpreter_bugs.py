@@ -17,6 +17,7 @@ from typing import Any
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
+from auditor.judging.classify import leaks
 from auditor.model import ImportAttempt, Outcome, ProbeResult
 from auditor.probe_plan import depth_base
 
@@ -58,6 +59,14 @@ class InterpreterBug:
             return False
         if "modules" in rule and module not in rule["modules"] and "control" not in rule:
             return False
+        if rule.get("leaks") is not None and leaks(result) != rule["leaks"]:
+            return False
+        if "workaround" in rule:
+            # The same probe run again with the workaround after the module's use: it must
+            # pass without the leak (else the module's own failure stays the module's).
+            again = counterpart(controls.get(workaround_key(module), {}), result)
+            if again is None or again.outcome is not Outcome.OK or leaks(again):
+                return False
         control = rule.get("control")
         if control is not None:
             # The same failure in a stdlib-only control probe of this scan.
@@ -94,8 +103,10 @@ class InterpreterBug:
         outcome = fixed["outcome"]
         if outcome == "same_as_import":  # what the subinterpreter's import itself did
             outcome = (result.import_outcome or Outcome.OK).value
+        heap = None if fixed.get("leaks") is False else result.heap
         return replace(
             result,
+            heap=heap,
             outcome=Outcome(outcome),
             signal=None,
             exit_code=0,
@@ -140,6 +151,32 @@ def depth_controls_wanted(
                 base = depth_base(result.probe)
                 if base and result.kind and plain.matches(result, "", {}):
                     wanted.setdefault(rule["control"], set()).add((result.kind, base))
+    return wanted
+
+
+def workaround_key(module: str) -> str:
+    """Where a module's workaround runs sit among the controls given to `recognise`."""
+    return f"workaround:{module}"
+
+
+def workarounds_wanted(
+    version: str, results: Mapping[str, Mapping[str, ProbeResult]]
+) -> dict[str, dict[tuple[str, str], str]]:
+    """module -> {(kind, depth probe): workaround code}: the probes of this scan that a known
+    bug of interpreter `version` with a workaround would explain, if the same probe passed
+    with that code run after the module's use (the warnings-filter leak of 3.14+)."""
+    release = Version(version)
+    wanted: dict[str, dict[tuple[str, str], str]] = {}
+    for bug in known_bugs():
+        rule = bug.match
+        if "workaround" not in rule or release not in bug.affects:
+            continue
+        plain = replace(bug, match={k: v for k, v in rule.items() if k != "workaround"})
+        for module, probes in results.items():
+            for result in probes.values():
+                base = depth_base(result.probe)
+                if base and result.kind and plain.matches(result, "", {}, module):
+                    wanted.setdefault(module, {})[(result.kind, base)] = rule["workaround"]
     return wanted
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +17,8 @@ from auditor.judging.interpreter_bugs import (
     controls_needed,
     depth_controls_wanted,
     recognise,
+    workaround_key,
+    workarounds_wanted,
 )
 from auditor.model import (
     ExtensionModule,
@@ -264,7 +266,60 @@ def _controls(
         for name, pairs in depth_controls_wanted(interp.version, results).items():
             have = controls.setdefault(name, dict(results.get(name, {})))
             _depth_controls(interp, helper, found, name, pairs, have, settings, entries)
+        for name, wanted in workarounds_wanted(interp.version, results).items():
+            module = next(m for m in found.modules if m.name == name)
+            controls[workaround_key(name)] = _workarounds(
+                interp, helper, module, wanted, results[name], settings, entries
+            )
     return controls
+
+
+def _workarounds(
+    interp: Interpreter,
+    helper: Helper,
+    module: ExtensionModule,
+    wanted: Mapping[tuple[str, str], str],
+    results: Mapping[str, ProbeResult],
+    settings: ProbeSettings,
+    entries: TargetEntries,
+) -> dict[str, ProbeResult]:
+    """The module's depth probes of `wanted` ((kind, probe) -> code) run again, each with the
+    workaround of a known CPython bug after the module's use (and its smoke code): once,
+    cached like its other probes.  The cycles probe reuses the empty control's growth that
+    its first run measured."""
+    ran: dict[str, ProbeResult] = {}
+    for (kind, probe), code in sorted(wanted.items()):
+        what = ("workaround", kind, probe, code)
+        replies = entries.control(module, what)
+        if replies is None:
+            smoke = "\n".join(filter(None, (settings.smoke_for(module.name), code)))
+            first = next(
+                (r for r in results.values() if r.kind == kind and depth_base(r.probe) == probe),
+                None,
+            )
+            heap = first.heap if first is not None else None
+            control = heap.control_heap_growth_per_cycle if heap is not None else None
+            run = run_probes(
+                interp,
+                helper,
+                [module],
+                (probe,),
+                replace(settings, smoke={module.name: smoke}),
+                kinds={module.name: kind},
+                controls={kind: control} if control is not None else None,
+            )[module.name]
+            reply = run.replies.get(probe)
+            if run.failure is not None or reply is None:
+                continue
+            reply = {**reply, "kind": kind}
+            measured = reply.get("heap")
+            if heap is not None and control is not None and measured:
+                figures = {k: v for k, v in asdict(heap).items() if k.startswith("control_")}
+                reply["heap"] = {**figures, **measured}
+            replies = {probe: reply}
+            entries.store_control(module, what, replies)
+        ran[f"workaround:{kind}:{probe}"] = result_from_reply(replies[probe])
+    return ran
 
 
 def _control_module(interp: Interpreter, found: Discovery, name: str) -> ExtensionModule | None:

@@ -20,8 +20,9 @@ subinterpreter that has ended: a fresh probe's, the reuse probe's interpreter A,
 concurrent round, the first cycle) has said what it had loaded by then, and is keyed by
 that: its later steps repeat the same import and use.  When a probe could not report even
 that (it died in its first visit), the entry is keyed by a fingerprint of the whole
-environment instead.  The stdlib controls of CPython's known bugs are stored the same way.  Busy timeouts, kills by SIGKILL (ours, or
-the OOM killer's) and the tool's own failures are never stored; a deadlock is.
+environment instead.  The stdlib controls of CPython's known bugs are stored the same way.
+Busy timeouts, kills by SIGKILL (ours, or the OOM killer's) and the tool's own failures are
+never stored; a deadlock is.
 
 Entries are files written atomically (temporary file and rename), so concurrent scans may
 share the cache: the worst case is that both compute the same entry.  A file's content hash
@@ -150,10 +151,11 @@ class TargetEntries:
         return self._lookup(self.import_keys[module.name]) if self.depth else None
 
     def _control_key(self, control: ExtensionModule, what: object) -> str:
-        """A stdlib control's probes (`what`: which, in which kinds) for this target."""
-        return self.cache.key(
-            *self.common, self.depth, self.cache.file_hash(control.path), control.name, what
-        )
+        """A control's probes (`what`: which, in which kinds) for this target: a stdlib
+        module's, or a module's own probes run again with a known bug's workaround."""
+        path = control.path  # an --import name may be a namespace package (a directory)
+        content = self.cache.file_hash(path) if os.path.isfile(path) else path
+        return self.cache.key(*self.common, self.depth, content, control.name, what)
 
     def control(self, control: ExtensionModule, what: object) -> dict[str, Any] | None:
         """The replies of a stdlib control's probes `what`, if a scan stored them."""

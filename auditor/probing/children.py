@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import json
 import os
@@ -125,7 +126,9 @@ class _Child:
 def _reply(child: _Child, exec_mode: bool) -> Reply:
     """What one probe child did, as a reply (auditor/probing/replies.py)."""
     res, out, err = child.streams
-    stage = imported = result = failure = sub_import = closure = None
+    stage = imported = result = failure = sub_import = None
+    files: list[str] = []
+    files_said = False
     for line in bytes(res.data).decode("ascii", "replace").splitlines():
         key, _, value = line.partition(" ")
         if key == "stage":
@@ -140,8 +143,10 @@ def _reply(child: _Child, exec_mode: bool) -> Reply:
             child.extra["threads"] = value
         elif key == "imported":
             sub_import = json.loads(value)
-        elif key == "closure":
-            closure = json.loads(value)
+        elif key == "file":
+            files.append(ast.literal_eval(value))
+        elif key == "files_said":
+            files_said = True
     stdout_bytes, stderr_tail = out.total, err.tail()
     if child.inherited != (0, ""):
         stdout_bytes += child.inherited[0]
@@ -165,9 +170,9 @@ def _reply(child: _Child, exec_mode: bool) -> Reply:
             reply["exit_code"] = os.WEXITSTATUS(status)
     if result is not None:
         reply.update(result)
-    elif closure is not None:
+    elif files_said:
         # Died (or hung) after one whole visit of the module: what it had loaded by then.
-        reply["files"] = closure
+        reply["files"] = sorted(set(files))
     exit_after = reply.get("exit_after_sub")
     if isinstance(exit_after, dict) and exit_after.get("signal") is not None:
         exit_after["signal"] = signal_name(exit_after["signal"])

@@ -347,7 +347,7 @@ def test_a_known_bugs_stdlib_control_is_cached(python: str, tmp_path: Path) -> N
     """CPython 3.13's gh-136423 (`_datetime` freed twice when interpreters end): a package
     that imports datetime is judged against the stdlib control `_datetime`, probed on demand
     in the same kind; the next scan of the unchanged environment reuses the module and the
-    control alike, and probes nothing."""
+    control alike."""
     version = subprocess.run(
         [python, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
         capture_output=True, text=True, check=True,
@@ -359,7 +359,7 @@ def test_a_known_bugs_stdlib_control_is_cached(python: str, tmp_path: Path) -> N
     (site / "dtpkg" / "__init__.py").write_text("import datetime\n")
     cache = tmp_path / "cache"
 
-    def scan() -> Any:
+    def scan() -> tuple[Any, str]:
         out = tmp_path / "report.json"
         done = run_cli(
             "scan", "--python", python, "--timeout", PROBE_TIMEOUT, "--json", str(out),
@@ -368,14 +368,26 @@ def test_a_known_bugs_stdlib_control_is_cached(python: str, tmp_path: Path) -> N
         )  # fmt: skip
         assert "Traceback" not in done.stderr, done.stderr
         (module,) = json.loads(out.read_text())["targets"][0]["modules"]
-        return module
+        return module, done.stderr
 
-    first = scan()
+    first, _ = scan()
     bug = next(r for r in first["reasons"] if r["code"] == "interpreter_bug")
     assert bug["details"]["cpython_issue"] == "gh-136423"
     assert (first["verdict"], first["verdict_on_fixed_interpreter"]) == ("legacy_only", "own_gil")
-    # A probe now would be the tool's failure: the next scan must probe nothing at all.
-    (helper_dir,) = (cache / "helpers").iterdir()
-    (helper_dir / "worker.py").write_text(BROKEN_ZYGOTE)
-    again = scan()
+    again, err = scan()
+    assert "1 unchanged since the last scan" in err
     assert (again["verdict"], again["reasons"]) == (first["verdict"], first["reasons"])
+    # The control's cached runs are what the next scan judges by: edited to a pass, the
+    # bug is no longer recognised (probing the control again would find it again).
+    controls = 0
+    for path in (cache / "results").rglob("*.json"):
+        entry = json.loads(path.read_text())
+        if set(entry["replies"]) == {"concurrent"}:  # a control's entry, not the module's
+            entry["replies"]["concurrent"].update(outcome="ok", signal=None, stage="process_exit")
+            path.write_text(json.dumps(entry))
+            controls += 1
+    assert controls == 2  # own_gil and isolated, the kinds the module crashed in
+    edited, err = scan()
+    assert "1 unchanged since the last scan" in err
+    assert not any(r["code"] == "interpreter_bug" for r in edited["reasons"])
+    assert edited["verdict_on_fixed_interpreter"] is None
