@@ -27,6 +27,22 @@ else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
 
+# The cpython_issue of a bug this tool found that nobody has reported upstream yet.
+UNREPORTED = "unreported"
+
+
+def cpython_label(issue: str) -> str:
+    """ "CPython gh-136423", or "CPython, not reported upstream yet" """
+    return "CPython, not reported upstream yet" if issue == UNREPORTED else f"CPython {issue}"
+
+
+def cpython_bug_phrase(issue: str) -> str:
+    """ "CPython's bug gh-136423", or "a CPython bug not reported upstream yet" """
+    if issue == UNREPORTED:
+        return "a CPython bug not reported upstream yet"
+    return f"CPython's bug {issue}"
+
+
 @dataclass(frozen=True)
 class InterpreterBug:
     """One known CPython defect and how to recognise it from a probe's evidence."""

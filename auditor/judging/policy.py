@@ -10,6 +10,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from auditor.judging.interpreter_bugs import cpython_label
 from auditor.model import Verdict
 
 
@@ -158,7 +159,7 @@ def evaluate(
         if fixed and not policy.fail_interpreter_bugs:
             bugs = [r for r in module.get("reasons") or () if r["code"] == "interpreter_bug"]
             excused_by = ", ".join(
-                f"CPython {r['details']['cpython_issue']} ({_bug_status(r['details'])})"
+                f"{cpython_label(r['details']['cpython_issue'])} ({_bug_status(r['details'])})"
                 for r in bugs
             )
             if policy.violated_by(verdict) and not policy.violated_by(Verdict(fixed)):

@@ -15,6 +15,7 @@ from auditor.judging.classify import classify
 from auditor.judging.interpreter_bugs import (
     BugMatch,
     controls_needed,
+    cpython_label,
     depth_controls_wanted,
     recognise,
     workaround_key,
@@ -402,7 +403,8 @@ def _bug_reason(match: BugMatch) -> Reason:
     bug = match.bug
     return Reason(
         "interpreter_bug",
-        f"{bug.title} (CPython {bug.cpython_issue}, {bug.status}): not a defect of this module",
+        f"{bug.title} ({cpython_label(bug.cpython_issue)}, {bug.status}): "
+        "not a defect of this module",
         match.probes,
         details=(
             ("bug", bug.id),

@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from auditor import __version__
+from auditor.judging.interpreter_bugs import cpython_bug_phrase
 from auditor.suites.runner import PASSED, CaseDifference, SuiteRun
 
 # JSON format history (bump on any incompatible change; adding fields is compatible):
@@ -168,7 +169,7 @@ def render_suite_terminal(data: dict[str, Any], console: Console) -> None:
         bug = run["cpython_bug"]
         if bug:
             console.print(
-                f"  That is CPython's bug {bug['cpython_issue']} ({bug['status']}): "
+                f"  That is {cpython_bug_phrase(bug['cpython_issue'])} ({bug['status']}): "
                 f"{escape(bug['title'])}; not the suite's.",
                 highlight=False,
                 soft_wrap=True,

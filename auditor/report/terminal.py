@@ -14,6 +14,7 @@ from rich.table import Table
 from rich.text import Text
 
 from auditor.judging.classify import leaks
+from auditor.judging.interpreter_bugs import cpython_bug_phrase
 from auditor.model import ModuleAudit, Outcome, ProbeResult, TargetAudit, Verdict
 from auditor.probe_plan import DEPTH_PROBES
 from auditor.report import LEAK_MARK, MAIN_BROKEN_MARK, MARKS, plural
@@ -131,7 +132,7 @@ def _why(audit: ModuleAudit) -> str:
     if bug is not None:  # nobody should file CPython's crash against the module
         issue, fixed_in = bug
         fixed = f"fixed in {fixed_in}" if fixed_in else "not fixed yet"
-        why += f"; that is CPython's bug {issue} ({fixed}), not this module's"
+        why += f"; that is {cpython_bug_phrase(issue)} ({fixed}), not this module's"
         if audit.verdict_on_fixed_interpreter is not None:
             why += f": {audit.verdict_on_fixed_interpreter.value} on a fixed interpreter"
     return why

@@ -107,7 +107,7 @@ def test_every_bug_is_complete() -> None:
     for bug in known_bugs():
         reported = bug.cpython_issue.startswith("gh-")
         # A bug found by this tool and not reported upstream yet says so, with no link.
-        assert reported or bug.cpython_issue == "bug not reported upstream yet"
+        assert reported or bug.cpython_issue == "unreported"
         assert bug.url.startswith("https://github.com/") if reported else bug.url == ""
         assert bug.explanation and bug.fix and bug.match and bug.fixed
         assert bug.status == (f"fixed in {bug.fixed_in}" if bug.fixed_in else "not fixed yet")
