@@ -24,7 +24,9 @@
  *       stage_fd, only from the process `owner_pid` (a fork made by the
  *       module under audit stays silent), so that the parent knows where a
  *       crash or hang happened.  Runs the Python source `use` after the
- *       import when given (the depth probes).
+ *       import when given (the depth probes).  With say_files, it also
+ *       writes what the process has loaded before the interpreter ends
+ *       (say_loaded_files), so that a crash at the end keeps a closure.
  *
  *   run_together(kind, module, paths, stage_fd, owner_pid, label, use, count)
  *       the same in `count` OS threads at once, released together, whose
@@ -773,6 +775,123 @@ write_stage(const stage_channel *channel, const char *label, const char *name)
     write_line(channel, "stage", value);
 }
 
+/* ---- what the process has loaded, said before an interpreter ends ------ */
+
+/* Lines of at most PIPE_BUF bytes go out whole (POSIX): a buffer of whole
+ * lines is flushed before it would pass that, so that another thread's stage
+ * line never lands inside one. */
+#define SAY_BUFFER 4096
+
+typedef struct {
+    const stage_channel *channel;
+    char data[SAY_BUFFER];
+    size_t used;
+    int complete;               /* 0 once a line could not be said */
+} say_buffer;
+
+static void
+say_flush(say_buffer *b)
+{
+    size_t done = 0;
+
+    while (done < b->used) {
+        ssize_t n = write(b->channel->fd, b->data + done, b->used - done);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n <= 0) {
+            b->complete = 0;
+            break;
+        }
+        done += (size_t)n;
+    }
+    b->used = 0;
+}
+
+/* Add "filehex <hex of the path's bytes>\n" (paths are bytes: no encoding
+ * is assumed); a path too long for one atomic line makes the list
+ * incomplete, which the supervisor then ignores. */
+static void
+say_file(say_buffer *b, const char *path, size_t length)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t need = 8 + 2 * length + 1;
+
+    if (need > SAY_BUFFER) {
+        b->complete = 0;
+        return;
+    }
+    if (b->used + need > SAY_BUFFER) {
+        say_flush(b);
+    }
+    memcpy(b->data + b->used, "filehex ", 8);
+    b->used += 8;
+    for (size_t i = 0; i < length; i++) {
+        b->data[b->used++] = hex[(unsigned char)path[i] >> 4];
+        b->data[b->used++] = hex[(unsigned char)path[i] & 15];
+    }
+    b->data[b->used++] = '\n';
+}
+
+/* Say what this process has loaded, while the current subinterpreter still
+ * lives: the __file__ of its modules (`files`) and every mapped file (the
+ * extension modules and the libraries they link), then "files_said" if all
+ * of it went out.  Read by auditor/probing/children.py: a probe that dies
+ * after this (most concurrent crashes happen as interpreters end) is still
+ * keyed by these files in the result cache. */
+static void
+say_loaded_files(const stage_channel *channel, char **files, Py_ssize_t count)
+{
+    say_buffer b = {.channel = channel, .used = 0, .complete = 1};
+    char *line = NULL, *previous = NULL;
+    size_t capacity = 0;
+    FILE *maps;
+
+    if (channel == NULL || channel->fd < 0 || getpid() != channel->owner) {
+        return;
+    }
+    for (Py_ssize_t i = 0; i < count; i++) {
+        say_file(&b, files[i], strlen(files[i]));
+    }
+    maps = fopen("/proc/self/maps", "r");
+    if (maps == NULL) {
+        b.complete = 0;
+    }
+    while (maps != NULL && getline(&line, &capacity, maps) > 0) {
+        /* address perms offset dev inode path: the path starts at the first
+         * '/' after the inode; "(deleted)" files cannot be read again. */
+        char *path = strchr(line, '/');
+        size_t length;
+        if (path == NULL) {
+            continue;
+        }
+        length = strcspn(path, "\n");
+        if (length > 10 && strncmp(path + length - 10, " (deleted)", 10) == 0) {
+            continue;
+        }
+        path[length] = '\0';
+        if (previous != NULL && strcmp(previous, path) == 0) {
+            continue;           /* the same file's next mapping */
+        }
+        say_file(&b, path, length);
+        free(previous);
+        previous = strdup(path);
+    }
+    if (maps != NULL) {
+        fclose(maps);
+    }
+    free(line);
+    free(previous);
+    if (b.complete) {
+        if (b.used + 11 > SAY_BUFFER) {
+            say_flush(&b);
+        }
+        memcpy(b.data + b.used, "files_said\n", 11);
+        b.used += 11;
+    }
+    say_flush(&b);
+}
+
 /* Create a subinterpreter of `kind` from the current thread, which must have
  * no current thread state.  On success the new interpreter's thread state is
  * current (holding its GIL) and *sub is set; on failure v says why. */
@@ -821,10 +940,11 @@ run_source(const char *use)
 }
 
 /* In the current (sub)interpreter: prepend the paths, import `module`, then
- * run `use` (may be NULL) if the import worked.  Records what happened. */
+ * run `use` (may be NULL) if the import worked.  Records what happened; with
+ * `say_files`, also says what the process has loaded (say_loaded_files). */
 static void
 import_and_use(const char *module, const char *use, char **paths, Py_ssize_t path_count,
-               const stage_channel *channel, const char *label, visit *v)
+               const stage_channel *channel, const char *label, visit *v, int say_files)
 {
     write_stage(channel, label, "import");
     v->status = "ok";
@@ -851,6 +971,9 @@ import_and_use(const char *module, const char *use, char **paths, Py_ssize_t pat
         }
     }
     v->files = loaded_files(&v->file_count);
+    if (say_files) {
+        say_loaded_files(channel, v->files, v->file_count);
+    }
     /* If ending the interpreter kills the process, the import's own outcome
      * is still known.  The same rule as the main interpreter's (by class). */
     if (label == NULL || label[0] == '\0') {
@@ -923,10 +1046,12 @@ check_kind(const char *kind)
 /* ---- run_in_subinterpreter --------------------------------------------- */
 
 PyDoc_STRVAR(run_in_subinterpreter_doc,
-"run_in_subinterpreter(kind, module, paths, stage_fd, owner_pid, label='', use=None)\n\n"
+"run_in_subinterpreter(kind, module, paths, stage_fd, owner_pid, label='', use=None,\n"
+"                      say_files=False)\n\n"
 "Create a subinterpreter of `kind` (\"legacy\", \"isolated\" or \"own_gil\"),\n"
 "prepend `paths` to its sys.path, import `module`, then run the Python source\n"
-"`use` there if given, end the interpreter.  Stages are written to `stage_fd`\n"
+"`use` there if given, end the interpreter (`say_files`: before it ends, write\n"
+"what the process has loaded to `stage_fd`).  Stages are written to `stage_fd`\n"
 "only by the process `owner_pid`, as \"<label>:<stage>\" when a label is given.\n"
 "Return a dict: \"status\" (\"ok\", \"exception\" or \"create_failed\"),\n"
 "\"failed_at\" (\"import\" or \"use\"), and raw facts for Python to interpret:\n"
@@ -943,14 +1068,16 @@ run_in_subinterpreter(PyObject *self, PyObject *args)
     PyObject *paths;
     stage_channel channel;
     long owner;
+    int say_files = 0;
     char **path_copy;
     Py_ssize_t path_count = 0;
     visit v;
     PyThreadState *main_state, *sub_state = NULL;
 
     memset(&v, 0, sizeof(v));
-    if (!PyArg_ParseTuple(args, "ssOil|sz:run_in_subinterpreter",
-                          &kind, &module, &paths, &channel.fd, &owner, &label, &use)) {
+    if (!PyArg_ParseTuple(args, "ssOil|szp:run_in_subinterpreter",
+                          &kind, &module, &paths, &channel.fd, &owner, &label, &use,
+                          &say_files)) {
         return NULL;
     }
     channel.owner = (pid_t)owner;
@@ -977,7 +1104,7 @@ run_in_subinterpreter(PyObject *self, PyObject *args)
         return visit_to_dict(&v);
     }
     /* Now running in the new interpreter. */
-    import_and_use(module, use, path_copy, path_count, &channel, label, &v);
+    import_and_use(module, use, path_copy, path_count, &channel, label, &v, say_files);
     write_stage(&channel, label, "interpreter_end");
     Py_EndInterpreter(sub_state);
     PyThreadState_Swap(main_state);
@@ -995,6 +1122,7 @@ typedef struct {
     const char *kind, *module, *label, *use;
     stage_channel channel;
     int count;
+    int say_files;              /* interpreter 1 says what was loaded */
     char **paths;
     Py_ssize_t path_count;
     visit *visits;
@@ -1010,7 +1138,8 @@ parse_many(PyObject *args, const char *format, many_request *r)
 
     memset(r, 0, sizeof(*r));
     if (!PyArg_ParseTuple(args, format, &r->kind, &r->module, &paths,
-                          &r->channel.fd, &owner, &r->label, &r->use, &r->count)) {
+                          &r->channel.fd, &owner, &r->label, &r->use, &r->count,
+                          &r->say_files)) {
         return -1;
     }
     r->channel.owner = (pid_t)owner;
@@ -1077,7 +1206,7 @@ run_one_of_many(void *arg)
     }
     if (create_interpreter(r->kind, &sub, v) == 0) {
         import_and_use(r->module, r->use, r->paths, r->path_count,
-                       t->index == 0 ? &r->channel : NULL, r->label, v);
+                       t->index == 0 ? &r->channel : NULL, r->label, v, r->say_files);
         /* Wait for the others without holding a GIL: with a shared GIL
          * they need it to get this far. */
         saved = PyEval_SaveThread();
@@ -1095,7 +1224,8 @@ run_one_of_many(void *arg)
 }
 
 PyDoc_STRVAR(run_together_doc,
-"run_together(kind, module, paths, stage_fd, owner_pid, label, use, count)\n\n"
+"run_together(kind, module, paths, stage_fd, owner_pid, label, use, count,\n"
+"             say_files=False)\n\n"
 "Start `count` OS threads, released together; each creates a subinterpreter\n"
 "of `kind`, imports `module`, runs `use` (may be None); when all are done the\n"
 "interpreters end together.  The main interpreter's GIL is released\n"
@@ -1111,7 +1241,7 @@ run_together(PyObject *self, PyObject *args)
     pthread_t *ids;
     pthread_barrier_t start, ended;
 
-    if (parse_many(args, "ssOilszi:run_together", &r) < 0) {
+    if (parse_many(args, "ssOilszi|p:run_together", &r) < 0) {
         return NULL;
     }
     threads = calloc((size_t)r.count, sizeof(*threads));
@@ -1176,14 +1306,16 @@ use_handed_over(void *arg)
     ts = PyThreadState_New(t->interp);
     PyEval_RestoreThread(ts);
     import_and_use(r->module, r->use, r->paths, r->path_count,
-                   t->index == 0 ? &r->channel : NULL, r->label, &r->visits[t->index]);
+                   t->index == 0 ? &r->channel : NULL, r->label, &r->visits[t->index],
+                   r->say_files);
     PyThreadState_Clear(ts);
     PyThreadState_DeleteCurrent();
     return NULL;
 }
 
 PyDoc_STRVAR(run_handed_over_doc,
-"run_handed_over(kind, module, paths, stage_fd, owner_pid, label, use, count)\n\n"
+"run_handed_over(kind, module, paths, stage_fd, owner_pid, label, use, count,\n"
+"                say_files=False)\n\n"
 "The pattern of concurrent.interpreters' users: this thread creates `count`\n"
 "interpreters of `kind`; `count` OS threads, released together, each import\n"
 "`module` and run `use` in one of them; when all are done, this thread ends\n"
@@ -1201,7 +1333,7 @@ run_handed_over(PyObject *self, PyObject *args)
     pthread_barrier_t start;
     PyThreadState *main_state, *sub = NULL;
 
-    if (parse_many(args, "ssOilszi:run_handed_over", &r) < 0) {
+    if (parse_many(args, "ssOilszi|p:run_handed_over", &r) < 0) {
         return NULL;
     }
     threads = calloc((size_t)r.count, sizeof(*threads));

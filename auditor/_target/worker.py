@@ -163,14 +163,15 @@ class _Reporter:
         import in a subinterpreter that has ended) is behind a fresh probe.  The steps after
         it repeat that import (in main); if one of them kills the process, the cache can
         still key the result by these files instead of by the whole environment.  (A depth
-        probe's first visit says it from inside its subinterpreter: _say_files_source.)"""
+        probe's first visit has the C helper say it before its interpreter ends.)"""
         self.files(_loaded_files(sub_files))
         self._write("files_said")
 
     def files(self, names):
-        """Loaded files, one "file" line each (the supervisor gathers them)."""
+        """Loaded files, one "filehex" line each (the path's bytes in hex, as the C helper
+        writes them when a depth probe's first visit ends: say_files)."""
         for name in names:
-            self._write("file " + ascii(name))
+            self._write("filehex " + os.fsencode(name).hex())
 
 
 # ---- what happened: one formatter, one ImportError rule -----------------------------------
@@ -292,9 +293,9 @@ def _use_source(module, smoke):
     return _USE % (module,) + (_smoke_source(smoke) if smoke else "")
 
 
-def _import_in_sub(helper, kind, request, reporter, files, label="", use=None):
+def _import_in_sub(helper, kind, request, reporter, files, label="", use=None, say_files=False):
     raw = helper.run_in_subinterpreter(
-        kind, request.module, request.paths, reporter.fd, reporter.pid, label, use
+        kind, request.module, request.paths, reporter.fd, reporter.pid, label, use, say_files
     )
     return _visit(raw, files)
 
@@ -386,13 +387,9 @@ def _observe_exit(reporter):
     return _status(status)
 
 
-# What a process has loaded: __file__ of its interpreter's modules, `extra` (what its
-# subinterpreters reported), and every mapped file (extension modules and the libraries they
-# link).  Source, because the first visit of each depth probe also runs it inside its
-# subinterpreter (_say_files_source), before that interpreter ends.
-_LOADED_FILES = """
 def _loaded_files(extra=()):
-    import os, sys
+    """What this process loaded: __file__ of main's modules, the subinterpreter's
+    (`extra`), and every mapped file (extension modules and the libraries they link)."""
     files = set(extra)
     for module in list(sys.modules.values()):
         try:
@@ -406,39 +403,12 @@ def _loaded_files(extra=()):
             for line in maps:
                 parts = line.split(None, 5)
                 if len(parts) == 6 and parts[5].startswith(b"/"):
-                    path = parts[5].rstrip(b"\\n")
+                    path = parts[5].rstrip(b"\n")
                     if not path.endswith(b" (deleted)"):
                         files.add(os.fsdecode(path))
     except OSError:
         pass
     return sorted(os.path.abspath(f) for f in files)
-"""
-_defined: dict = {}
-exec(_LOADED_FILES, _defined)  # the same function here, from the same source
-_loaded_files = _defined["_loaded_files"]
-del _defined
-
-
-def _file_lines(files):
-    """The protocol's "file" lines (one write each: under PIPE_BUF, so that the threads of
-    a concurrent visit never interleave within a line), then "files_said"."""
-    return ["file " + ascii(f) for f in files] + ["files_said"]
-
-
-def _say_files_source(reporter):
-    """Source run at the end of a depth probe's first visit, inside its subinterpreter:
-    says what the process has loaded while the interpreter still lives (most concurrent
-    crashes happen as interpreters end).  Silent in a process the module forked."""
-    return _LOADED_FILES + (
-        "def _say_files(fd, owner):\n"
-        "    import os\n"
-        "    if os.getpid() == owner:\n"
-        "        for name in _loaded_files():\n"
-        "            os.write(fd, ('file ' + ascii(name) + '\\n').encode('ascii'))\n"
-        "        os.write(fd, b'files_said\\n')\n"
-        "_say_files(%d, %d)\n"
-        "del _say_files, _loaded_files\n"
-    ) % (reporter.fd, reporter.pid)
 
 
 # ---- probe child -------------------------------------------------------------------------
@@ -524,8 +494,11 @@ def _reuse(helper, request, reporter, files):
     main holds it, and main uses it again; then the process exits normally (a crash there is
     this probe's, at stage process_exit)."""
     use = _use_source(request.module, request.smoke)
-    for label, source in (("A", use + _say_files_source(reporter)), ("B", use)):
-        result = _import_in_sub(helper, request.kind, request, reporter, files, label, source)
+    for label in ("A", "B"):
+        # A says what the process has loaded before it ends (a crash after that keeps it).
+        result = _import_in_sub(
+            helper, request.kind, request, reporter, files, label, use, say_files=label == "A"
+        )
         reporter.leave_if_copy()
         _leave_if_create_failed(result, reporter)
         if result["outcome"] != "ok":
@@ -556,7 +529,6 @@ def _concurrent(helper, request, reporter, files):
     this thread, used by K other threads together, and ended by this thread
     (concurrent.interpreters' create(), exec() or call_in_thread(), close())."""
     use = _use_source(request.module, request.smoke)
-    first = use + _say_files_source(reporter)
     patterns = (("round %d", helper.run_together), ("round %d handed over", helper.run_handed_over))
     for number in range(1, request.rounds + 1):
         for label_format, run in patterns:
@@ -568,8 +540,9 @@ def _concurrent(helper, request, reporter, files):
                 reporter.fd,
                 reporter.pid,
                 label,
-                first if label == "round 1" else use,
+                use,
                 request.threads,
+                label == "round 1",  # interpreter 1 says what was loaded before it ends
             )
             reporter.leave_if_copy()
             for index, raw in enumerate(raws):
@@ -623,10 +596,9 @@ def _heap_cycles(helper, request, reporter, files, runs):
             if name == "module" and number == SETTLE_CYCLES + 1 and _settled(heaps, control):
                 break
             label = "%s %d" % ("control cycle" if name == "control" else "cycle", number)
-            first = name == "module" and number == 1
-            source = use + _say_files_source(reporter) if first else use
+            first = name == "module" and number == 1  # says what was loaded before it ends
             raw = helper.run_in_subinterpreter(
-                request.kind, module, request.paths, reporter.fd, reporter.pid, label, source
+                request.kind, module, request.paths, reporter.fd, reporter.pid, label, use, first
             )
             reporter.leave_if_copy()
             result = _visit(raw, files if name == "module" else [])

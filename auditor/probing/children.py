@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ast
 import contextlib
 import json
 import os
@@ -128,7 +127,7 @@ def _reply(child: _Child, exec_mode: bool) -> Reply:
     res, out, err = child.streams
     stage = imported = result = failure = sub_import = None
     files: list[str] = []
-    files_said = False
+    files_said = files_broken = False
     for line in bytes(res.data).decode("ascii", "replace").splitlines():
         key, _, value = line.partition(" ")
         if key == "stage":
@@ -143,8 +142,11 @@ def _reply(child: _Child, exec_mode: bool) -> Reply:
             child.extra["threads"] = value
         elif key == "imported":
             sub_import = json.loads(value)
-        elif key == "file":
-            files.append(ast.literal_eval(value))
+        elif key == "filehex":
+            try:
+                files.append(os.fsdecode(bytes.fromhex(value)))
+            except ValueError:  # a line cut short: the list cannot be trusted
+                files_broken = True
         elif key == "files_said":
             files_said = True
     stdout_bytes, stderr_tail = out.total, err.tail()
@@ -170,7 +172,7 @@ def _reply(child: _Child, exec_mode: bool) -> Reply:
             reply["exit_code"] = os.WEXITSTATUS(status)
     if result is not None:
         reply.update(result)
-    elif files_said:
+    elif files_said and not files_broken:
         # Died (or hung) after one whole visit of the module: what it had loaded by then.
         reply["files"] = sorted(set(files))
     exit_after = reply.get("exit_after_sub")
