@@ -44,15 +44,155 @@ def _status(plan, **fields):
 
 
 def _code(plan, index):
-    """What one interpreter runs: the project's sys.path, then pytest with its JUnit file."""
+    """What one interpreter runs: the project's sys.path, then pytest with its JUnit file;
+    when pytest itself cannot be imported there, the minimal collector (MINIMAL)."""
     args = list(plan["args"]) + PYTEST_FLAGS + ["--junitxml", plan["junit"][index]]
     return (
         "import sys\n"
         "sys.path[:] = %r\n"
         "sys.argv = ['pytest']\n"
-        "import pytest\n"
-        "_subinterp_audit_rc = pytest.main(%r)\n"
-    ) % (list(plan["paths"]), args)
+        "try:\n"
+        "    import pytest\n"
+        "except ImportError as _blocked:\n"
+        "    exec(%r, {'__name__': '__subinterp_audit__', 'blocked': _blocked,"
+        " 'plan': %r, 'index': %d})\n"
+        "else:\n"
+        "    _subinterp_audit_rc = pytest.main(%r)\n"
+    ) % (list(plan["paths"]), MINIMAL, plan, index, args)
+
+
+# Run inside a subinterpreter that cannot import pytest (`blocked`: the ImportError): say
+# which module blocks it, with the chain of imports that led there (the importing modules'
+# frames, outermost first), then run what can run without pytest: the plain test functions
+# (no arguments: no fixtures, no parameters) and the methods of plain Test* classes of the
+# files pytest would collect, each reported in a JUnit file named as pytest names its
+# cases, so that the runs compare test by test.  A file that cannot be imported there is a
+# collection error, as pytest reports it.
+MINIMAL = r"""
+import json, os, sys, traceback
+
+def _status(**fields):
+    fields["interpreter"] = index
+    with open(plan["status"], "a", encoding="utf-8") as out:
+        out.write(json.dumps(fields) + "\n")
+
+def _chain(exc):
+    names, current = [], exc
+    for _ in range(6):  # and what it was raised from
+        if current is None:
+            break
+        tb = current.__traceback__
+        while tb is not None:
+            frame = tb.tb_frame
+            name = frame.f_globals.get("__name__")
+            if frame.f_code.co_name == "<module>" and isinstance(name, str) \
+                    and name != "__main__" and name not in names:
+                names.append(name)
+            tb = tb.tb_next
+        current = current.__cause__ or current.__context__
+    # The module that refused: named by the error, or by CPython's refusal message.
+    refused = getattr(exc, "name", None)
+    if not refused:
+        words = str(exc).split()
+        if words[:1] == ["module"] and "does not support loading in subinterpreters" in str(exc):
+            refused = words[1]
+    if refused and refused not in names:
+        names.append(refused)
+    return names
+
+_status(stage="blocked", chain=_chain(blocked),
+        error="%s: %s" % (type(blocked).__name__, blocked))
+
+SKIP_DIRS = {"build", "dist", "node_modules", "venv", "CVS", "_darcs", "__pycache__"}
+
+def _files(args):
+    roots = [a.split("::")[0] for a in args if not a.startswith("-")]
+    roots = [r for r in roots if os.path.exists(r)] or ["."]
+    for root in roots:
+        if os.path.isfile(root):
+            yield os.path.abspath(root)
+            continue
+        for top, dirs, names in os.walk(root):
+            dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in SKIP_DIRS
+                             and not d.endswith(".egg"))
+            for name in sorted(names):
+                if name.endswith(".py") and (name.startswith("test_") or name.endswith("_test.py")):
+                    yield os.path.abspath(os.path.join(top, name))
+
+def _import(path):
+    base = os.path.dirname(path)
+    while os.path.exists(os.path.join(base, "__init__.py")):
+        base = os.path.dirname(base)
+    if base not in sys.path:
+        sys.path.insert(0, base)
+    name = os.path.relpath(path, base)[:-3].replace(os.sep, ".")
+    __import__(name)
+    return sys.modules[name]
+
+def _plain(function, bound):
+    code = getattr(function, "__code__", None)
+    return code is not None and code.co_argcount == (1 if bound else 0)
+
+def _call(function):
+    try:
+        function()
+    except BaseException as exc:  # pytest's outcome: a failed test
+        text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+        return ("failure", "%s: %s" % (type(exc).__name__, exc), text)
+    return None
+
+NEEDS = "needs fixtures or parameters: the minimal collector runs plain test functions only"
+
+def _cases(module):
+    for name, value in sorted(vars(module).items()):
+        if getattr(value, "__module__", None) != module.__name__:
+            continue
+        if name.startswith("test") and callable(value) and not isinstance(value, type):
+            yield None, name, (_call(value) if _plain(value, False) else ("skipped", NEEDS, ""))
+        elif name.startswith("Test") and isinstance(value, type):
+            if value.__init__ is not object.__init__:
+                continue  # pytest does not collect it either
+            for method in sorted(m for m in dir(value) if m.startswith("test")):
+                function = getattr(value, method)
+                if not callable(function):
+                    continue
+                if _plain(function, True):
+                    yield name, method, _call(getattr(value(), method))
+                else:
+                    yield name, method, ("skipped", NEEDS, "")
+
+def _xml(text):
+    text = "".join(c if c in "\t\n" or " " <= c else "?" for c in str(text))
+    return (text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+            .replace('"', "&quot;"))
+
+rows, ran = [], 0
+rootdir = os.getcwd()
+for path in _files(plan["args"]):
+    dotted = os.path.relpath(path, rootdir)[:-3].replace(os.sep, ".")
+    try:
+        module = _import(path)
+    except BaseException as exc:
+        text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+        last = "E   %s: %s" % (type(exc).__name__, exc)
+        rows.append('<testcase classname="" name="%s"><error message="collection failure">'
+                    "%s\n%s</error></testcase>" % (_xml(dotted), _xml(text), _xml(last)))
+        continue
+    for cls, name, failed in _cases(module):
+        ran += 1
+        classname = dotted + ("." + cls if cls else "")
+        case = '<testcase classname="%s" name="%s"' % (_xml(classname), _xml(name))
+        if failed is None:
+            rows.append(case + " />")
+        else:
+            tag, message, text = failed
+            rows.append('%s><%s message="%s">%s</%s></testcase>'
+                        % (case, tag, _xml(message), _xml(text), tag))
+with open(plan["junit"][index], "w", encoding="utf-8") as out:
+    out.write('<?xml version="1.0" encoding="utf-8"?><testsuites><testsuite name="minimal">'
+              + "".join(rows) + "</testsuite></testsuites>\n")
+_status(stage="minimal", tests=ran)
+"""
 
 
 def _interpreters_api(kind):

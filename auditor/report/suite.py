@@ -15,7 +15,7 @@ from auditor.judging.interpreter_bugs import cpython_bug_phrase
 from auditor.suites.runner import PASSED, CaseDifference, SuiteRun
 
 # JSON format history (bump on any incompatible change; adding fields is compatible):
-# 1: first version.
+# 1: first version (later added: run.pytest_blocked, run.minimal_collector).
 SUITE_FORMAT = 1
 SUITE_KIND = "subinterp-audit-test"
 
@@ -35,6 +35,8 @@ def _run_dict(run: SuiteRun) -> dict[str, Any]:
         "exit_code": run.exit_code,
         "stages": run.stages[: run.interpreters],
         "errors": run.errors,
+        "pytest_blocked": run.blocked,
+        "minimal_collector": run.minimal,
         "stderr_tail": run.stderr_tail,
         "python_version": run.python_version,
         "cpython_bug": (
@@ -123,6 +125,7 @@ def render_suite_terminal(data: dict[str, Any], console: Console) -> None:
         f"({data['seconds']:.1f} s)",
         highlight=False,
     )
+    _render_blocked(data["run"], kind, console)
     differing = [t for t in data["tests"] if t["differs"]]
     if differing:
         console.print(f"\n[bold red]{len(differing)} pass in main but not in {kind}:[/]")
@@ -176,3 +179,29 @@ def render_suite_terminal(data: dict[str, Any], console: Console) -> None:
             )
     if not differing and (run["end"] == "ok" or run["cpython_bug"]):
         console.print(f"\n[green]No test differs between main and {kind}.[/]")
+
+
+def _render_blocked(run: dict[str, Any], kind: str, console: Console) -> None:
+    """pytest itself could not be imported in the kind: which module blocks it, through which
+    imports, and what the minimal collector ran instead (once for identical interpreters)."""
+    seen: dict[tuple[str, ...], list[int]] = {}
+    for index, blocked in enumerate(run.get("pytest_blocked") or ()):
+        if blocked:
+            key = (" -> ".join(blocked["chain"]), blocked["error"] or "")
+            seen.setdefault(key, []).append(index)
+    for (chain, error), indexes in seen.items():
+        which = ", ".join(str(i + 1) for i in indexes)
+        ran = sum((run.get("minimal_collector") or [])[i] or 0 for i in indexes)
+        console.print(
+            f"\n[bold red]pytest cannot be imported in {kind} interpreters[/] "
+            f"(interpreter {which}): {escape(chain or 'pytest')}: {escape(error)}",
+            highlight=False,
+            soft_wrap=True,
+        )
+        console.print(
+            f"  Ran the plain test functions without pytest instead (minimal collector: "
+            f"{ran} test{'s' if ran != 1 else ''}; no fixtures, parameters or plugins): "
+            f"tests that need them, or pytest itself, did not run there.",
+            highlight=False,
+            soft_wrap=True,
+        )

@@ -19,6 +19,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from auditor.errors import UsageError
 from auditor.judging.interpreter_bugs import InterpreterBug, recognise
@@ -57,6 +58,11 @@ class SuiteRun:
     stages: list[str] = field(default_factory=list)  # each interpreter's last stage
     errors: list[str | None] = field(default_factory=list)  # what escaped each interpreter
     tests: list[dict[str, CaseResult]] = field(default_factory=list)  # per interpreter
+    # Per interpreter: pytest could not be imported there ({"chain": the imports that led to
+    # the module that refused, outermost first, "error"}), and how many plain test functions
+    # the minimal collector ran instead (None: pytest ran).
+    blocked: list[dict[str, Any] | None] = field(default_factory=list)
+    minimal: list[int | None] = field(default_factory=list)
 
 
 def project_path(python: Path, cwd: Path) -> tuple[list[str], str]:
@@ -219,6 +225,8 @@ def _kill(proc: subprocess.Popen[bytes]) -> None:
 def _read_status(run: SuiteRun, path: Path) -> None:
     stages: dict[int, str] = {}
     errors: dict[int, str | None] = {}
+    blocked: dict[int, dict[str, Any]] = {}
+    minimal: dict[int, int] = {}
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except OSError:
@@ -229,7 +237,11 @@ def _read_status(run: SuiteRun, path: Path) -> None:
         except ValueError:
             continue  # a line cut by a crash
         index = entry.get("interpreter")
-        if entry.get("stage") == "unsupported":
+        if entry.get("stage") == "blocked" and isinstance(index, int):
+            blocked[index] = {"chain": entry.get("chain") or [], "error": entry.get("error")}
+        elif entry.get("stage") == "minimal" and isinstance(index, int):
+            minimal[index] = int(entry.get("tests") or 0)
+        elif entry.get("stage") == "unsupported":
             run.unsupported = entry.get("error")
         elif index is None:
             run.stages.append(entry.get("stage", ""))
@@ -240,6 +252,8 @@ def _read_status(run: SuiteRun, path: Path) -> None:
     per = [stages.get(i, "not_started") for i in range(run.interpreters)]
     run.stages = per + run.stages  # each interpreter's, then the process's ("process_exit")
     run.errors = [errors.get(i) for i in range(run.interpreters)]
+    run.blocked = [blocked.get(i) for i in range(run.interpreters)]
+    run.minimal = [minimal.get(i) for i in range(run.interpreters)]
 
 
 @dataclass(frozen=True)

@@ -222,3 +222,65 @@ def test_the_pytest_plugin_runs_the_same_engine(target: Path, tmp_path: Path) ->
     assert done.returncode == 1, done.stdout + done.stderr
     assert "1 pass in main but not in own_gil:" in done.stdout
     assert "busy_init: library init is not reentrant" in done.stdout
+
+
+PLAIN = """\
+def test_plain():
+    assert sum([1, 2]) == 3
+
+def test_fails_in_main_too():
+    assert 1 == 2, "broken everywhere"
+
+class TestPlain:
+    def test_method(self):
+        assert "a".upper() == "A"
+
+def test_needs_a_fixture(tmp_path):
+    assert tmp_path.exists()
+"""
+USES_PYTEST = """\
+import pytest
+
+def test_raises():
+    with pytest.raises(ZeroDivisionError):
+        1 / 0
+"""
+
+
+def test_pytest_blocked_in_the_kind_falls_back_to_plain_functions(
+    target: Path, tmp_path: Path
+) -> None:
+    """pytest itself cannot be imported in isolated interpreters when one of its imports is
+    refused there (here the project shadows pytest's `iniconfig` with a copy that first
+    imports a single-phase module): the report names the chain, and the plain test
+    functions still run, without pytest."""
+    project = _project(target, tmp_path, PLAIN, ("singlephase_basic",))
+    (project / "tests" / "test_pytest.py").write_text(USES_PYTEST)
+    real = subprocess.run(
+        [str(target / "bin" / "python"), "-c", "import iniconfig; print(iniconfig.__file__)"],
+        capture_output=True, text=True, check=True,
+    ).stdout.strip()  # fmt: skip
+    shutil.copytree(Path(real).parent, project / "iniconfig")
+    init = project / "iniconfig" / "__init__.py"
+    init.write_text(
+        "import singlephase_basic  # refused in isolated interpreters\n" + init.read_text()
+    )
+    code, out, report = _run(target, project, "--interpreters", "1")
+    assert code == 1, out
+    assert _outcomes(report) == {
+        "test_plain": ("passed", ["passed"]),
+        "test_fails_in_main_too": ("failed", ["failed"]),
+        "test_method": ("passed", ["passed"]),
+        "test_needs_a_fixture": ("passed", ["skipped"]),
+        "test_raises": ("passed", ["error"]),
+    }
+    (blocked,) = report["run"]["pytest_blocked"]
+    assert blocked["chain"][0] == "pytest" and blocked["chain"][-2:] == [
+        "iniconfig",
+        "singlephase_basic",
+    ], blocked
+    assert "does not support loading in subinterpreters" in blocked["error"]
+    assert report["run"]["minimal_collector"] == [4]
+    assert "pytest cannot be imported in own_gil interpreters (interpreter 1): pytest -> " in out
+    assert "-> iniconfig -> singlephase_basic: ImportError: " in out
+    assert "minimal collector: 4 tests; no fixtures, parameters or plugins" in out
