@@ -47,6 +47,8 @@ from auditor.report.output import check_output, write_report
 from auditor.report.progress import ScanProgress
 from auditor.report.sarif import render_sarif
 from auditor.report.sources import SourceIndex, default_root
+from auditor.report.suite import render_suite_in_scan, suite_dict, suite_failed
+from auditor.suites.runner import SUITE_TIMEOUT, run_both
 
 
 class ScanStatus(enum.Enum):
@@ -93,6 +95,8 @@ class ScanOptions:
     show_stdlib: bool = False
     isolation: str = "shared"
     no_cache: bool = False
+    suite: tuple[str, ...] | None = None  # pytest's arguments: the suite runs too
+    suite_interpreters: int = 1
     argv: tuple[str, ...] = ()
 
 
@@ -116,6 +120,8 @@ class ScanPlan:
     default_outputs: bool  # reports/ is ours to create
     show_stdlib: bool
     argv: tuple[str, ...]
+    suite: tuple[str, ...] | None = None  # `subinterp-audit test` in each target, own_gil
+    suite_interpreters: int = 1
 
 
 def plan(options: ScanOptions, settings: Settings) -> ScanPlan:
@@ -205,6 +211,8 @@ def plan(options: ScanOptions, settings: Settings) -> ScanPlan:
         default_outputs=default_outputs,
         show_stdlib=options.show_stdlib,
         argv=options.argv,
+        suite=options.suite,
+        suite_interpreters=options.suite_interpreters,
     )
 
 
@@ -265,15 +273,44 @@ def run(scan_plan: ScanPlan) -> ScanStatus:
     """Scan, judge, write; returns how the scan ended."""
     started = now()
     targets = scan_targets(scan_plan)
+    suites = _run_suites(scan_plan, targets)
     report = AuditReport(tuple(targets), started, now(), scan_plan.argv)
     data = report_dict(report)
+    for target, suite in zip(data["targets"], suites, strict=True):
+        if suite is not None:
+            target["suite"] = suite
     gate = evaluate(data, scan_plan.policy, scan_plan.old)
     write_outputs(scan_plan, targets, data, gate)
-    if not gate:
+    for suite in suites:
+        if suite is not None:
+            render_suite_in_scan(suite, console)
+    if not gate or any(suite_failed(s) for s in suites if s is not None):
         return ScanStatus.GATE_FAILED
     if any(t.incomplete for t in targets):
         return ScanStatus.INCOMPLETE
     return ScanStatus.DONE
+
+
+def _run_suites(scan_plan: ScanPlan, targets: list[TargetAudit]) -> list[dict[str, Any] | None]:
+    """With --suite: the project's pytest suite in main and in own-GIL interpreters of each
+    target (auditor/suites/runner.py), as `subinterp-audit test --json` reports it; a suite
+    that cannot run says why instead."""
+    if scan_plan.suite is None:
+        return [None] * len(targets)
+    found: list[dict[str, Any] | None] = []
+    for target in targets:
+        python = Path(target.python.executable)
+        err_console.print(f"[dim]running the test suite with {escape(str(python))}[/]")
+        try:
+            main, sub, tests, seconds = run_both(
+                python, "own_gil", scan_plan.suite_interpreters, scan_plan.suite, Path.cwd(),
+                SUITE_TIMEOUT,
+            )  # fmt: skip
+        except UsageError as exc:
+            found.append({"error": str(exc)})
+            continue
+        found.append(suite_dict(str(python), main, sub, tests, seconds))
+    return found
 
 
 def scan_targets(scan_plan: ScanPlan) -> list[TargetAudit]:

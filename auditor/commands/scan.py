@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 import sys
 from pathlib import Path
 from typing import NoReturn
@@ -201,6 +202,22 @@ from auditor.static_scan import run_static
     "exported init functions, C-API hints, wheel tags). No probe runs: no verdict. "
     "With PATHS and --json only.",
 )
+@click.option(
+    "--suite",
+    metavar="ARGS",
+    help="Also run your pytest suite (pytest's arguments, in quotes; run in this directory) "
+    "in the main interpreter and in own-GIL interpreters of each target, as `subinterp-audit "
+    "test` does: the difference goes into the terminal, JSON and HTML reports, and a test "
+    "that passes in main but not there fails the gate.",
+)
+@click.option(
+    "--suite-interpreters",
+    type=click.IntRange(min=1, max=64),
+    default=1,
+    show_default=True,
+    metavar="K",
+    help="--suite: own-GIL interpreters running the suite at once.",
+)
 @ISOLATION_OPTION
 @NO_CACHE_OPTION
 def scan(
@@ -232,6 +249,8 @@ def scan(
     repeat: int,
     show_stdlib: bool,
     static_only: bool,
+    suite: str | None,
+    suite_interpreters: int,
     isolation: str,
     no_cache: bool,
 ) -> None:
@@ -285,10 +304,22 @@ def scan(
         show_stdlib=show_stdlib,
         isolation=isolation,
         no_cache=no_cache,
+        suite=_suite_args(suite),
+        suite_interpreters=suite_interpreters,
         argv=tuple(sys.argv[1:]),
     )
     status = pipeline.run(pipeline.plan(options, load_settings(config_path)))
     raise SystemExit(EXIT_CODES[status])
+
+
+def _suite_args(text: str | None) -> tuple[str, ...] | None:
+    """--suite "tests -k parser" -> pytest's arguments (shell words)."""
+    if text is None:
+        return None
+    try:
+        return tuple(shlex.split(text))
+    except ValueError as exc:
+        raise click.UsageError(f"--suite: {exc}") from None
 
 
 def _static_only(ctx: click.Context, paths: tuple[Path, ...], json_path: Path | None) -> NoReturn:

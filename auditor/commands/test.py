@@ -18,7 +18,7 @@ from auditor.report.suite import (
     run_failed,
     suite_dict,
 )
-from auditor.suites.runner import KINDS, run_both
+from auditor.suites.runner import KINDS, SUITE_TIMEOUT, run_both
 
 
 @click.command(context_settings={"ignore_unknown_options": True})
@@ -41,10 +41,20 @@ from auditor.suites.runner import KINDS, run_both
 @click.option(
     "--timeout",
     type=float,
-    default=600.0,
+    default=SUITE_TIMEOUT,
     show_default=True,
     metavar="SECONDS",
     help="Each run's time limit (main, then the subinterpreters); past it, the run hangs.",
+)
+@click.option(
+    "--deadlock-after",
+    "deadlock_seconds",
+    type=float,
+    default=30.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="A run that writes nothing and uses no CPU for this long is deadlocked: stopped "
+    "then, with every thread's native stack (gdb or eu-stack), not at --timeout; 0: never.",
 )
 @click.option("--json", "json_path", type=Path, metavar="FILE", help="Write the JSON report.")
 @click.option("--junit", "junit_path", type=Path, metavar="FILE", help="Write JUnit XML.")
@@ -54,6 +64,7 @@ def test(
     kind: str,
     interpreters: int,
     timeout: float,
+    deadlock_seconds: float,
     json_path: Path | None,
     junit_path: Path | None,
     pytest_args: tuple[str, ...],
@@ -82,7 +93,7 @@ def test(
             raise UsageError(f"cannot write the {label} to {path}: {problem}")
     python = resolve(python_spec)
     main, sub, tests, seconds = run_both(
-        python, kind, interpreters, pytest_args, Path.cwd(), timeout
+        python, kind, interpreters, pytest_args, Path.cwd(), timeout, deadlock_seconds
     )
     data = suite_dict(str(python), main, sub, tests, seconds)
     if json_path is not None:

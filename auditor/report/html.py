@@ -372,6 +372,7 @@ def _target_view(target: dict[str, Any], store: _Store) -> tuple[dict[str, Any],
     view = {
         **target,
         "modules": modules,
+        "suite": target.get("suite"),  # scan --suite: the project's tests, main vs own GIL
         "toolkits": sorted({m["toolkit"] for m in modules}),
         "names": {m["name"] for m in modules},
         "blockers": blockers,

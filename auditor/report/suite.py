@@ -15,7 +15,7 @@ from auditor.judging.interpreter_bugs import cpython_bug_phrase
 from auditor.suites.runner import PASSED, CaseDifference, SuiteRun
 
 # JSON format history (bump on any incompatible change; adding fields is compatible):
-# 1: first version (later added: run.pytest_blocked, run.minimal_collector).
+# 1: first version (later added: run.pytest_blocked, run.minimal_collector, run.deadlock).
 SUITE_FORMAT = 1
 SUITE_KIND = "subinterp-audit-test"
 
@@ -36,6 +36,7 @@ def _run_dict(run: SuiteRun) -> dict[str, Any]:
         "stages": run.stages[: run.interpreters],
         "errors": run.errors,
         "pytest_blocked": run.blocked,
+        "deadlock": run.deadlock,
         "minimal_collector": run.minimal,
         "stderr_tail": run.stderr_tail,
         "python_version": run.python_version,
@@ -159,6 +160,11 @@ def render_suite_terminal(data: dict[str, Any], console: Console) -> None:
         how = f"killed by {run['signal']}" if run["signal"] else run["end"]
         if run["end"] == "hang":
             how = "hung (stopped at the time limit)"
+            if run.get("deadlock"):
+                how = (
+                    f"deadlocked (no progress and no CPU time for "
+                    f"{run['deadlock']['idle_seconds']:.0f} s: stopped then)"
+                )
         if run["end"] == "crash_at_exit":
             how = f"was killed by {run['signal']} at exit, after its interpreters had ended"
         if run["end"] == "crash_at_end":
@@ -169,6 +175,15 @@ def render_suite_terminal(data: dict[str, Any], console: Console) -> None:
         tail = [line for line in run["stderr_tail"].splitlines() if line.strip()][:3]
         for line in tail:
             console.print(f"  {escape(line)}", highlight=False, soft_wrap=True)
+        deadlock = run.get("deadlock") or {}
+        if deadlock:
+            stacks = deadlock.get("native_stacks")
+            if stacks:
+                console.print("  Native stacks (innermost frames):", highlight=False)
+                for line in stacks.splitlines()[:20]:
+                    console.print(f"    {escape(line)}", highlight=False, soft_wrap=True)
+            else:
+                console.print(f"  ({escape(deadlock.get('native_stacks_from') or '')})")
         bug = run["cpython_bug"]
         if bug:
             console.print(
@@ -205,3 +220,20 @@ def _render_blocked(run: dict[str, Any], kind: str, console: Console) -> None:
             highlight=False,
             soft_wrap=True,
         )
+
+
+def suite_failed(data: dict[str, Any]) -> bool:
+    """The gate of a suite run within a scan: a test differs, the run itself failed, or the
+    suite could not run at all."""
+    if "error" in data:
+        return True
+    return bool(data["summary"]["differ"]) or bool(data["summary"]["run_failed"])
+
+
+def render_suite_in_scan(data: dict[str, Any], console: Console) -> None:
+    """A scan's --suite, after its table: the same summary as `subinterp-audit test`."""
+    console.print("\n[bold]Your test suite in own-GIL interpreters[/]", highlight=False)
+    if "error" in data:
+        console.print(f"[bold red]It could not run:[/] {escape(data['error'])}", highlight=False)
+        return
+    render_suite_terminal(data, console)

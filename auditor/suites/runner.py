@@ -24,6 +24,7 @@ from typing import Any
 from auditor.errors import UsageError
 from auditor.judging.interpreter_bugs import InterpreterBug, recognise
 from auditor.model import Outcome, ProbeResult
+from auditor.probing.stall import CHECK_EVERY, Watch, native_stacks
 from auditor.probing.target import target_script
 
 KINDS = ("legacy", "isolated", "own_gil")
@@ -32,6 +33,11 @@ PASSED = "passed"
 # was in when it never reported one: crash, hang, not_run (its interpreter failed before).
 OUTCOMES = ("passed", "failed", "error", "skipped", "crash", "hang", "not_run")
 TAIL = 4000  # bytes of stderr kept
+# A run that writes nothing (status, pytest's progress, output) and uses almost no CPU for
+# this long is deadlocked (auditor/probing/stall.py): stopped then, not at --timeout.  Longer
+# than the probes' 3 s: a test may sleep or wait on purpose.
+DEADLOCK_SECONDS = 30.0
+SUITE_TIMEOUT = 600.0  # a run's time limit by default (--timeout of `test`)
 
 
 @dataclass(frozen=True)
@@ -63,6 +69,8 @@ class SuiteRun:
     # the minimal collector ran instead (None: pytest ran).
     blocked: list[dict[str, Any] | None] = field(default_factory=list)
     minimal: list[int | None] = field(default_factory=list)
+    # A hang found stuck (no progress, no CPU): how long, and every thread's native stack.
+    deadlock: dict[str, Any] | None = None
 
 
 def project_path(python: Path, cwd: Path) -> tuple[list[str], str]:
@@ -129,6 +137,7 @@ def run_suite(
     args: Sequence[str],
     cwd: Path,
     timeout: float,
+    deadlock_seconds: float = DEADLOCK_SECONDS,
 ) -> SuiteRun:
     """Run pytest with `args` in `cwd`: in the main interpreter of a fresh process (`kind`
     "main"), or in `interpreters` subinterpreters of `kind` at once, one process."""
@@ -158,16 +167,15 @@ def run_suite(
                 start_new_session=True,  # its own process group: killed whole
             )
             try:
-                code = proc.wait(timeout=timeout)
-                end = "ok" if code == 0 else "crash"
-            except subprocess.TimeoutExpired:
-                code, end = None, "hang"
+                code, deadlock = _wait(proc, timeout, deadlock_seconds, (status, stdout, stderr))
+                end = "hang" if code is None else "ok" if code == 0 else "crash"
             except BaseException:
                 _kill(proc)
                 raise
             finally:
                 _kill(proc)
         run = SuiteRun(kind, count, end, stderr_tail=_tail(stderr), python_version=version)
+        run.deadlock = deadlock
         if code is not None and code < 0:
             run.signal = signal.Signals(-code).name
         elif code:
@@ -213,6 +221,31 @@ def _cpython_bug(run: SuiteRun) -> InterpreterBug | None:
         )
     matches, _ = recognise(run.python_version, "", seen, module="_datetime")
     return matches[0].bug if matches else None
+
+
+def _wait(
+    proc: subprocess.Popen[bytes], timeout: float, deadlock_seconds: float, files: Sequence[Path]
+) -> tuple[int | None, dict[str, Any] | None]:
+    """The run's exit code, or None when it hung: past `timeout`, or stuck for
+    `deadlock_seconds` (then with the evidence: idle seconds and native stacks)."""
+    watch = Watch(seconds=deadlock_seconds) if deadlock_seconds > 0 else None
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return proc.wait(timeout=CHECK_EVERY), None
+        except subprocess.TimeoutExpired:
+            pass
+        now = time.monotonic()
+        if now > deadline:
+            return None, None
+        progress = tuple(p.stat().st_size if p.exists() else 0 for p in files)
+        if watch is not None and watch.stalled(proc.pid, now, progress):
+            stacks, source = native_stacks(proc.pid)
+            return None, {
+                "idle_seconds": round(watch.idle_seconds(time.monotonic()), 1),
+                "native_stacks": stacks,
+                "native_stacks_from": source,
+            }
 
 
 def _kill(proc: subprocess.Popen[bytes]) -> None:
@@ -323,6 +356,7 @@ def run_both(
     args: Sequence[str],
     cwd: Path,
     timeout: float,
+    deadlock_seconds: float = DEADLOCK_SECONDS,
 ) -> tuple[SuiteRun, SuiteRun, list[CaseDifference], float]:
     """The suite in main, then in the kind: both runs, the comparison, the seconds taken."""
     if kind not in KINDS:
@@ -330,11 +364,11 @@ def run_both(
     if interpreters < 1:
         raise UsageError("--interpreters must be 1 or more")
     started = time.monotonic()
-    main = run_suite(python, "main", 1, args, cwd, timeout)
+    main = run_suite(python, "main", 1, args, cwd, timeout, deadlock_seconds)
     if not main.tests or not main.tests[0]:
         why = main.stderr_tail.strip().splitlines()[-1:] or [f"it ended: {main.end}"]
         raise UsageError(f"pytest ran no test in the main interpreter ({why[0]})")
-    sub = run_suite(python, kind, interpreters, args, cwd, timeout)
+    sub = run_suite(python, kind, interpreters, args, cwd, timeout, deadlock_seconds)
     if sub.unsupported:
         raise UsageError(sub.unsupported)
     return main, sub, compare(main, sub), time.monotonic() - started

@@ -284,3 +284,67 @@ def test_pytest_blocked_in_the_kind_falls_back_to_plain_functions(
     assert "pytest cannot be imported in own_gil interpreters (interpreter 1): pytest -> " in out
     assert "-> iniconfig -> singlephase_basic: ImportError: " in out
     assert "minimal collector: 4 tests; no fixtures, parameters or plugins" in out
+
+
+HANGS = """\
+def test_imports_a_module_that_hangs_in_subinterpreters():
+    import hangs_in_subinterp
+    assert hangs_in_subinterp.answer == 42
+"""
+
+
+def test_a_deadlocked_run_is_stopped_with_its_evidence(target: Path, tmp_path: Path) -> None:
+    """hangs_in_subinterp sleeps forever in a subinterpreter's exec, holding its GIL: the run
+    writes nothing and uses no CPU, and is stopped as deadlocked long before --timeout."""
+    project = _project(target, tmp_path, HANGS, ("hangs_in_subinterp",))
+    code, out, report = _run(
+        target, project, "--interpreters", "1", "--deadlock-after", "3", "--timeout", "300"
+    )
+    assert code == 1, out
+    run = report["run"]
+    assert run["end"] == "hang" and run["stages"] == ["run"], run
+    assert run["deadlock"]["idle_seconds"] >= 3, run["deadlock"]
+    assert run["deadlock"]["native_stacks"] or run["deadlock"]["native_stacks_from"]
+    assert _outcomes(report) == {
+        "test_imports_a_module_that_hangs_in_subinterpreters": ("passed", ["hang"])
+    }
+    assert "The own_gil run itself deadlocked (no progress and no CPU time for " in out
+
+
+SCAN_SUITE = """\
+def test_isolated_module():
+    import multiphase_own_gil
+    assert multiphase_own_gil.__name__ == "multiphase_own_gil"
+
+def test_single_phase_module():
+    import singlephase_basic
+    assert singlephase_basic.__name__ == "singlephase_basic"
+"""
+
+
+def test_a_scan_reports_the_suite_of_the_same_run(target: Path, tmp_path: Path) -> None:
+    """scan --suite: the project's suite runs in main and in an own-GIL interpreter of the
+    target after the scan; its difference is in the terminal, the JSON and the HTML, and it
+    fails the gate."""
+    project = _project(target, tmp_path, SCAN_SUITE, ("multiphase_own_gil", "singlephase_basic"))
+    done = subprocess.run(
+        [sys.executable, "-m", "auditor", "scan", "--python", str(target), "--depth", "import",
+         "--module", "multiphase_own_gil", "--module", "singlephase_basic", str(target / "zoo"),
+         "--suite", "tests -q", "--json", "r.json", "--html", "r.html"],
+        cwd=project, capture_output=True, text=True, timeout=600,
+        env={"COLUMNS": "200", "PATH": "/usr/bin:/bin",
+             "SUBINTERP_AUDIT_CACHE": str(tmp_path / "c")},
+    )  # fmt: skip
+    assert "Traceback" not in done.stderr, done.stderr
+    assert done.returncode == 1, done.stdout + done.stderr
+    suite = json.loads((project / "r.json").read_text())["targets"][0]["suite"]
+    assert _outcomes(suite) == {
+        "test_isolated_module": ("passed", ["passed"]),
+        "test_single_phase_module": ("passed", ["failed"]),
+    }
+    assert "Your test suite in own-GIL interpreters" in done.stdout
+    assert "1 pass in main but not in own_gil:" in done.stdout
+    html = (project / "r.html").read_text()
+    assert "Your test suite in own-GIL interpreters" in html
+    assert "tests.test_it::test_single_phase_module" in html
+    assert "does not support loading in subinterpreters" in html
