@@ -12,6 +12,7 @@ from rich.markup import escape
 
 from auditor import __version__
 from auditor.judging.interpreter_bugs import cpython_bug_phrase
+from auditor.report import plural
 from auditor.suites.runner import PASSED, CaseDifference, SuiteRun
 
 # JSON format history (bump on any incompatible change; adding fields is compatible):
@@ -122,7 +123,7 @@ def render_suite_terminal(data: dict[str, Any], console: Console) -> None:
     summary, kind, count = data["summary"], data["interpreter_kind"], data["interpreters"]
     where = f"{count} {kind} interpreter{'s' if count > 1 else ''} at once"
     console.print(
-        f"[bold]{summary['tests']} tests[/] in the main interpreter and in {where} "
+        f"[bold]{plural(summary['tests'], 'test')}[/] in the main interpreter and in {where} "
         f"({data['seconds']:.1f} s)",
         highlight=False,
     )
