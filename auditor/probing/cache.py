@@ -15,12 +15,13 @@ all of this is unchanged:
   mapped file: extensions and the libraries they link).  Upgrading one distribution thus
   re-probes only the modules whose probes touched its files.
 
-A probe that dies after one whole visit of its module (the import and use in a
-subinterpreter that has ended: a fresh probe's, the reuse probe's interpreter A, the first
-concurrent round, the first cycle) has said what it had loaded by then, and is keyed by
-that: its later steps repeat the same import and use.  When a probe could not report even
-that (it died in its first visit), the entry is keyed by a fingerprint of the whole
-environment instead.  The stdlib controls of CPython's known bugs are stored the same way.
+A probe that dies after one whole visit of its module has said what it had loaded by then,
+and is keyed by that: its later steps repeat the same import and use.  A fresh probe says it
+once its subinterpreter's import is over; a depth probe's first visit (the reuse probe's
+interpreter A, interpreter 1 of the first concurrent round, the first cycle) has the C
+helper say it after the import and use, before that interpreter ends.  When a probe could
+not report even that (it died in its first visit), the entry is keyed by a fingerprint of
+the whole environment instead.  The stdlib controls of CPython's known bugs are stored the same way.
 Busy timeouts, kills by SIGKILL (ours, or the OOM killer's) and the tool's own failures are
 never stored; a deadlock is.
 
@@ -109,8 +110,7 @@ class TargetEntries:
         self.import_keys: dict[str, str] = {}
         self.full_keys: dict[str, str] = {}
         for module in found.modules:
-            # An --import name may be a namespace package (a directory): its closure decides.
-            content = cache.file_hash(module.path) if os.path.isfile(module.path) else module.path
+            content = self._content(module)
             # origin: an --import name runs no init probe, an extension module of that name does.
             own = (
                 content,
@@ -153,9 +153,14 @@ class TargetEntries:
     def _control_key(self, control: ExtensionModule, what: object) -> str:
         """A control's probes (`what`: which, in which kinds) for this target: a stdlib
         module's, or a module's own probes run again with a known bug's workaround."""
-        path = control.path  # an --import name may be a namespace package (a directory)
-        content = self.cache.file_hash(path) if os.path.isfile(path) else path
+        content = self._content(control)
         return self.cache.key(*self.common, self.depth, content, control.name, what)
+
+    def _content(self, module: ExtensionModule) -> str:
+        """The module file's content hash; an --import name may be a namespace package (a
+        directory): its path, and its closure decides."""
+        path = module.path
+        return self.cache.file_hash(path) if os.path.isfile(path) else path
 
     def control(self, control: ExtensionModule, what: object) -> dict[str, Any] | None:
         """The replies of a stdlib control's probes `what`, if a scan stored them."""
