@@ -19,6 +19,7 @@ import os
 import re
 import shutil
 import subprocess
+import time
 from dataclasses import dataclass
 
 STALL_SECONDS = 3.0  # no progress and (almost) no CPU time: a deadlock
@@ -122,6 +123,17 @@ class Watch:
 
     def idle_seconds(self, now: float) -> float:
         return 0.0 if self._quiet_since is None else now - self._quiet_since
+
+
+def deadlock_evidence(pid: int, watch: Watch) -> dict[str, object]:
+    """What a stuck process group leaves as evidence: how long it was idle, and the native
+    stack of every thread of `pid` (or why there is none)."""
+    stacks, source = native_stacks(pid)
+    return {
+        "idle_seconds": round(watch.idle_seconds(time.monotonic()), 1),
+        "native_stacks": stacks,
+        "native_stacks_from": source,
+    }
 
 
 def _innermost(lines: list[str]) -> list[str]:

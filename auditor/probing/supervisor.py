@@ -29,7 +29,7 @@ from typing import IO, Any
 
 from auditor.probing.children import _Child, _reply, _Stream
 from auditor.probing.replies import Reply
-from auditor.probing.stall import native_stacks, session_members
+from auditor.probing.stall import deadlock_evidence, session_members
 
 ANSWER_SECONDS = 30.0  # the zygote's answer to a request ("forked PID")
 REAP_SECONDS = 10.0  # from our SIGKILL to the zygote's "reaped"
@@ -368,13 +368,8 @@ def _abort_stalled(child: _Child, now: float) -> None:
     """A deadlock: keep the native stacks, then SIGABRT the group, so that faulthandler
     writes every thread's Python stack to stderr; SIGKILL follows after ABORT_GRACE."""
     assert child.pid is not None
-    stacks, source = native_stacks(child.pid)
     child.timed_out = True
-    child.extra["deadlock"] = {
-        "idle_seconds": round(child.watch.idle_seconds(time.monotonic()), 1),
-        "native_stacks": stacks,
-        "native_stacks_from": source,
-    }
+    child.extra["deadlock"] = deadlock_evidence(child.pid, child.watch)
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(child.pid, signal.SIGABRT)
     child.deadline = time.monotonic() + ABORT_GRACE

@@ -24,7 +24,7 @@ from typing import Any
 from auditor.errors import UsageError
 from auditor.judging.interpreter_bugs import InterpreterBug, recognise
 from auditor.model import Outcome, ProbeResult
-from auditor.probing.stall import CHECK_EVERY, Watch, native_stacks
+from auditor.probing.stall import CHECK_EVERY, Watch, deadlock_evidence
 from auditor.probing.target import target_script
 
 KINDS = ("legacy", "isolated", "own_gil")
@@ -240,12 +240,7 @@ def _wait(
             return None, None
         progress = tuple(p.stat().st_size if p.exists() else 0 for p in files)
         if watch is not None and watch.stalled(proc.pid, now, progress):
-            stacks, source = native_stacks(proc.pid)
-            return None, {
-                "idle_seconds": round(watch.idle_seconds(time.monotonic()), 1),
-                "native_stacks": stacks,
-                "native_stacks_from": source,
-            }
+            return None, deadlock_evidence(proc.pid, watch)
 
 
 def _kill(proc: subprocess.Popen[bytes]) -> None:
