@@ -190,6 +190,16 @@ from auditor.static_scan import run_static
     help="Runs of a depth probe that crashed or hung (the report says k of n).",
 )
 @click.option(
+    "--confirm",
+    type=click.IntRange(min=1),
+    default=DepthSettings.confirm,
+    show_default=True,
+    metavar="N",
+    help="Runs of a concurrent probe that passed.  A race that strikes one run in ten passes "
+    "most single runs: raise N when a gate rests on own_gil (each run costs a concurrent "
+    "probe; the report says how many runs each verdict rests on).",
+)
+@click.option(
     "--show-stdlib",
     is_flag=True,
     help="List the standard library's modules in the terminal table too (by default they "
@@ -247,6 +257,7 @@ def scan(
     rounds: int,
     cycles: int,
     repeat: int,
+    confirm: int,
     show_stdlib: bool,
     static_only: bool,
     suite: str | None,
@@ -300,7 +311,9 @@ def scan(
         timeout=timeout,
         depth=depth,
         smoke=smoke,
-        depth_sizes=DepthSettings(threads=concurrency, rounds=rounds, cycles=cycles, repeat=repeat),
+        depth_sizes=DepthSettings(
+            threads=concurrency, rounds=rounds, cycles=cycles, repeat=repeat, confirm=confirm
+        ),
         show_stdlib=show_stdlib,
         isolation=isolation,
         no_cache=no_cache,

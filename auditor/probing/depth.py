@@ -34,7 +34,8 @@ def _depth_phase(
     """Run the depth probes each module's verdict needs (auditor/judging/classify.py
     next_depth_kind): its import verdict's kind first, then the kinds below while they fail.
     A depth probe that crashed or timed out while busy runs again, `settings.depth.repeat`
-    runs in all (a deadlock is not repeated).  The cycles probes' empty control is measured
+    runs in all (a deadlock is not repeated); a concurrent probe that passed runs again,
+    `settings.depth.confirm` runs in all.  The cycles probes' empty control is measured
     once per kind (probe CONTROL_PROBE), not once per module.  Adds the replies to `runs` and
     the results to `results`."""
     assert settings.depth is not None
@@ -113,6 +114,7 @@ def _depth_phase(
                     counts[(name, probe_name)][0] += 1
                     if reply.get("outcome") in ("crash", "timeout"):
                         counts[(name, probe_name)][1] += 1
+        _confirm_passes(probe, batch, counts, [by_name[n] for n in need], settings.depth.confirm)
         for name, run in batch.items():
             if run.failure is not None:
                 runs[name].failure = run.failure
@@ -143,6 +145,36 @@ def _control_figures(reply: Reply | None) -> dict[str, Any] | None:
     ):
         return None
     return {k: v for k, v in heap.items() if k.startswith("control_")}
+
+
+def _confirm_passes(
+    probe: Callable[..., dict[str, ProbeRun]],
+    batch: dict[str, ProbeRun],
+    counts: dict[tuple[str, str], list[int]],
+    modules: Sequence[ExtensionModule],
+    confirm: int,
+) -> None:
+    """Run each passing concurrent probe again, `confirm` runs in all: a race in a module's
+    first concurrent load is sampled once per run.  The first run that fails stops it; its
+    reply becomes the probe's evidence ("1 of 3 runs failed"), in `batch` and `counts`."""
+    passing = [m for m in modules if not batch[m.name].failure and _passed(batch[m.name])]
+    for _ in range(confirm - 1):
+        if not passing:
+            return
+        for name, run in probe(("concurrent",), passing).items():
+            reply = run.replies.get("concurrent")
+            counts[(name, "concurrent")][0] += 1
+            if reply is None or reply.get("outcome") != "ok":
+                counts[(name, "concurrent")][1] += 1
+                if reply is not None:
+                    batch[name].replies["concurrent"] = reply
+                if run.failure is not None:
+                    batch[name].failure = run.failure
+        passing = [m for m in passing if not batch[m.name].failure and _passed(batch[m.name])]
+
+
+def _passed(run: ProbeRun) -> bool:
+    return (run.replies.get("concurrent") or {}).get("outcome") == "ok"
 
 
 def _worth_repeating(reply: Reply | None) -> bool:

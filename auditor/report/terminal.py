@@ -16,7 +16,7 @@ from rich.text import Text
 from auditor.judging.classify import leaks
 from auditor.judging.interpreter_bugs import cpython_bug_phrase
 from auditor.model import ModuleAudit, Outcome, ProbeResult, TargetAudit, Verdict
-from auditor.probe_plan import DEPTH_PROBES
+from auditor.probe_plan import DEPTH_PROBES, depth_base
 from auditor.report import LEAK_MARK, MAIN_BROKEN_MARK, MARKS, plural
 
 VERDICT_STYLE = {
@@ -282,6 +282,18 @@ def render(
             f";  depth: reuse, concurrent, cycles ({LEAK_MARK} leaks), in the best kind "
             "the imports passed"
         )
+    passes = [
+        result.runs
+        for t in targets
+        for a in t.modules
+        for name, result in a.probes.items()
+        if depth_base(name) == "concurrent" and result.outcome is Outcome.OK
+    ]
+    if passes:
+        runs = min(passes)
+        legend += f";  a concurrent pass rests on {plural(runs, 'run')}"
+        if runs == 1:
+            legend += " (--confirm N: N runs)"
     if any(t.python.gil_disabled for t in targets):
         legend += ";  GIL: on/off after main's import (free-threaded builds)"
     for target in targets:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -289,6 +290,83 @@ def test_smoke_failures_are_told_apart_from_import_failures(
     codes = [r["code"] for r in module["reasons"]]
     assert "smoke_failed" in codes
     assert module["verdict"] == "unsupported"
+
+
+# Smoke code that crashes the second process that runs it on a thread other than the main one:
+# only the concurrent probe uses a module there, so the first concurrent run passes and a
+# confirmation run crashes, as a race that strikes some runs would.
+CRASHES_SECOND_CONCURRENT_RUN = (
+    "import os, threading\n"
+    "if threading.get_native_id() != os.getpid():\n"
+    "    with open(%r, 'a') as f:\n"
+    "        f.write('%%d\\n' %% os.getpid())\n"
+    "    with open(%r) as f:\n"
+    "        if len(set(f.read().split())) >= 2:\n"
+    "            os.abort()\n"
+)
+
+
+def _confirmed_scan(
+    python: str, fixtures_dir: Path, tmp_path: Path, *options: str
+) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
+    """multiphase_own_gil at full depth, small sizes, --confirm 3: (the run, its module)."""
+    out = tmp_path / "r.json"
+    done = run_cli(
+        "scan",
+        "--python",
+        python,
+        "--no-cache",
+        "--cycles",
+        "3",
+        "--confirm",
+        "3",
+        *options,
+        "--json",
+        str(out),
+        *_files(fixtures_dir, ("multiphase_own_gil",)),
+        depth=True,
+    )
+    # 1 when a crash fails the gate (on 3.12.1 a legacy crash may read as CPython's
+    # gh-116510 and pass it): the gate is not what these tests check.
+    assert done.returncode in (0, 1), done.stderr
+    (module,) = json.loads(out.read_text())["targets"][0]["modules"]
+    return done, module
+
+
+def test_a_concurrent_pass_says_how_many_runs_it_rests_on(
+    depth_scan: DepthScan, python: str, fixtures_dir: Path, tmp_path: Path
+) -> None:
+    legend = re.sub(r"\s+", " ", depth_scan.scan.stdout)
+    assert "a concurrent pass rests on 1 run (--confirm N: N runs)" in legend
+    done, module = _confirmed_scan(python, fixtures_dir, tmp_path)
+    assert done.returncode == 0
+    concurrent = module["probes"]["concurrent"]
+    assert (concurrent["outcome"], concurrent["runs"], concurrent["failed_runs"]) == ("ok", 3, 0)
+    assert module["probes"]["reuse"]["runs"] == 1  # only concurrent passes are confirmed
+    assert module["verdict"] == "own_gil"
+    assert "a concurrent pass rests on 3 runs" in re.sub(r"\s+", " ", done.stdout)
+
+
+def test_a_confirmation_run_that_fails_is_the_evidence(
+    python: str, fixtures_dir: Path, tmp_path: Path
+) -> None:
+    marks = tmp_path / "pids"
+    smoke = CRASHES_SECOND_CONCURRENT_RUN % (str(marks), str(marks))
+    done, module = _confirmed_scan(
+        python, fixtures_dir, tmp_path, "--repeat", "1", "--smoke", smoke
+    )
+    concurrent = module["probes"]["concurrent"]
+    # Run 1 passed, run 2 crashed: that run is the evidence, and run 3 does not happen.
+    assert (concurrent["outcome"], concurrent["signal"], concurrent["kind"]) == (
+        "crash",
+        "SIGABRT",
+        "own_gil",
+    )
+    assert concurrent["stage"].startswith("round 1:"), concurrent["stage"]
+    assert (concurrent["runs"], concurrent["failed_runs"]) == (2, 1)
+    assert "1 of 2 runs" in re.sub(r"\s+", " ", done.stdout)
+    # The smoke code crashes every later concurrent run, in every kind: nothing is left.
+    assert module["verdict"] == "crashes"
 
 
 def test_strict_isolation_gives_the_same_depth_probes(
