@@ -2,6 +2,7 @@
 """Compare a report's depth probes with bench/depth_oracle.py (CPython's own _interpreters).
 
     python3 bench/depth_compare.py REPORT.json --python TARGET [--path DIR] [--runs 3]
+                                   [--rounds 2]
 
 Stdlib only.  For every depth probe of the report (a probe result with a ``kind``: ``reuse``,
 ``concurrent``, ``cycles`` and the lower kinds' ``isolated_reuse`` ...), the oracle runs the same
@@ -63,12 +64,13 @@ def tool_pairs(report: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def run_oracle(
-    python: str, kind: str, probe: str, modules: list[str], path: str | None, timeout: float
+    python: str, kind: str, probe: str, modules: list[str], args: argparse.Namespace
 ) -> dict[str, dict[str, Any]]:
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, "o.json")
         command = [python, ORACLE, "--kind", kind, "--probes", probe, "--json", out]
-        command += ["--timeout", str(timeout)] + (["--path", path] if path else [])
+        command += ["--timeout", str(args.timeout), "--rounds", str(args.rounds)]
+        command += ["--path", args.path] if args.path else []
         subprocess.run(
             command + modules, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False
         )
@@ -100,6 +102,7 @@ def main() -> int:
     parser.add_argument("--path", help="directory the audited modules live in, if not installed")
     parser.add_argument("--runs", type=int, default=3, help="oracle runs for a differing pair")
     parser.add_argument("--timeout", type=float, default=90)
+    parser.add_argument("--rounds", type=int, default=2, help="the scan's --rounds")
     parser.add_argument("--json", metavar="OUT")
     args = parser.parse_args()
     with open(args.report, encoding="utf-8") as stream:
@@ -108,9 +111,7 @@ def main() -> int:
     for pair in pairs:
         groups.setdefault((pair["kind"], pair["probe"]), []).append(pair)
     for (kind, probe), members in sorted(groups.items()):
-        found = run_oracle(
-            args.python, kind, probe, [p["module"] for p in members], args.path, args.timeout
-        )
+        found = run_oracle(args.python, kind, probe, [p["module"] for p in members], args)
         for pair in members:
             record = found.get(pair["module"])
             pair["oracle"] = [record["outcome"] if record else None]
@@ -118,9 +119,9 @@ def main() -> int:
             for _ in range(args.runs - 1):
                 if pair["agree"]:
                     break
-                again = run_oracle(
-                    args.python, kind, probe, [pair["module"]], args.path, args.timeout
-                ).get(pair["module"])
+                again = run_oracle(args.python, kind, probe, [pair["module"]], args).get(
+                    pair["module"]
+                )
                 pair["oracle"].append(again["outcome"] if again else None)
                 if agrees(pair, again):
                     pair["agree"] = "after a rerun"

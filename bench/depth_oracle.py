@@ -3,7 +3,7 @@
 Run by the *target* interpreter (3.12+, stdlib only, no auditor code):
 
     python bench/depth_oracle.py [--path DIR] [--kind own_gil|isolated|legacy]
-                                 [--rounds 3 --threads 4 --cycles 30] [--timeout 60]
+                                 [--rounds 2 --threads 4 --cycles 30] [--timeout 60]
                                  [--probes reuse,concurrent,cycles] [--smoke CODE]
                                  [--json OUT] MODULE...
 
@@ -750,7 +750,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--path", help="directory prepended to sys.path in every interpreter")
     parser.add_argument("--kind", choices=KINDS, default="own_gil")
     parser.add_argument("--probes", default=",".join(PROBES), help="comma-separated subset")
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--cycles", type=int, default=30)
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds per sequence")

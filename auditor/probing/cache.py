@@ -218,7 +218,7 @@ def _write_atomic(path: Path, data: Any) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as stream:
-            json.dump(data, stream)
+            stream.write(json.dumps(data))  # json.dump would take the pure-Python encoder
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -109,6 +109,7 @@ class _Child:
 
     def start(self, pid: int, now: float) -> None:
         self.pid, self.started, self.deadline = pid, now, now + self.timeout
+        self.watch.begin(now, self.progress())
 
     def kill(self, now: float) -> None:
         if self.pid is not None:

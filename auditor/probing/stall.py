@@ -97,6 +97,12 @@ class Watch:
     _quiet_since: float | None = None
     _next_check: float = 0.0
 
+    def begin(self, now: float, progress: object = None) -> None:
+        """The group was just forked: it has used no CPU time yet, so the first look at /proc
+        (a walk of every process) can wait one interval.  Most probes end before it."""
+        self._ticks, self._checked, self._progress = 0, now, progress
+        self._next_check = now + CHECK_EVERY
+
     def stalled(self, pgid: int, now: float, progress: object = None) -> bool:
         """`progress`: anything that changes when the probe gets on (its output so far)."""
         if now < self._next_check:
