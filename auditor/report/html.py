@@ -12,7 +12,7 @@ from markupsafe import Markup
 
 from auditor.judging.classify import LEAK_BYTES_PER_CYCLE
 from auditor.model import Verdict
-from auditor.probe_plan import DEPTH_PROBES
+from auditor.probe_plan import DEPTH_PROBES, depth_base
 from auditor.report import LEAK_MARK, MAIN_BROKEN_MARK, MARKS
 
 _TEMPLATES = resources.files("auditor") / "report" / "templates"
@@ -180,6 +180,8 @@ def _probe_detail(name: str, probe: dict[str, Any], store: _Store) -> list[Any]:
         notes.append(f"failed at {probe['step']}")
     if probe.get("runs", 1) > 1:
         notes.append(f"{probe.get('failed_runs', 0)} of {probe['runs']} runs failed")
+    elif depth_base(name) == "concurrent" and probe.get("outcome") == "ok":
+        notes.append("passed its one run (--confirm N runs it N times)")
     heap = probe.get("heap") or {}
     if heap.get("heap_growth_per_cycle") is not None:
         notes.append(

@@ -47,6 +47,7 @@ CATCHES_ITS_ERROR = (
 @dataclass
 class DepthScan:
     scan: Scan
+    html: str
 
     def probes(self, name: str) -> dict[str, Any]:
         return dict(self.scan.module(name)["probes"])
@@ -85,6 +86,8 @@ def depth_scan(
         "2",
         "--json",
         str(out),
+        "--html",
+        str(work / "depth.html"),
         *_files(fixtures_dir, DEPTH_FIXTURES),
         cwd=work,
         depth=True,
@@ -92,7 +95,7 @@ def depth_scan(
     assert done.returncode == 0, done.stderr
     report = json.loads(out.read_text())
     scan = Scan(python, fixtures_dir, report, done.stdout, done.stderr, done.returncode)
-    return DepthScan(scan)
+    return DepthScan(scan, (work / "depth.html").read_text())
 
 
 def test_a_good_module_passes_every_depth_probe(depth_scan: DepthScan) -> None:
@@ -323,6 +326,8 @@ def _confirmed_scan(
         *options,
         "--json",
         str(out),
+        "--html",
+        str(tmp_path / "r.html"),
         *_files(fixtures_dir, ("multiphase_own_gil",)),
         depth=True,
     )
@@ -338,6 +343,7 @@ def test_a_concurrent_pass_says_how_many_runs_it_rests_on(
 ) -> None:
     legend = re.sub(r"\s+", " ", depth_scan.scan.stdout)
     assert "a concurrent pass rests on 1 run (--confirm N: N runs)" in legend
+    assert "passed its one run (--confirm N runs it N times)" in depth_scan.html
     done, module = _confirmed_scan(python, fixtures_dir, tmp_path)
     assert done.returncode == 0
     concurrent = module["probes"]["concurrent"]
@@ -345,6 +351,7 @@ def test_a_concurrent_pass_says_how_many_runs_it_rests_on(
     assert module["probes"]["reuse"]["runs"] == 1  # only concurrent passes are confirmed
     assert module["verdict"] == "own_gil"
     assert "a concurrent pass rests on 3 runs" in re.sub(r"\s+", " ", done.stdout)
+    assert "0 of 3 runs failed" in (tmp_path / "r.html").read_text()
 
 
 def test_a_confirmation_run_that_fails_is_the_evidence(
@@ -365,6 +372,7 @@ def test_a_confirmation_run_that_fails_is_the_evidence(
     assert concurrent["stage"].startswith("round 1:"), concurrent["stage"]
     assert (concurrent["runs"], concurrent["failed_runs"]) == (2, 1)
     assert "1 of 2 runs" in re.sub(r"\s+", " ", done.stdout)
+    assert "1 of 2 runs failed" in (tmp_path / "r.html").read_text()
     # The smoke code crashes every later concurrent run, in every kind: nothing is left.
     assert module["verdict"] == "crashes"
 
