@@ -376,6 +376,15 @@ def _target_view(target: dict[str, Any], store: _Store) -> tuple[dict[str, Any],
         "modules": modules,
         "suite": target.get("suite"),  # scan --suite: the project's tests, main vs own GIL
         "toolkits": sorted({m["toolkit"] for m in modules}),
+        "concurrent_runs": min(
+            (
+                probe.get("runs", 1)
+                for module in target["modules"]
+                for name, probe in module["probes"].items()
+                if depth_base(name) == "concurrent" and probe and probe.get("outcome") == "ok"
+            ),
+            default=None,
+        ),
         "names": {m["name"] for m in modules},
         "blockers": blockers,
         "blocked_total": len({m["name"] for b in blockers for m in b["blocks"]}),

@@ -344,6 +344,7 @@ def test_a_concurrent_pass_says_how_many_runs_it_rests_on(
     legend = re.sub(r"\s+", " ", depth_scan.scan.stdout)
     assert "a concurrent pass rests on 1 run (--confirm N: N runs)" in legend
     assert "passed its one run (--confirm N runs it N times)" in depth_scan.html
+    assert "A concurrent pass rests on 1 run (--confirm N: N runs)." in depth_scan.html
     done, module = _confirmed_scan(python, fixtures_dir, tmp_path)
     assert done.returncode == 0
     concurrent = module["probes"]["concurrent"]
@@ -351,7 +352,8 @@ def test_a_concurrent_pass_says_how_many_runs_it_rests_on(
     assert module["probes"]["reuse"]["runs"] == 1  # only concurrent passes are confirmed
     assert module["verdict"] == "own_gil"
     assert "a concurrent pass rests on 3 runs" in re.sub(r"\s+", " ", done.stdout)
-    assert "0 of 3 runs failed" in (tmp_path / "r.html").read_text()
+    html = (tmp_path / "r.html").read_text()
+    assert "0 of 3 runs failed" in html and "A concurrent pass rests on 3 runs." in html
 
 
 def test_a_confirmation_run_that_fails_is_the_evidence(
