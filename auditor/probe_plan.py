@@ -80,7 +80,7 @@ DEPTH_DESCRIPTIONS = {
     "reuse": "interpreter A imports and uses it and ends, then B, then main, then C while "
     "main holds it and main uses it again; a normal exit",
     "concurrent": "K interpreters on K OS threads import and use it at once, R rounds",
-    "cycles": "N create/import/use/end cycles (10 when those are clean); C-heap growth "
+    "cycles": "N create/import/use/end cycles (6 when those are clean); C-heap growth "
     "against an empty control",
 }
 # From the best kind down: the kind a verdict's depth probes run in, and back.
