@@ -41,8 +41,9 @@ MAX_MESSAGE = 8192  # characters kept of any exception message (native/probe.c c
 # most CLEAN_GROWTH bytes per cycle beyond the empty control's (a quarter of the leak
 # threshold, LEAK_BYTES_PER_CYCLE in auditor/judging/classify.py) stops there; any other, or
 # any whose control is unknown, runs all N cycles and is judged on them, as before.  Six: on
-# 293 real modules' 30-cycle series (3.12.1, 3.13.0, 3.14.10; bench/settle.py), settling after
-# 4, 5, 6, 8 or 10 cycles decided alike, and no module that settled leaked over all 30.
+# the 30-cycle series of 293 cycles probes of real modules (3.12.1, 3.13.0, 3.14.10;
+# bench/settle.py), settling after 4, 5, 6, 8 or 10 cycles decided alike, and no probe that
+# settled leaked over all 30.
 SETTLE_CYCLES = 6
 CLEAN_GROWTH = 64 * 1024
 
