@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
+
+from auditor.probe_plan import depth_base
 
 # The glyph of each probe outcome, in the terminal table and the HTML report alike.
 MARKS = {
@@ -23,6 +26,21 @@ LEAK_MARK = "↑"
 def plural(count: int, word: str) -> str:
     """ "1 module", "2 modules" """
     return f"{count} {word}" + ("" if count == 1 else "s")
+
+
+def concurrent_pass_phrase(probes: Iterable[tuple[str, str, int]]) -> str | None:
+    """What a concurrent pass rests on, from (probe name, outcome, runs) of every probe: the
+    fewest runs of a passing concurrent probe ("a concurrent pass rests on 1 run (--confirm N:
+    N runs)"); None when no concurrent probe passed."""
+    runs = min(
+        (n for name, outcome, n in probes if depth_base(name) == "concurrent" and outcome == "ok"),
+        default=None,
+    )
+    if runs is None:
+        return None
+    return f"a concurrent pass rests on {plural(runs, 'run')}" + (
+        " (--confirm N: N runs)" if runs == 1 else ""
+    )
 
 
 # Reasons that restate another: shown under it (without advice of their own) by the readers'

@@ -13,7 +13,7 @@ from markupsafe import Markup
 from auditor.judging.classify import LEAK_BYTES_PER_CYCLE
 from auditor.model import Verdict
 from auditor.probe_plan import DEPTH_PROBES, depth_base
-from auditor.report import LEAK_MARK, MAIN_BROKEN_MARK, MARKS
+from auditor.report import LEAK_MARK, MAIN_BROKEN_MARK, MARKS, concurrent_pass_phrase
 
 _TEMPLATES = resources.files("auditor") / "report" / "templates"
 
@@ -376,14 +376,11 @@ def _target_view(target: dict[str, Any], store: _Store) -> tuple[dict[str, Any],
         "modules": modules,
         "suite": target.get("suite"),  # scan --suite: the project's tests, main vs own GIL
         "toolkits": sorted({m["toolkit"] for m in modules}),
-        "concurrent_runs": min(
-            (
-                probe.get("runs", 1)
-                for module in target["modules"]
-                for name, probe in module["probes"].items()
-                if depth_base(name) == "concurrent" and probe and probe.get("outcome") == "ok"
-            ),
-            default=None,
+        "concurrent_pass": concurrent_pass_phrase(
+            (name, probe.get("outcome"), probe.get("runs", 1))
+            for module in target["modules"]
+            for name, probe in module["probes"].items()
+            if probe
         ),
         "names": {m["name"] for m in modules},
         "blockers": blockers,

@@ -16,8 +16,8 @@ from rich.text import Text
 from auditor.judging.classify import leaks
 from auditor.judging.interpreter_bugs import cpython_bug_phrase
 from auditor.model import ModuleAudit, Outcome, ProbeResult, TargetAudit, Verdict
-from auditor.probe_plan import DEPTH_PROBES, depth_base
-from auditor.report import LEAK_MARK, MAIN_BROKEN_MARK, MARKS, plural
+from auditor.probe_plan import DEPTH_PROBES
+from auditor.report import LEAK_MARK, MAIN_BROKEN_MARK, MARKS, concurrent_pass_phrase, plural
 
 VERDICT_STYLE = {
     Verdict.OWN_GIL: "bold green",
@@ -282,18 +282,14 @@ def render(
             f";  depth: reuse, concurrent, cycles ({LEAK_MARK} leaks), in the best kind "
             "the imports passed"
         )
-    passes = [
-        result.runs
+    rests_on = concurrent_pass_phrase(
+        (name, result.outcome.value, result.runs)
         for t in targets
         for a in t.modules
         for name, result in a.probes.items()
-        if depth_base(name) == "concurrent" and result.outcome is Outcome.OK
-    ]
-    if passes:
-        runs = min(passes)
-        legend += f";  a concurrent pass rests on {plural(runs, 'run')}"
-        if runs == 1:
-            legend += " (--confirm N: N runs)"
+    )
+    if rests_on:
+        legend += f";  {rests_on}"
     if any(t.python.gil_disabled for t in targets):
         legend += ";  GIL: on/off after main's import (free-threaded builds)"
     for target in targets:
