@@ -11,7 +11,7 @@ TARGET, from the cache's ``helpers/``) and the tool's own "use" code: an empty c
 --cycles cycles (create / import sys / end), then --cycles cycles of the module (create /
 import / use / end), the C heap after each.  No early stop: every series is whole.
 
-Then the tool's rule (auditor/_target/worker.py SETTLE_CYCLES, CLEAN_GROWTH;
+Then the tool's own rule (auditor/_target/worker.py ``_settled``, ``_growth``;
 auditor/judging/classify.py LEAK_BYTES_PER_CYCLE) is replayed on the series: a module that
 would settle after N cycles (growth over its first N <= the control's + 64 KiB a cycle),
 against its leak verdict over all cycles (growth beyond the control > 256 KiB a cycle).  A
@@ -29,10 +29,21 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-WORKER_DIR = os.path.join(os.path.dirname(HERE), "auditor", "_target")
-CLEAN_GROWTH = 64 * 1024
-LEAK = 256 * 1024
+ROOT = os.path.dirname(HERE)
+WORKER_DIR = os.path.join(ROOT, "auditor", "_target")
 SETTLE_POINTS = (4, 5, 6, 8, 10)
+
+
+def _tool() -> tuple[Any, int]:
+    """The tool's own rule: the worker (its growth and settling) and the leak threshold."""
+    sys.path[0:0] = [WORKER_DIR, ROOT]
+    try:
+        import worker  # type: ignore[import-not-found]
+
+        from auditor.judging.classify import LEAK_BYTES_PER_CYCLE
+    finally:
+        del sys.path[0:2]
+    return worker, LEAK_BYTES_PER_CYCLE
 
 
 def child(args: argparse.Namespace) -> None:
@@ -41,10 +52,7 @@ def child(args: argparse.Namespace) -> None:
     import _subinterp_probe as helper  # type: ignore[import-not-found]
 
     del sys.path[0]
-    sys.path.insert(0, WORKER_DIR)
-    import worker  # type: ignore[import-not-found]
-
-    del sys.path[0]
+    worker, _ = _tool()
     fd = os.open(os.devnull, os.O_WRONLY)
     paths = [args.path] if args.path else []
     series: dict[str, Any] = {}
@@ -64,12 +72,6 @@ def child(args: argparse.Namespace) -> None:
             heaps.append(helper.heap()[0])
         series[name + "_heaps"] = heaps
     print(json.dumps(series))
-
-
-def growth(heaps: list[int], n: int) -> float | None:
-    if len(heaps) < n or n < 2 or heaps[0] < 0:
-        return None
-    return (heaps[n - 1] - heaps[0]) / (n - 1)
 
 
 def measure(args: argparse.Namespace, kind: str, module: str) -> dict[str, Any]:
@@ -114,21 +116,19 @@ def main() -> int:
     )
     with ThreadPoolExecutor(args.jobs) as pool:
         rows = list(pool.map(lambda pair: measure(args, *pair), pairs))
+    worker, leak_bytes = _tool()
     whole = [r for r in rows if "failed" not in r]
     print(f"{len(pairs)} cycles probes, {len(whole)} measured whole ({args.cycles} cycles)")
     leaking = []
     for row in whole:
-        control = growth(row["control_heaps"], args.cycles)
-        full = growth(row["module_heaps"], args.cycles)
-        row["leak"] = control is not None and full is not None and full - control > LEAK
+        control = worker._growth(row["control_heaps"])
+        full = worker._growth(row["module_heaps"])
+        row["leak"] = control is not None and full is not None and full - control > leak_bytes
         if row["leak"]:
             leaking.append(f"{row['module']} ({row['kind']}: {(full - control) / 1024:.0f} KiB)")
         row["settles"] = {}
-        for n in SETTLE_POINTS:
-            early = growth(row["module_heaps"], n)
-            row["settles"][n] = (
-                control is not None and early is not None and early - control <= CLEAN_GROWTH
-            )
+        for n in SETTLE_POINTS:  # the worker's own test, on the first n cycles
+            row["settles"][n] = worker._settled(row["module_heaps"][:n], control)
     print(f"leaking over all cycles: {len(leaking)}: {', '.join(leaking) or '-'}")
     for n in SETTLE_POINTS:
         settle = [r for r in whole if r["settles"][n]]
